@@ -1,0 +1,41 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Layering (syzkaller-style): DmemModel and Trace are pure and Foundation-free so the guest agent
+// can link them into a small static binary; only the host side (Fuzz drivers, CLI, VM, Kernel)
+// uses Foundation and subprocesses.
+let package = Package(
+    name: "dmemfuzz",
+    products: [
+        .executable(name: "dmemfuzz", targets: ["DmemfuzzCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        // The reference model of kernel/cgroup/dmem.c + mm/page_counter.c + TTM eviction. No I/O.
+        .target(name: "DmemModel"),
+        // Ops, outcomes, the text format (parse / print). No I/O, no Foundation.
+        .target(name: "Trace", dependencies: ["DmemModel"]),
+        // Executor protocol, model executor, generator, shrinker, lockstep driver.
+        .target(name: "Fuzz", dependencies: ["DmemModel", "Trace"]),
+        // --- kernel side (issue 3) targets go below this line ---
+
+        // --- end kernel side ---
+        .executableTarget(
+            name: "DmemfuzzCLI",
+            dependencies: [
+                "DmemModel", "Trace", "Fuzz",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "DmemModelTests", dependencies: ["DmemModel"]),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "DmemModel"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "Trace", "DmemModel"]),
+    ]
+)
