@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# apply-series.sh SRC_TREE DEST_TREE [SERIES...]
+#
+# Makes DEST_TREE a copy of SRC_TREE (hardlinks; SRC_TREE is never modified, its .git is not
+# copied), applies each SERIES in order, then the dmemfuzz test patches for the tree's version
+# (vm/patches/<VERSION>.<PATCHLEVEL>/*.patch).
+#
+# A SERIES is one of:
+#   - a directory: its *.patch / *.diff files in sorted order, each handled like a file
+#   - an mbox (git format-patch output or a list archive; several mails per file are fine)
+#   - a plain unified diff
+#
+# Files written into DEST_TREE:
+#   .dmemfuzz-patched-files   every path a patch touched (relative, one per line)
+#   .dmemfuzz-applied         one line per applied patch: <kind>\t<file>\t<subject>
+#
+# Exit status: 0 ok; 2 a patch does not apply (one line on stderr:
+#   apply-series: <file>: patch "<Subject>" does not apply: first rejected hunk at <path>:<line>)
+# 1 other errors (one line on stderr).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+die() { echo "apply-series: $*" >&2; exit 1; }
+[ $# -ge 2 ] || die "usage: apply-series.sh SRC_TREE DEST_TREE [SERIES...]"
+src=$(realpath "$1"); dest=$2; shift 2
+[ -f "$src/Makefile" ] || die "$src: not a kernel tree (no Makefile)"
+if [ -e "$dest" ] && [ -n "$(ls -A "$dest" 2>/dev/null)" ]; then die "$dest: exists and is not empty"; fi
+mkdir -p "$dest"; dest=$(realpath "$dest")
+case "$dest/" in "$src"/*) die "$dest is inside $src";; esac
+series=()
+for s in "$@"; do [ -e "$s" ] || die "$s: no such series"; series+=("$(realpath "$s")"); done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/apply-series.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export GIT_CEILING_DIRECTORIES=$(dirname "$dest")
+
+# --- copy: hardlinks, everything but .git
+(cd "$src" && for e in * .[!.]* ..?*; do
+  [ -e "$e" ] || [ -L "$e" ] || continue
+  [ "$e" = .git ] && continue
+  cp -al "$e" "$dest/"
+done)
+: >"$dest/.dmemfuzz-patched-files"
+: >"$dest/.dmemfuzz-applied"
+
+# paths touched by a patch file (relative to the tree, -p1)
+touched_paths() {
+  sed -n -e 's#^diff --git a/\([^ ]*\) b/\(.*\)$#\1\n\2#p' \
+         -e 's#^--- a/\([^\t ]*\).*#\1#p' -e 's#^+++ b/\([^\t ]*\).*#\1#p' "$1" | sort -u
+}
+
+# break hardlinks so that applying never writes into SRC_TREE's inodes
+unshare_paths() {
+  local p
+  while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    echo "$p" >>"$dest/.dmemfuzz-patched-files"
+    if [ -f "$dest/$p" ] && [ ! -L "$dest/$p" ]; then
+      cp -p "$dest/$p" "$dest/$p.dmemfuzz-unshare" && mv -f "$dest/$p.dmemfuzz-unshare" "$dest/$p"
+    fi
+  done
+}
+
+# apply_one LABEL_FILE SUBJECT PATCHFILE KIND
+apply_one() {
+  local file=$1 subject=$2 patch=$3 kind=$4 err where
+  if ! grep -qE '^(diff --git |--- |\+\+\+ )' "$patch"; then
+    echo "apply-series: $file: \"$subject\" contains no diff, skipped" >&2
+    return 0
+  fi
+  touched_paths "$patch" | unshare_paths
+  if err=$(cd "$dest" && git apply -p1 --whitespace=nowarn "$patch" 2>&1); then
+    :
+  elif (cd "$dest" && patch -p1 -F2 -s -f --dry-run --no-backup-if-mismatch <"$patch" >/dev/null 2>&1); then
+    (cd "$dest" && patch -p1 -F2 -s -f --no-backup-if-mismatch <"$patch" >&2) \
+      || { echo "apply-series: $file: patch \"$subject\" does not apply: first rejected hunk at unknown:0" >&2; exit 2; }
+    echo "apply-series: $file: \"$subject\" applied with fuzz" >&2
+  else
+    where=$(printf '%s\n' "$err" | sed -n 's/^error: patch failed: \(.*:[0-9]*\)$/\1/p' | head -n1)
+    if [ -z "$where" ]; then
+      # missing file / already exists etc.: name the path, line of its first hunk
+      local path
+      path=$(printf '%s\n' "$err" | sed -n 's/^error: \([^:]*\): .*/\1/p' | head -n1)
+      [ -n "$path" ] || path=$(touched_paths "$patch" | head -n1)
+      local line
+      line=$(awk -v p="$path" '$0 ~ "^\\+\\+\\+ b/"p"$" {f=1; next} f && /^@@/ {sub(/^@@ -/,""); sub(/[, ].*/,""); print; exit}' "$patch")
+      where="$path:${line:-1}"
+    fi
+    echo "apply-series: $file: patch \"$subject\" does not apply: first rejected hunk at $where" >&2
+    exit 2
+  fi
+  printf '%s\t%s\t%s\n' "$kind" "$file" "$subject" >>"$dest/.dmemfuzz-applied"
+}
+
+# apply_file FILE KIND: an mbox (one or more mails) or a plain diff
+apply_file() {
+  local f=$1 kind=$2 n=0 m subj
+  if head -n 20 "$f" | grep -qE '^(From [0-9a-f]{40} |From: |Subject: )'; then
+    rm -rf "$tmp/mails"; mkdir -p "$tmp/mails"
+    git mailsplit -o"$tmp/mails" "$f" >/dev/null || die "$f: cannot split mbox"
+    for m in "$tmp/mails"/*; do
+      [ -e "$m" ] || continue
+      git mailinfo -k "$tmp/msg" "$tmp/patch" <"$m" >"$tmp/info" || die "$f: cannot parse mail"
+      subj=$(sed -n 's/^Subject: //p' "$tmp/info" | head -n1)
+      subj=$(printf '%s' "$subj" | sed -E 's/^(\[[^]]*\] *)+//')
+      [ -n "$subj" ] || subj=$(basename "$f")
+      apply_one "$f" "$subj" "$tmp/patch" "$kind"
+      n=$((n+1))
+    done
+    [ $n -gt 0 ] || die "$f: no mails found"
+  else
+    subj=$(basename "$f")
+    apply_one "$f" "$subj" "$f" "$kind"
+  fi
+}
+
+apply_series() {
+  local s=$1 kind=$2 f
+  if [ -d "$s" ]; then
+    while IFS= read -r f; do apply_file "$f" "$kind"; done < <(find "$s" -maxdepth 1 -type f \( -name '*.patch' -o -name '*.diff' -o -name '*.mbox' -o -name '*.eml' \) | LC_ALL=C sort)
+  else
+    apply_file "$s" "$kind"
+  fi
+}
+
+for s in "${series[@]}"; do apply_series "$s" series; done
+
+# --- test patches for this version
+ver=$(sed -n 's/^VERSION = //p' "$dest/Makefile" | head -n1)
+pl=$(sed -n 's/^PATCHLEVEL = //p' "$dest/Makefile" | head -n1)
+tdir=$here/patches/$ver.$pl
+if [ -d "$tdir" ]; then
+  while IFS= read -r f; do
+    # skip a test patch whose driver already does dmem accounting (added by a user series)
+    skip=
+    for d in $(touched_paths "$f" | sed -n 's#^\(drivers/gpu/drm/[^/]*\)/.*#\1#p' | sort -u); do
+      if grep -rqs dmem_cgroup_register_region "$dest/$d"; then skip=$d; fi
+    done
+    if [ -n "$skip" ]; then
+      echo "apply-series: $(basename "$f"): skipped, $skip already registers a dmem region" >&2
+      printf 'skipped\t%s\t%s\n' "$f" "$skip already registers a dmem region" >>"$dest/.dmemfuzz-applied"
+      continue
+    fi
+    apply_file "$f" test
+  done < <(find "$tdir" -maxdepth 1 -type f -name '*.patch' | LC_ALL=C sort)
+else
+  echo "apply-series: no test patches for $ver.$pl ($tdir)" >&2
+fi
+sort -u -o "$dest/.dmemfuzz-patched-files" "$dest/.dmemfuzz-patched-files"
