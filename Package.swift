@@ -8,6 +8,7 @@ let package = Package(
     name: "dmemfuzz",
     products: [
         .executable(name: "dmemfuzz", targets: ["DmemfuzzCLI"]),
+        .executable(name: "dmemfuzz-agent", targets: ["GuestAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,12 +25,24 @@ let package = Package(
         // Executor protocol, model executor, generator, shrinker, lockstep driver.
         .target(name: "Fuzz", dependencies: ["DmemModel", "Trace"]),
         // --- kernel side (issue 3) targets go below this line ---
+        // libkmod / libcap (+ raw ioctl/syscall shims) for the guest agent.
+        .systemLibrary(name: "CKmod", path: "Sources/CKmod", pkgConfig: "libkmod",
+                       providers: [.apt(["libkmod-dev"])]),
+        .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+        // PID 1 of the guest initramfs: Glibc only, never Foundation (static binary size).
+        .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "Trace", "DmemModel"]),
+        // Host side: QEMU, initramfs, console, splat detection.
+        .target(name: "VM", dependencies: [
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        .testTarget(name: "VMTests", dependencies: ["VM"]),
 
         // --- end kernel side ---
         .executableTarget(
             name: "DmemfuzzCLI",
             dependencies: [
-                "DmemModel", "Trace", "Fuzz",
+                "DmemModel", "Trace", "Fuzz", "VM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,0 +1,139 @@
+// Actors: forked child processes parked on a pipe inside a cgroup. Each owns its DRM fds, so a
+// buffer is charged to the cgroup the actor is in when it allocates, and freed when it exits.
+import Glibc
+import CCap
+import CKmod
+
+/// Child protocol: 4 x Int64 command, 4 x Int64 reply ([errno, v1, v2, v3]).
+enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8 }
+
+struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
+
+final class ActorTable {
+    var actors: [Int: ActorProc] = [:]
+
+    /// fork a child that loops on its command pipe; the parent writes its pid into `cgroupDir`/cgroup.procs.
+    func spawn(_ id: Int, cgroupDir: String) -> Int32 {
+        if actors[id] != nil { return EEXIST }
+        var cmd: [Int32] = [0, 0], rep: [Int32] = [0, 0]
+        guard dmemfuzz_pipe2(&cmd, O_CLOEXEC) == 0 else { return errno }
+        guard dmemfuzz_pipe2(&rep, O_CLOEXEC) == 0 else { let e = errno; close(cmd[0]); close(cmd[1]); return e }
+        let others = actors.values.flatMap { [$0.cmdFd, $0.replyFd] }
+        let pid = fork()
+        if pid < 0 { let e = errno; [cmd[0], cmd[1], rep[0], rep[1]].forEach { close($0) }; return e }
+        if pid == 0 {
+            for fd in others { close(fd) }
+            close(cmd[1]); close(rep[0])
+            ActorChild(cmdFd: cmd[0], replyFd: rep[1]).loop()
+        }
+        close(cmd[0]); close(rep[1])
+        let e = Sys.writeFile(cgroupDir + "/cgroup.procs", Array(String(pid).utf8))
+        if e != 0 {
+            kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0)
+            close(cmd[1]); close(rep[0])
+            return e
+        }
+        actors[id] = ActorProc(pid: pid, cmdFd: cmd[1], replyFd: rep[0])
+        return 0
+    }
+
+    func move(_ id: Int, cgroupDir: String) -> Int32 {
+        guard let a = actors[id] else { return ESRCH }
+        return Sys.writeFile(cgroupDir + "/cgroup.procs", Array(String(a.pid).utf8))
+    }
+
+    /// Sends a command and waits for the reply. A dead child answers ESRCH.
+    func call(_ id: Int, _ c: ActorCmd, _ a: Int64 = 0, _ b: Int64 = 0, _ d: Int64 = 0) -> [Int64] {
+        guard let p = actors[id] else { return [Int64(ESRCH), 0, 0, 0] }
+        let msg = [c.rawValue, a, b, d]
+        let bytes = msg.withUnsafeBytes { Array($0) }
+        guard Sys.writeAll(p.cmdFd, bytes), let r = Sys.readExact(p.replyFd, 32) else {
+            return [Int64(ESRCH), 0, 0, 0]
+        }
+        return r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+    }
+
+    /// Tells the actor to exit (its fds close, its buffers are freed) and reaps it.
+    func exit(_ id: Int) -> Int32 {
+        guard let p = actors[id] else { return ESRCH }
+        _ = call(id, .exit)
+        var st: Int32 = 0
+        while waitpid(p.pid, &st, 0) < 0 && errno == EINTR {}
+        close(p.cmdFd); close(p.replyFd)
+        actors[id] = nil
+        return 0
+    }
+
+    func exitAll() { for id in actors.keys.sorted() { _ = exit(id) } }
+}
+
+/// The child side: opens cards lazily, runs ioctls, answers on the reply pipe. Never returns.
+struct ActorChild {
+    let cmdFd: Int32, replyFd: Int32
+
+    func loop() -> Never {
+        var cardFds: [Int64: Int32] = [:]
+        func card(_ minor: Int64) -> (Int32, Int32) {
+            if let fd = cardFds[minor] { return (fd, 0) }
+            let fd = open("/dev/dri/card\(minor)", O_RDWR | O_CLOEXEC)
+            if fd < 0 { return (-1, errno) }
+            cardFds[minor] = fd
+            return (fd, 0)
+        }
+        while true {
+            guard let raw = Sys.readExact(cmdFd, 32) else { _exit(0) }
+            let m: [Int64] = raw.withUnsafeBytes { r in (0..<4).map { r.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+            var reply: [Int64] = [0, 0, 0, 0]
+            switch ActorCmd(rawValue: m[0]) {
+            case .allocVgem:  // a = card, b = region, d = size
+                let (fd, e) = card(m[1])
+                if fd < 0 { reply[0] = Int64(e); break }
+                var req = VgemCreate(size: UInt64(bitPattern: m[3]), region: UInt32(truncatingIfNeeded: m[2]))
+                let r = Drm.ioctl(fd, Drm.VGEM_DMEM_CREATE, &req)
+                reply = [Int64(r), Int64(req.handle), Int64(bitPattern: req.id), 0]
+            case .allocDumb:  // a = card, d = size
+                let (fd, e) = card(m[1])
+                if fd < 0 { reply[0] = Int64(e); break }
+                let size = UInt64(bitPattern: m[3])
+                var req = CreateDumb(height: UInt32(truncatingIfNeeded: (size + 4095) / 4096), width: 1024, bpp: 32)
+                let r = Drm.ioctl(fd, Drm.MODE_CREATE_DUMB, &req)
+                reply = [Int64(r), Int64(req.handle), Int64(bitPattern: req.size), 0]
+            case .free:  // a = card, b = handle
+                let (fd, e) = card(m[1])
+                if fd < 0 { reply[0] = Int64(e); break }
+                var req: (UInt32, UInt32) = (UInt32(truncatingIfNeeded: m[2]), 0)
+                reply[0] = Int64(Drm.ioctl(fd, Drm.GEM_CLOSE, &req))
+            case .info:  // a = card, b = handle
+                let (fd, e) = card(m[1])
+                if fd < 0 { reply[0] = Int64(e); break }
+                var req = VgemInfo(handle: UInt32(truncatingIfNeeded: m[2]))
+                let r = Drm.ioctl(fd, Drm.VGEM_DMEM_INFO, &req)
+                reply = [Int64(r), Int64(req.resident), Int64(bitPattern: req.size), Int64(bitPattern: req.id)]
+            case .dropCaps:
+                if let caps = cap_init() {
+                    reply[0] = cap_set_proc(caps) == 0 ? 0 : Int64(errno)
+                    cap_free(UnsafeMutableRawPointer(caps))
+                } else { reply[0] = Int64(errno) }
+            case .setuid:
+                reply[0] = Glibc.setuid(uid_t(truncatingIfNeeded: m[1])) == 0 ? 0 : Int64(errno)
+            case .exit:
+                for fd in cardFds.values { close(fd) }
+                _ = send(reply)
+                _exit(0)
+            case .ping:
+                reply[1] = Int64(getpid())
+            case nil:
+                reply[0] = Int64(EINVAL)
+            }
+            _ = send(reply)
+        }
+    }
+    func send(_ r: [Int64]) -> Bool { Sys.writeAll(replyFd, r.withUnsafeBytes { Array($0) }) }
+}
+
+struct VgemCreate { var size: UInt64; var region: UInt32; var handle: UInt32 = 0; var id: UInt64 = 0 }
+struct VgemInfo { var handle: UInt32; var resident: UInt32 = 0; var size: UInt64 = 0; var id: UInt64 = 0 }
+struct CreateDumb {
+    var height: UInt32, width: UInt32, bpp: UInt32, flags: UInt32 = 0
+    var handle: UInt32 = 0, pitch: UInt32 = 0, size: UInt64 = 0
+}

@@ -1,0 +1,81 @@
+// DRM ioctls (vgem dmem extension, dumb buffers) and card discovery through sysfs.
+import Glibc
+import CKmod
+
+enum Drm {
+    static func ioc(_ dir: UInt, _ nr: UInt, _ size: Int) -> UInt {
+        (dir << 30) | (UInt(size) << 16) | (0x64 << 8) | nr
+    }
+    static let read: UInt = 2, write: UInt = 1
+    static let commandBase: UInt = 0x40
+    static let VERSION = ioc(read | write, 0x00, MemoryLayout<DrmVersion>.size)
+    static let GEM_CLOSE = ioc(write, 0x09, 8)
+    static let MODE_CREATE_DUMB = ioc(read | write, 0xB2, 32)
+    // vgem private ioctls of the dmem test patch (vm/patches/<ver>/, include/uapi/drm/vgem_drm.h).
+    nonisolated(unsafe) static var vgemCreateNr: UInt = 0x3
+    nonisolated(unsafe) static var vgemInfoNr: UInt = 0x4
+    static var VGEM_DMEM_CREATE: UInt { ioc(read | write, commandBase + vgemCreateNr, 24) }
+    static var VGEM_DMEM_INFO: UInt { ioc(read | write, commandBase + vgemInfoNr, 24) }
+
+    struct DrmVersion {
+        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+        var nameLen: Int = 0; var name: UnsafeMutablePointer<CChar>? = nil
+        var dateLen: Int = 0; var date: UnsafeMutablePointer<CChar>? = nil
+        var descLen: Int = 0; var desc: UnsafeMutablePointer<CChar>? = nil
+    }
+
+    /// Returns 0 or errno.
+    static func ioctl<T>(_ fd: Int32, _ req: UInt, _ arg: inout T) -> Int32 {
+        let r = withUnsafeMutablePointer(to: &arg) { dmemfuzz_ioctl(fd, req, UnsafeMutableRawPointer($0)) }
+        return r < 0 ? errno : 0
+    }
+
+    static func driverName(fd: Int32) -> String? {
+        var buf = [CChar](repeating: 0, count: 64)
+        return buf.withUnsafeMutableBufferPointer { b -> String? in
+            var v = DrmVersion()
+            v.nameLen = b.count - 1; v.name = b.baseAddress
+            guard ioctl(fd, VERSION, &v) == 0 else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(start: b.baseAddress, count: min(v.nameLen, b.count - 1)), as: UTF8.self)
+        }
+    }
+
+    struct Card { var minor: Int; var path: String; var driver: String; var device: String }
+
+    /// Every /dev/dri/cardN with its driver (DRM_IOCTL_VERSION) and device name (sysfs), e.g.
+    /// driver vgem/device vgem, driver vkms/device vkms (default) or <configfs name>.
+    static func cards() -> [Card] {
+        var out: [Card] = []
+        for name in Sys.listDir("/sys/class/drm") where name.hasPrefix("card") && !name.contains("-") {
+            guard let minor = Int(name.dropFirst(4)) else { continue }
+            let dev = Sys.readlink("/sys/class/drm/\(name)/device").map(Sys.basename) ?? ""
+            let path = "/dev/dri/\(name)"
+            var driver = Sys.readlink("/sys/class/drm/\(name)/device/driver").map(Sys.basename) ?? ""
+            let fd = open(path, O_RDWR | O_CLOEXEC)
+            if fd >= 0 { if let d = driverName(fd: fd) { driver = d }; close(fd) }
+            out.append(Card(minor: minor, path: path, driver: driver, device: dev))
+        }
+        return out.sorted { $0.minor < $1.minor }
+    }
+
+    enum Target: Equatable { case vgem(card: Int, region: UInt32), vkms(card: Int) }
+
+    /// Maps a dmem region name to the card that charges it.
+    static func target(region: String) -> Target? {
+        let parts = region.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        let cs = cards()
+        switch parts[0] {
+        case "vgem":
+            guard parts[1].hasPrefix("region"), let idx = UInt32(parts[1].dropFirst(6)),
+                  let c = cs.first(where: { $0.driver == "vgem" }) else { return nil }
+            return .vgem(card: c.minor, region: idx)
+        case "vkms":
+            let dev = parts[1] == "default" ? "vkms" : parts[1]
+            let vk = cs.filter { $0.driver == "vkms" }
+            if let c = vk.first(where: { $0.device == dev }) { return .vkms(card: c.minor) }
+            return nil
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,172 @@
+// Executes one trace Op against the running kernel and returns its exact Outcome.
+import Glibc
+import DmemModel
+import Trace
+
+final class Executor {
+    let actors = ActorTable()
+    let kmod: Kmod
+    /// Module options from the kernel command line (`dmemfuzz.vgem="..."`), used by `register`.
+    var moduleOptions: [String: String]
+
+    struct Buffer { var actor: ActorID; var card: Int; var handle: UInt32; var region: String; var vgem: Bool; var resident: Bool }
+    var buffers: [BufferID: Buffer] = [:]
+
+    init(kmod: Kmod, moduleOptions: [String: String]) { self.kmod = kmod; self.moduleOptions = moduleOptions }
+
+    static func dir(_ p: CgroupPath) -> String { p.isRoot ? cgroupRoot : cgroupRoot + p.description }
+    static func file(_ p: CgroupPath, _ f: String) -> String { dir(p) + "/" + f }
+
+    func execute(_ op: Op) -> Outcome {
+        func e(_ code: Int32) -> Outcome { code == 0 ? .ok : .err(Errno(code)) }
+        switch op {
+        case .mkdir(let p): return e(Sys.mkdir(Self.dir(p)))
+        case .rmdir(let p): return e(Sys.rmdir(Self.dir(p)))
+        case .write(let p, let f, let data, let nb): return e(Sys.writeFile(Self.file(p, f), data, nonblock: nb))
+        case .read(let p, let f):
+            let (code, bytes) = Sys.readFile(Self.file(p, f))
+            return code == 0 ? .bytes(bytes) : .err(Errno(code))
+        case .spawn(let a, let p): return e(actors.spawn(a, cgroupDir: Self.dir(p)))
+        case .move(let a, let p): return e(actors.move(a, cgroupDir: Self.dir(p)))
+        case .exit(let a):
+            let r = actors.exit(a)
+            if r == 0 { buffers = buffers.filter { $0.value.actor != a } }
+            return e(r)
+        case .alloc(let a, let region, let size, let id): return alloc(a, region: region, size: size, id: id)
+        case .free(let id):
+            guard let b = buffers[id] else { return .err(.ENOENT) }
+            let r = actors.call(b.actor, .free, Int64(b.card), Int64(b.handle))
+            if r[0] == 0 { buffers[id] = nil }
+            return e(Int32(r[0]))
+        case .resident(let id):
+            guard let b = buffers[id] else { return .err(.ENOENT) }
+            if !b.vgem { return .number(1) }
+            let r = actors.call(b.actor, .info, Int64(b.card), Int64(b.handle))
+            if r[0] != 0 { return e(Int32(r[0])) }
+            buffers[id]?.resident = r[1] != 0
+            return .number(r[1] != 0 ? 1 : 0)
+        case .dying(let p): return dying(p)
+        case .register(let region, let size): return e(register(region, size: size))
+        case .unregister(let region): return e(unregister(region))
+        case .evictQuery: return .err(.EOPNOTSUPP)
+        }
+    }
+
+    func alloc(_ a: ActorID, region: String, size: UInt64, id: BufferID) -> Outcome {
+        guard actors.actors[a] != nil else { return .err(.ESRCH) }
+        if buffers[id] != nil { return .err(.EEXIST) }
+        guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
+        switch t {
+        case .vgem(let card, let idx):
+            let before = buffers.filter { $0.value.vgem && $0.value.card == card && $0.value.resident }.keys.sorted()
+            let r = actors.call(a, .allocVgem, Int64(card), Int64(idx), Int64(bitPattern: size))
+            // Evictions stay done even when the allocation fails: ask every buffer that was resident.
+            var evicted: [BufferID] = []
+            for bid in before {
+                guard let b = buffers[bid] else { continue }
+                let q = actors.call(b.actor, .info, Int64(b.card), Int64(b.handle))
+                if q[0] == 0 && q[1] == 0 { evicted.append(bid); buffers[bid]?.resident = false }
+            }
+            if r[0] != 0 { return Outcome(errno: Errno(Int32(r[0])), evicted: evicted) }
+            buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true)
+            return Outcome(evicted: evicted)
+        case .vkms(let card):
+            let r = actors.call(a, .allocDumb, Int64(card), 0, Int64(bitPattern: size))
+            if r[0] != 0 { return .err(Errno(Int32(r[0]))) }
+            buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: false, resident: true)
+            return .ok
+        }
+    }
+
+    /// nr_dying_descendants, waiting (bounded, 2 s) for it to reach 0 or stay put for 100 ms.
+    func dying(_ p: CgroupPath) -> Outcome {
+        let start = Sys.monotonicSeconds()
+        var last: UInt64? = nil, stableSince = start
+        while true {
+            let (code, bytes) = Sys.readFile(Self.file(p, "cgroup.stat"))
+            if code != 0 { return .err(Errno(code)) }
+            let v = Self.statValue(bytes, "nr_dying_descendants") ?? 0
+            let now = Sys.monotonicSeconds()
+            if v != last { last = v; stableSince = now }
+            if v == 0 || now - stableSince >= 0.1 || now - start >= 2 { return .number(v) }
+            Sys.sleepMillis(5)
+        }
+    }
+
+    static func statValue(_ bytes: [UInt8], _ key: String) -> UInt64? {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 2 && f[0] == key { return UInt64(f[1]) }
+        }
+        return nil
+    }
+
+    // MARK: regions
+
+    func register(_ region: String, size: UInt64) -> Int32 {
+        let parts = region.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return EINVAL }
+        switch (parts[0], parts[1]) {
+        case ("vgem", let r):
+            guard r.hasPrefix("region"), let idx = UInt64(r.dropFirst(6)) else { return EINVAL }
+            if kmod.isLoaded("vgem") { return EEXIST }
+            return kmod.load("vgem", options: "dmem_regions=\(idx + 1) dmem_size=\(size)")
+        case ("vkms", "default"):
+            if kmod.isLoaded("vkms") { return EEXIST }
+            return kmod.load("vkms", options: "dmem_size=\(size)")
+        case ("vkms", let name):
+            if !kmod.isLoaded("vkms") {
+                let r = kmod.load("vkms", options: "dmem_size=\(size)")
+                if r != 0 { return r }
+            }
+            return VkmsConfig.create(name)
+        default: return EINVAL
+        }
+    }
+
+    func unregister(_ region: String) -> Int32 {
+        let parts = region.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return EINVAL }
+        switch (parts[0], parts[1]) {
+        case ("vgem", _): return kmod.unload("vgem")
+        case ("vkms", "default"): return kmod.unload("vkms")
+        case ("vkms", let name): return VkmsConfig.destroy(name)
+        default: return EINVAL
+        }
+    }
+}
+
+/// vkms configfs devices: one primary plane, crtc, encoder, connector; `enabled` registers the region.
+enum VkmsConfig {
+    static let root = "/sys/kernel/config/vkms"
+    static func create(_ name: String) -> Int32 {
+        let d = root + "/" + name
+        for sub in ["", "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0"] {
+            let r = Sys.mkdir(d + sub)
+            if r != 0 && !(r == EEXIST && sub != "") { return r }
+        }
+        var r = Sys.writeFile(d + "/planes/plane0/type", "1")
+        if r != 0 { return r }
+        let links = [("/crtcs/crtc0", "/planes/plane0/possible_crtcs/crtc0"),
+                     ("/crtcs/crtc0", "/encoders/encoder0/possible_crtcs/crtc0"),
+                     ("/encoders/encoder0", "/connectors/connector0/possible_encoders/encoder0")]
+        for (target, link) in links {
+            if symlink(d + target, d + link) != 0 && errno != EEXIST { return errno }
+        }
+        r = Sys.writeFile(d + "/enabled", "1")
+        return r
+    }
+    /// Disables the device (its region goes away) and removes the configfs tree.
+    static func destroy(_ name: String) -> Int32 {
+        let d = root + "/" + name
+        let r = Sys.writeFile(d + "/enabled", "0")
+        if r != 0 { return r }
+        _ = unlink(d + "/planes/plane0/possible_crtcs/crtc0")
+        _ = unlink(d + "/encoders/encoder0/possible_crtcs/crtc0")
+        _ = unlink(d + "/connectors/connector0/possible_encoders/encoder0")
+        for sub in ["/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0", ""] {
+            _ = Sys.rmdir(d + sub)
+        }
+        return 0
+    }
+}

@@ -1,0 +1,198 @@
+// dmemfuzz-agent: PID 1 of the test initramfs. Mounts the filesystems, enables the dmem
+// controller, loads vgem/vkms (libkmod), then serves the line protocol on the `dmemfuzz`
+// virtio-serial port. `--stdio` serves stdin/stdout without any setup (host-side testing).
+import Glibc
+import DmemModel
+import Trace
+import CKmod
+
+let isInit = getpid() == 1
+let stdioMode = CommandLine.arguments.contains("--stdio")
+signal(SIGPIPE, SIG_IGN)
+
+@MainActor func mountAll() {
+    let mounts: [(String, String, String)] = [
+        ("proc", "/proc", "proc"), ("sysfs", "/sys", "sysfs"), ("devtmpfs", "/dev", "devtmpfs"),
+        ("tmpfs", "/tmp", "tmpfs"), ("cgroup2", "/sys/fs/cgroup", "cgroup2"),
+        ("debugfs", "/sys/kernel/debug", "debugfs"), ("configfs", "/sys/kernel/config", "configfs"),
+    ]
+    for (src, dst, type) in mounts {
+        _ = Glibc.mkdir(dst, 0o755)
+        if mount(src, dst, type, 0, nil) != 0 && errno != EBUSY {
+            Sys.log("mount \(type) on \(dst): errno \(errno)")
+        }
+    }
+}
+
+/// `dmemfuzz.<key>=<value>` words of /proc/cmdline, double quotes honoured.
+@MainActor func cmdlineParams() -> [String: String] {
+    guard let text = Sys.readText("/proc/cmdline") else { return [:] }
+    var words: [String] = [], cur = "", quoted = false
+    for ch in text {
+        if ch == "\"" { quoted.toggle(); continue }
+        if (ch == " " || ch == "\n") && !quoted { if !cur.isEmpty { words.append(cur) }; cur = ""; continue }
+        cur.append(ch)
+    }
+    if !cur.isEmpty { words.append(cur) }
+    var out: [String: String] = [:]
+    for w in words where w.hasPrefix("dmemfuzz.") {
+        let kv = w.dropFirst(9).split(separator: "=", maxSplits: 1)
+        out[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+    }
+    return out
+}
+
+@MainActor func release() -> String {
+    var u = utsname()
+    uname(&u)
+    return withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+}
+
+@MainActor func uptime() -> String { String(Sys.readText("/proc/uptime")?.split(separator: " ").first ?? "0") }
+
+let params = isInit ? cmdlineParams() : [:]
+let kmod = Kmod()
+var loadReport: [String] = []
+
+@MainActor func loadModule(_ name: String, _ options: String?) {
+    let t0 = Sys.monotonicSeconds()
+    let r = kmod.load(name, options: options)
+    let ms = Int((Sys.monotonicSeconds() - t0) * 1000)
+    loadReport.append("\(name)=\(r == 0 ? "ok" : "\(Errno(r))")(\(ms)ms)")
+    Sys.log("modprobe \(name) \(options ?? ""): \(r == 0 ? "ok" : String(describing: Errno(r))) in \(ms) ms")
+}
+
+if isInit {
+    mountAll()
+    if params["noload"] == nil {
+        loadModule("vgem", params["vgem"])
+        loadModule("vkms", params["vkms"])
+        for extra in (params["modules"] ?? "").split(separator: ",") { loadModule(String(extra), params[String(extra)]) }
+    }
+    let controllers = Sys.readText(cgroupRoot + "/cgroup.controllers") ?? ""
+    for c in ["dmem", "memory"] where controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains(Substring(c)) {
+        let r = Sys.writeFile(cgroupRoot + "/cgroup.subtree_control", "+\(c)")
+        if r != 0 { Sys.log("+\(c): errno \(r)") }
+    }
+}
+
+/// /dev/vportNpM whose sysfs name is `dmemfuzz`, waiting up to 10 s for it to appear.
+@MainActor func openPort() -> Int32 {
+    let deadline = Sys.monotonicSeconds() + 10
+    while true {
+        for p in Sys.listDir("/sys/class/virtio-ports") where Sys.readText("/sys/class/virtio-ports/\(p)/name")?.hasPrefix("dmemfuzz") == true {
+            let fd = open("/dev/\(p)", O_RDWR | O_CLOEXEC)
+            if fd >= 0 { return fd }
+            Sys.log("open /dev/\(p): errno \(errno)")
+        }
+        if Sys.monotonicSeconds() > deadline { return -1 }
+        Sys.sleepMillis(20)
+    }
+}
+
+var inFd: Int32 = 0, outFd: Int32 = 1
+if !stdioMode {
+    let fd = openPort()
+    if fd < 0 {
+        Sys.log("no dmemfuzz virtio port; serving the console")
+    } else { inFd = fd; outFd = fd }
+}
+
+let exec = Executor(kmod: kmod, moduleOptions: params)
+let reader = LineReader(fd: inFd)
+
+@MainActor func send(_ line: String) { _ = Sys.writeAll(outFd, Array((line + "\n").utf8)) }
+@MainActor func fail(_ msg: String) -> String { "fail " + Hex.field(msg) }
+
+/// Text of every cgroup's dmem.* files and cgroup.stat, plus capacity.
+@MainActor func stateDump() -> String {
+    var out = ""
+    func walk(_ dir: String, _ rel: String) {
+        for name in Sys.listDir(dir) {
+            let path = dir + "/" + name
+            if Sys.isDir(path) { continue }
+            guard name.hasPrefix("dmem.") || name == "cgroup.stat" || name == "cgroup.procs" else { continue }
+            let (e, b) = Sys.readFile(path)
+            out += "== \(rel.isEmpty ? "/" : rel) \(name)\(e == 0 ? "" : " errno=\(e)")\n" + String(decoding: b, as: UTF8.self)
+            if !(out.last == "\n") { out += "\n" }
+        }
+        for name in Sys.listDir(dir) where Sys.isDir(dir + "/" + name) { walk(dir + "/" + name, rel + "/" + name) }
+    }
+    walk(cgroupRoot, "")
+    return out
+}
+
+@MainActor func reap() { var st: Int32 = 0; while waitpid(-1, &st, WNOHANG) > 0 {} }
+
+@MainActor func handle(_ line: String) -> String {
+    let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+    guard let verb = parts.first else { return fail("empty request") }
+    let rest = parts.count > 1 ? parts[1] : ""
+    switch verb {
+    case "hello":
+        let cap = Sys.readFile(cgroupRoot + "/dmem.capacity").1
+        let cards = Drm.cards().map { "card\($0.minor):\($0.driver):\($0.device)" }.joined(separator: " ")
+        return "ok \(Hex.field(release())) \(Hex.field(cap)) \(Hex.field(loadReport.joined(separator: " "))) \(Hex.field(cards)) \(uptime())"
+    case "exec":
+        guard let op = OpText.parse(rest) else { return fail("bad op: \(rest)") }
+        return OpText.format(exec.execute(op))
+    case "state": return "ok " + Hex.field(stateDump())
+    case "sh":
+        let (status, out) = Sys.run(["/bin/sh", "-c", String(rest)])
+        return "ok \(status) \(Hex.field(out))"
+    case "modprobe":
+        let f = rest.split(separator: " ", maxSplits: 1)
+        guard let name = f.first else { return fail("modprobe: name") }
+        let opts = f.count > 1 ? Hex.decode(f[1]).map { String(decoding: $0, as: UTF8.self) } : nil
+        let r = kmod.load(String(name), options: opts)
+        return r == 0 ? "ok" : "err \(Errno(r))"
+    case "rmmod":
+        let r = kmod.unload(String(rest))
+        return r == 0 ? "ok" : "err \(Errno(r))"
+    case "caps", "setuid":
+        let f = rest.split(separator: " ")
+        guard let a = f.first.flatMap({ Int($0) }) else { return fail("\(verb): actor") }
+        let r = verb == "caps" ? exec.actors.call(a, .dropCaps)
+                               : exec.actors.call(a, .setuid, Int64(f.count > 1 ? Int(f[1]) ?? 65534 : 65534))
+        return r[0] == 0 ? "ok" : "err \(Errno(Int32(r[0])))"
+    case "vgem-ioctls":  // override the DMEM_CREATE / DMEM_INFO command numbers
+        let f = rest.split(separator: " ").compactMap { UInt($0) }
+        guard f.count == 2 else { return fail("vgem-ioctls: two numbers") }
+        Drm.vgemCreateNr = f[0]; Drm.vgemInfoNr = f[1]
+        return "ok"
+    case "poweroff":
+        exec.actors.exitAll()
+        if isInit {
+            send("ok")
+            sync()
+            _ = reboot(Int32(RB_AUTOBOOT))  // QEMU runs with -no-reboot: this exits it
+        }
+        return "ok"
+    default:
+        if let op = OpText.parse(Substring(line)) { return OpText.format(exec.execute(op)) }
+        return fail("unknown request: \(verb)")
+    }
+}
+
+send("ready \(Hex.field(release())) \(uptime())")
+Sys.log("ready after \(uptime()) s (\(loadReport.joined(separator: " ")))")
+while true {
+    guard let line = reader.next() else {
+        if !isInit { exit(0) }
+        Sys.sleepMillis(50)  // host disconnected: keep waiting, PID 1 must not exit
+        continue
+    }
+    reap()
+    if line.hasPrefix("batch ") {
+        let n = Int(line.dropFirst(6)) ?? 0
+        var out: [String] = []
+        for _ in 0..<n {
+            guard let l = reader.next() else { break }
+            out.append(OpText.parse(Substring(l)).map { OpText.format(exec.execute($0)) } ?? fail("bad op: \(l)"))
+        }
+        _ = Sys.writeAll(outFd, Array((out.joined(separator: "\n") + "\n").utf8))
+        continue
+    }
+    if line.isEmpty { continue }
+    send(handle(line))
+}
