@@ -1,0 +1,156 @@
+/// cgroup-core behaviour that shapes what dmem sees: creation, removal, controller enablement,
+/// task placement, and when dying cgroups are finally released.
+extension Model {
+    public mutating func mkdir(_ path: CgroupPath) -> Errno? {
+        guard let parentPath = path.parent else { return .EEXIST }
+        guard let parent = livePaths[parentPath] else { return .ENOENT }
+        if livePaths[path] != nil { return .EEXIST }
+        let id = cgroups.count
+        cgroups.append(Cgroup(path: path, parent: parent))
+        cgroups[parent].children.append(id)
+        livePaths[path] = id
+        if cgroups[parent].subtree & dmemBit != 0 { attachNewCss(id) }
+        return nil
+    }
+
+    mutating func attachNewCss(_ cg: Int) {
+        let parentCss = cgroups[cgroups[cg].parent!].css!
+        let css = csses.count
+        csses.append(Css(cgroup: cg, parent: parentCss))
+        csses[parentCss].children.append(css)
+        cgroups[cg].css = css
+    }
+
+    public mutating func rmdir(_ path: CgroupPath) -> Errno? {
+        guard let cg = livePaths[path] else { return .ENOENT }
+        if path.isRoot { return .EBUSY }  // the mount point
+        if cgroups[cg].tasks > 0 || cgroups[cg].children.contains(where: { cgroups[$0].live }) { return .EBUSY }
+        cgroups[cg].live = false
+        livePaths[path] = nil
+        killCss(of: cg)
+        var a = cgroups[cg].parent
+        while let p = a { cgroups[p].dyingDescendants += 1; a = cgroups[p].parent }
+        reap()
+        return nil
+    }
+
+    /// kill_css(): dmemcs_offline resets min/low/max of every pool; usage stays until uncharged.
+    mutating func killCss(of cg: Int) {
+        guard let css = cgroups[cg].css else { return }
+        cgroups[cg].css = nil
+        cgroups[cg].oldCss.append(css)
+        csses[css].online = false
+        for p in csses[css].pools {
+            pools[p].counter.min = 0
+            pools[p].counter.low = 0
+            pools[p].counter.max = PageCounter.max
+        }
+    }
+
+    /// Releases what nothing pins any more, leaves first (the kernel does this from RCU/workqueue
+    /// callbacks; the lockstep side waits for it when reading nr_dying_descendants).
+    mutating func reap() {
+        var changed = true
+        while changed {
+            changed = false
+            for css in csses.indices where !csses[css].online && !csses[css].released
+                && csses[css].charges == 0 && csses[css].children.allSatisfy({ csses[$0].released }) {
+                csses[css].released = true
+                if let p = csses[css].parent { csses[p].children.removeAll { $0 == css } }
+                for pool in csses[css].pools {
+                    if let parent = pools[pool].parent { pools[parent].children.removeAll { $0 == pool } }
+                }
+                let cg = csses[css].cgroup
+                cgroups[cg].oldCss.removeAll { $0 == css }
+                changed = true
+            }
+            for cg in cgroups.indices where !cgroups[cg].live && !cgroups[cg].released
+                && cgroups[cg].oldCss.isEmpty && cgroups[cg].children.allSatisfy({ cgroups[$0].released }) {
+                cgroups[cg].released = true
+                if let p = cgroups[cg].parent { cgroups[p].children.removeAll { $0 == cg } }
+                var a = cgroups[cg].parent
+                while let p = a { cgroups[p].dyingDescendants -= 1; a = cgroups[p].parent }
+                changed = true
+            }
+        }
+    }
+
+    /// cgroup_subtree_control_write(): tokens split on single spaces after strstrip; "+name" or
+    /// "-name"; the first failing controller in ssid order decides the errno.
+    mutating func writeSubtreeControl(_ cg: Int, _ text: ArraySlice<UInt8>) -> Errno? {
+        var enable: UInt32 = 0, disable: UInt32 = 0
+        var rest: ArraySlice<UInt8>? = KernelString.strstrip(text)
+        while let r = rest {
+            let tok: ArraySlice<UInt8>
+            if let i = r.firstIndex(of: 0x20) { tok = r[r.startIndex..<i]; rest = r[(i + 1)...] } else { tok = r; rest = nil }
+            if tok.isEmpty { continue }
+            guard let ssid = controllers.firstIndex(where: { tok.dropFirst().elementsEqual($0.utf8) }) else { return .EINVAL }
+            let bit: UInt32 = 1 << UInt32(ssid)
+            switch tok.first! {
+            case 0x2b: enable |= bit; disable &= ~bit
+            case 0x2d: disable |= bit; enable &= ~bit
+            default: return .EINVAL
+            }
+        }
+        let control: UInt32 = cgroups[cg].parent.map { cgroups[$0].subtree } ?? UInt32((1 << controllers.count) - 1)
+        for ssid in controllers.indices {
+            let bit: UInt32 = 1 << UInt32(ssid)
+            if enable & bit != 0 {
+                if cgroups[cg].subtree & bit != 0 { enable &= ~bit; continue }
+                if control & bit == 0 { return .ENOENT }
+            } else if disable & bit != 0 {
+                if cgroups[cg].subtree & bit == 0 { disable &= ~bit; continue }
+                if cgroups[cg].children.contains(where: { cgroups[$0].live && cgroups[$0].subtree & bit != 0 }) { return .EBUSY }
+            }
+        }
+        if enable == 0 && disable == 0 { return nil }
+        // cgroup_vet_subtree_control_enable(): the no-internal-process rule (root is mixable).
+        if enable != 0 && cgroups[cg].parent != nil && cgroups[cg].tasks > 0 { return .EBUSY }
+        cgroups[cg].subtree |= enable
+        cgroups[cg].subtree &= ~disable
+        let live = cgroups[cg].children.filter { cgroups[$0].live }
+        if enable & dmemBit != 0 { for c in live { attachNewCss(c) } }
+        if disable & dmemBit != 0 { for c in live { killCss(of: c) }; reap() }
+        return nil
+    }
+
+    /// cgroup_migrate_vet_dst(): a non-root cgroup with controllers enabled for its children
+    /// cannot hold tasks.
+    func vetDestination(_ cg: Int) -> Errno? {
+        cgroups[cg].parent != nil && cgroups[cg].subtree != 0 ? .EBUSY : nil
+    }
+
+    public mutating func spawn(_ actor: ActorID, _ path: CgroupPath) -> Errno? {
+        guard actors[actor] == nil else { return .EEXIST }
+        guard let cg = livePaths[path] else { return .ENOENT }
+        if let e = vetDestination(cg) { return e }
+        actors[actor] = Actor(cgroup: cg)
+        cgroups[cg].tasks += 1
+        return nil
+    }
+
+    public mutating func move(_ actor: ActorID, _ path: CgroupPath) -> Errno? {
+        guard let a = actors[actor] else { return .ESRCH }
+        guard let cg = livePaths[path] else { return .ENOENT }
+        if let e = vetDestination(cg) { return e }
+        cgroups[a.cgroup].tasks -= 1
+        cgroups[cg].tasks += 1
+        actors[actor]!.cgroup = cg
+        return nil
+    }
+
+    /// The actor closes its DRM fd (freeing its buffers in allocation order) and exits.
+    public mutating func exit(_ actor: ActorID) -> Errno? {
+        guard let a = actors[actor] else { return .ESRCH }
+        for b in a.buffers { _ = free(b) }
+        cgroups[a.cgroup].tasks -= 1
+        actors[actor] = nil
+        return nil
+    }
+
+    /// nr_dying_descendants of cgroup.stat once asynchronous releases have settled.
+    public func dying(_ path: CgroupPath) -> Result<UInt64, Errno> {
+        guard let cg = livePaths[path] else { return .failure(.ENOENT) }
+        return .success(UInt64(cgroups[cg].dyingDescendants))
+    }
+}

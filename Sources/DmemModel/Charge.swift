@@ -1,0 +1,274 @@
+/// Charging, uncharging, and the driver-side allocation that vgem's test patch transliterates
+/// from TTM (ttm_bo_mem_space → ttm_bo_alloc_resource → ttm_bo_evict_alloc → ttm_bo_evict_cb,
+/// with no ww ticket, one placement whose capacity is the region size).
+extension Model {
+    /// page_counter_try_charge() on the pool chain; returns the failing pool if any.
+    mutating func tryCharge(pool: Int, size: UInt64) -> Int? {
+        var c: Int? = pool
+        var fail: Int?
+        while let p = c {
+            if pools[p].counter.exceeds(adding: size) { fail = p; break }
+            let new = pools[p].counter.usage &+ size
+            pools[p].counter.usage = new
+            if new > pools[p].counter.watermark { pools[p].counter.watermark = new }
+            c = pools[p].parent
+        }
+        if let fail {
+            var q: Int? = pool
+            while let p = q, p != fail { pools[p].counter.usage &-= size; q = pools[p].parent }
+            return fail
+        }
+        csses[pools[pool].css].charges += 1
+        return nil
+    }
+
+    mutating func uncharge(pool: Int, size: UInt64) {
+        var c: Int? = pool
+        while let p = c { pools[p].counter.usage &-= size; c = pools[p].parent }
+        let css = pools[pool].css
+        csses[css].charges -= 1
+        if csses[css].charges == 0 && !csses[css].online { reap() }
+    }
+
+    mutating func commit(buffer: BufferID, pool: Int) {
+        let r = buffers[buffer]!.region
+        buffers[buffer]!.pool = pool
+        regions[r].lru.append(buffer)
+        regions[r].resident &+= buffers[buffer]!.size
+    }
+
+    mutating func evict(_ buffer: BufferID) {
+        guard let b = buffers[buffer], let pool = b.pool else { return }
+        buffers[buffer]!.pool = nil
+        regions[b.region].lru.removeAll { $0 == buffer }
+        regions[b.region].resident &-= b.size
+        uncharge(pool: pool, size: b.size)
+    }
+
+    public mutating func free(_ buffer: BufferID) -> Errno? {
+        guard let b = buffers[buffer] else { return .ENOENT }
+        evict(buffer)
+        buffers[buffer] = nil
+        actors[b.actor]?.buffers.removeAll { $0 == buffer }
+        return nil
+    }
+
+    public func resident(_ buffer: BufferID) -> Result<Bool, Errno> {
+        guard let b = buffers[buffer] else { return .failure(.ENOENT) }
+        return .success(b.pool != nil)
+    }
+
+    /// A driver allocation. Evicted buffers are reported in eviction order and stay evicted even
+    /// when the allocation fails in the end.
+    public mutating func alloc(_ actor: ActorID, region name: String, size: UInt64, buffer: BufferID) -> (Errno?, [BufferID]) {
+        guard let a = actors[actor] else { return (.ESRCH, []) }
+        guard buffers[buffer] == nil else { return (.EEXIST, []) }
+        guard let region = liveRegion(named: name) else { return (.ENODEV, []) }
+        if size == 0 || size % 4096 != 0 { return (.EINVAL, []) }
+        buffers[buffer] = Buffer(actor: actor, region: region, size: size, pool: nil)
+        var alloc = Allocation(buffer: buffer, region: region, size: size, css: effectiveCss(a.cgroup))
+        let err: Errno?
+        if !regions[region].evicting {
+            // vkms: charge only, no eviction, no capacity.
+            let pool = getPool(css: alloc.css, region: region)
+            err = tryCharge(pool: pool, size: size) == nil ? { commit(buffer: buffer, pool: pool); return nil }() : .ENOSPC
+        } else {
+            err = memSpace(&alloc)
+        }
+        if err != nil { buffers[buffer] = nil } else { actors[actor]!.buffers.append(buffer) }
+        return (err, alloc.evicted)
+    }
+
+    struct Allocation {
+        let buffer: BufferID, region: Int, size: UInt64, css: Int
+        var evicted: [BufferID] = []
+        // 7.3 struct ttm_bo_alloc_state
+        var chargePool: Int?
+        var limitPool: Int?
+        var inEvict = false
+        var mayTryLow = false
+        // struct ttm_bo_evict_walk
+        var tryLow = false
+        var hitLow = false
+    }
+
+    // Kernel return codes inside the TTM emulation: 0, or -errno; walks return progress >= 0.
+    static let ENOSPC = -Int(Errno.ENOSPC.rawValue), EBUSY = -Int(Errno.EBUSY.rawValue)
+
+    /// ttm_bo_mem_space(): without forcing space first, then with.
+    mutating func memSpace(_ a: inout Allocation) -> Errno? {
+        var force = false
+        var ret: Int
+        repeat {
+            ret = profile.protectionAwareAllocation ? allocResource73(&a, force: force) : allocResource72(&a, force: force)
+            force.toggle()
+        } while ret == Model.ENOSPC && force
+        return ret == 0 ? nil : Errno(Int32(-ret))
+    }
+
+    /// ttm_resource_alloc() of 7.2: charge (limit pool only when asked), then the manager.
+    mutating func resourceAlloc72(_ a: inout Allocation, wantLimit: Bool) -> (Int, Int?) {
+        let pool = getPool(css: a.css, region: a.region)
+        if let fail = tryCharge(pool: pool, size: a.size) { return (Model.ENOSPC, wantLimit ? fail : nil) }
+        if regions[a.region].resident &+ a.size > regions[a.region].size {
+            uncharge(pool: pool, size: a.size)
+            return (Model.ENOSPC, nil)
+        }
+        commit(buffer: a.buffer, pool: pool)
+        return (0, nil)
+    }
+
+    mutating func allocResource72(_ a: inout Allocation, force: Bool) -> Int {
+        let (ret, limit) = resourceAlloc72(&a, wantLimit: force)
+        if ret == 0 { return 0 }
+        if !force { return Model.ENOSPC }
+        a.limitPool = limit
+        a.tryLow = false; a.hitLow = false
+        var lret = walk(&a, target: 1)
+        if lret == 0 && a.hitLow { a.tryLow = true; lret = walk(&a, target: 1) }
+        if lret < 0 { return lret == Model.EBUSY ? Model.ENOSPC : lret }
+        return lret == 0 ? Model.ENOSPC : 0
+    }
+
+    mutating func evictCallback72(_ a: inout Allocation, _ bo: BufferID) -> Int {
+        guard let victim = buffers[bo]?.pool else { return 0 }
+        if !evictValuable(limit: a.limitPool, test: victim, ignoreLow: a.tryLow, hitLow: &a.hitLow) { return 0 }
+        evict(bo); a.evicted.append(bo)
+        let (ret, _) = resourceAlloc72(&a, wantLimit: false)
+        if ret == 0 { return 1 }
+        return ret == Model.ENOSPC ? Model.EBUSY : ret
+    }
+
+    /// ttm_lru_walk_for_evict() over a snapshot of the LRU (eviction only removes entries, and
+    /// the evictor joins the LRU only when the walk is about to stop).
+    mutating func walk(_ a: inout Allocation, target: Int) -> Int {
+        var progress = 0
+        for bo in regions[a.region].lru {
+            var lret = profile.protectionAwareAllocation ? evictCallback73(&a, bo) : evictCallback72(&a, bo)
+            if lret == Model.EBUSY { lret = 0 }
+            progress = lret < 0 ? lret : progress + lret
+            if progress < 0 || progress >= target { break }
+        }
+        return progress
+    }
+
+    /// ttm_bo_alloc_resource() of 7.3 for the single placement.
+    mutating func allocResource73(_ a: inout Allocation, force: Bool) -> Int {
+        a.chargePool = nil; a.limitPool = nil; a.inEvict = false; a.mayTryLow = false
+        var ret = allocAtPlace73(&a, force: force)
+        if ret == Model.EBUSY {
+            a.inEvict = true
+            a.tryLow = false; a.hitLow = false
+            var lret = walk(&a, target: 1)
+            if lret == 0 && a.hitLow && a.mayTryLow { a.tryLow = true; lret = walk(&a, target: 1) }
+            a.inEvict = false
+            ret = lret < 0 ? lret : (lret == 0 ? Model.EBUSY : 0)
+            if ret == Model.EBUSY { ret = Model.ENOSPC }
+        }
+        if ret != 0, let pool = a.chargePool { uncharge(pool: pool, size: a.size); a.chargePool = nil }
+        return ret
+    }
+
+    /// ttm_bo_alloc_at_place() of 7.3.
+    mutating func allocAtPlace73(_ a: inout Allocation, force: Bool) -> Int {
+        var mayEvict = !a.inEvict && force
+        if a.chargePool == nil {
+            let pool = getPool(css: a.css, region: a.region)
+            if let fail = tryCharge(pool: pool, size: a.size) {
+                if !a.inEvict { a.mayTryLow = mayEvict }
+                if force { a.limitPool = fail }
+                return mayEvict ? Model.EBUSY : Model.ENOSPC
+            }
+            a.chargePool = pool
+        }
+        if !a.inEvict {
+            mayEvict = mayEvict || below(\.emin, test: a.chargePool!)
+            a.mayTryLow = mayEvict
+            mayEvict = mayEvict || below(\.elow, test: a.chargePool!)
+        }
+        if regions[a.region].resident &+ a.size > regions[a.region].size {
+            return mayEvict ? Model.EBUSY : Model.ENOSPC
+        }
+        commit(buffer: a.buffer, pool: a.chargePool!)
+        a.chargePool = nil
+        return 0
+    }
+
+    mutating func evictCallback73(_ a: inout Allocation, _ bo: BufferID) -> Int {
+        guard let victim = buffers[bo]?.pool else { return 0 }
+        if !a.mayTryLow && victim == a.chargePool { return 0 }
+        let limit = a.limitPool ?? commonAncestor(victim, a.chargePool)
+        if !evictValuable(limit: limit, test: victim, ignoreLow: a.tryLow, hitLow: &a.hitLow) { return 0 }
+        evict(bo); a.evicted.append(bo)
+        let ret = allocAtPlace73(&a, force: false)
+        if ret == 0 { return 1 }
+        return ret == Model.ENOSPC ? Model.EBUSY : ret
+    }
+
+    /// 7.3 set_resource_max() after the xchg: call the region's reclaim callback until usage fits;
+    /// -ENOSPC (no progress) would repeat identically, so the bounded retries end it at once.
+    mutating func reclaim(pool: Int, limit: UInt64) {
+        while pools[pool].counter.usage > limit {
+            if evictCgroup(limit: pool, target: pools[pool].counter.usage - limit) == 0 { break }
+        }
+    }
+
+    /// ttm_bo_evict_cgroup() in drain mode; returns bytes freed.
+    mutating func evictCgroup(limit: Int, target: UInt64) -> UInt64 {
+        let region = pools[limit].region
+        var hitLow = false
+        func pass(_ m: inout Model, target: UInt64, tryLow: Bool, evicted: inout Int) -> UInt64 {
+            var progress: UInt64 = 0
+            for bo in m.regions[region].lru {
+                guard let victim = m.buffers[bo]?.pool else { continue }
+                if !m.evictValuable(limit: limit, test: victim, ignoreLow: tryLow, hitLow: &hitLow) { continue }
+                let size = m.buffers[bo]!.size
+                m.evict(bo); evicted += 1
+                progress += size
+                if progress >= target { break }
+            }
+            return progress
+        }
+        var evicted = 0
+        var freed = pass(&self, target: target, tryLow: false, evicted: &evicted)
+        if freed >= target { return freed }
+        if hitLow {
+            freed += pass(&self, target: target - freed, tryLow: true, evicted: &evicted)
+            if freed >= target { return freed }
+        }
+        var tryLow = false
+        hitLow = false
+        while true {
+            repeat {
+                evicted = 0
+                freed += pass(&self, target: target - freed, tryLow: tryLow, evicted: &evicted)
+            } while freed < target && evicted > 0
+            if freed < target && hitLow && !tryLow { tryLow = true; continue }
+            return freed
+        }
+    }
+
+    // MARK: regions
+
+    public mutating func register(_ name: String, size: UInt64) -> Errno? {
+        if size == 0 { return nil }  // dmem_cgroup_register_region() returns NULL, registers nothing
+        // vgem's test patch gives its regions TTM-style eviction and a reclaim callback.
+        regions.append(Region(name: name, size: size, live: true, evicting: name.hasPrefix("vgem/")))
+        return nil
+    }
+
+    /// Unlinks every pool from its css; charged pools live on until their last uncharge.
+    public mutating func unregister(_ name: String) -> Errno? {
+        guard let r = liveRegion(named: name) else { return .ENOENT }
+        regions[r].live = false
+        for p in pools.indices where pools[p].region == r { pools[p].onCssList = false }
+        return nil
+    }
+
+    /// What would the allocation evict? Runs it on a copy.
+    public func evictQuery(_ actor: ActorID, region: String, size: UInt64) -> (Errno?, [BufferID]) {
+        var copy = self
+        let id = (buffers.keys.max() ?? 0) + 1_000_000
+        return copy.alloc(actor, region: region, size: size, buffer: id)
+    }
+}

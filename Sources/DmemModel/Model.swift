@@ -1,0 +1,125 @@
+/// The reference model of the dmem controller plus the cgroup-core and driver behaviour that
+/// decides what dmem sees (cgroup lifetime, subtree_control, task placement, vgem's TTM-style
+/// eviction). A value type: copying it is how `evictQuery` asks "what if" without side effects.
+///
+/// Identity follows the kernel, not paths: a cgroup re-created under the same path is a new
+/// cgroup with a new css; a region re-registered under the same name is a new region; pools are
+/// per (css, region) and outlive rmdir and unregister while charges hold them.
+public struct Model: Sendable {
+    public let profile: KernelProfile
+    public let options: ModelOptions
+    /// Controllers the kernel under test offers on the root, in ssid order (cgroup_subsys.h).
+    public let controllers: [String]
+
+    struct Region: Sendable {
+        var name: String
+        var size: UInt64
+        var live: Bool
+        /// Resident buffers, least recently added first: the TTM LRU of vgem's emulation.
+        var lru: [BufferID] = []
+        var resident: UInt64 = 0
+        var evicting: Bool
+    }
+    struct Cgroup: Sendable {
+        var path: CgroupPath
+        var parent: Int?
+        var children: [Int] = []       // creation order, live and dying
+        var live = true
+        var released = false
+        var subtree: UInt32 = 0        // subtree_control bitmask over `controllers`
+        var css: Int?                  // current dmem css (root: always)
+        var oldCss: [Int] = []         // killed csses not yet released (pin the cgroup)
+        var tasks = 0
+        var dyingDescendants = 0
+    }
+    struct Css: Sendable {
+        var cgroup: Int
+        var parent: Int?
+        var children: [Int] = []       // creation order, pre-order walks follow it
+        var online = true
+        var released = false
+        var pools: [Int] = []          // css->pools list (creation order)
+        var charges = 0                // outstanding charges hold css references
+    }
+    struct Pool: Sendable {
+        var css: Int
+        var region: Int
+        var parent: Int?
+        var counter = PageCounter()
+        var onCssList = true           // unregister unlinks pools from their css
+        var children: [Int] = []       // counters whose parent is this one
+    }
+    public struct Actor: Sendable { public var cgroup: Int; public var buffers: [BufferID] = [] }
+    public struct Buffer: Sendable {
+        public var actor: ActorID
+        public var region: Int
+        public var size: UInt64
+        public var pool: Int?           // nil once evicted
+    }
+
+    var regions: [Region] = []
+    var cgroups: [Cgroup] = []
+    var csses: [Css] = []
+    var pools: [Pool] = []
+    var livePaths: [CgroupPath: Int] = [:]
+    public internal(set) var actors: [ActorID: Actor] = [:]
+    public internal(set) var buffers: [BufferID: Buffer] = [:]
+
+    var dmemBit: UInt32 { 1 << UInt32(controllers.firstIndex(of: "dmem")!) }
+    var arithmetic: ProtectionArithmetic { profile == .v7_2 ? .wrapping64 : .wide128 }
+
+    public init(profile: KernelProfile, options: ModelOptions = [], controllers: [String] = ["memory", "dmem"]) {
+        precondition(controllers.contains("dmem"))
+        self.profile = profile
+        self.options = options
+        self.controllers = controllers
+        cgroups.append(Cgroup(path: .root, parent: nil))
+        csses.append(Css(cgroup: 0, parent: nil))
+        cgroups[0].css = 0
+        livePaths[.root] = 0
+        // The guest agent enables dmem for the root's children at boot, as the kernel tests do.
+        cgroups[0].subtree = dmemBit
+    }
+
+    // MARK: lookups
+
+    func cgroupID(_ path: CgroupPath) -> Int? { livePaths[path] }
+    func liveRegion(named name: String) -> Int? {
+        regions.firstIndex { $0.live && $0.name == name }
+    }
+    /// The css a task in `cg` charges: its own dmem css or the nearest ancestor's (cgroup_e_css).
+    func effectiveCss(_ cg: Int) -> Int {
+        var c = cg
+        while cgroups[c].css == nil { c = cgroups[c].parent! }
+        return cgroups[c].css!
+    }
+    func findPool(css: Int, region: Int) -> Int? {
+        for p in csses[css].pools where pools[p].region == region && pools[p].onCssList { return p }
+        return nil
+    }
+    /// get_cg_pool_locked(): creates the pool and every missing ancestor pool, linked to the pool
+    /// of the parent css.
+    mutating func getPool(css: Int, region: Int) -> Int {
+        if let p = findPool(css: css, region: region) { return p }
+        let parent = csses[css].parent.map { getPool(css: $0, region: region) }
+        let id = pools.count
+        pools.append(Pool(css: css, region: region, parent: parent))
+        csses[css].pools.append(id)
+        if let parent { pools[parent].children.append(id) }
+        return id
+    }
+    public var paths: [CgroupPath] { livePaths.keys.sorted() }
+    public var liveRegionNames: [String] { regions.filter(\.live).map(\.name) }
+    public func cgroupOf(actor: ActorID) -> CgroupPath? { actors[actor].map { cgroups[$0.cgroup].path } }
+    public func isLive(_ path: CgroupPath) -> Bool { livePaths[path] != nil }
+    public func tasks(in path: CgroupPath) -> Int { livePaths[path].map { cgroups[$0].tasks } ?? 0 }
+    public func hasLiveChildren(_ path: CgroupPath) -> Bool {
+        guard let c = livePaths[path] else { return false }
+        return cgroups[c].children.contains { cgroups[$0].live }
+    }
+    public func subtreeHasDmem(_ path: CgroupPath) -> Bool {
+        livePaths[path].map { cgroups[$0].subtree & dmemBit != 0 } ?? false
+    }
+    public func regionSize(_ name: String) -> UInt64? { liveRegion(named: name).map { regions[$0].size } }
+    public var residentBuffers: [BufferID] { buffers.filter { $0.value.pool != nil }.map(\.key).sorted() }
+}

@@ -1,0 +1,45 @@
+/// The kernel whose semantics the model reproduces. The dmem UAPI moved between releases, so the
+/// model is versioned rather than "approximately right".
+public enum KernelProfile: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Debian linux-source-7.2: multi-line limit writes, max below usage silently ignored,
+    /// no dmem.peak, TTM eviction without the protection-aware allocation path.
+    case v7_2 = "7.2"
+    /// Debian linux-source-7.3: one `NAME VALUE` per write, max applied at once then reclaimed
+    /// through the region's callback (skipped with O_NONBLOCK), dmem.peak, TTM below_min/below_low.
+    case v7_3 = "7.3"
+
+    public var description: String { rawValue }
+    public var singlePairWrites: Bool { self != .v7_2 }
+    public var hasPeak: Bool { self != .v7_2 }
+    public var reclaimOnMaxWrite: Bool { self != .v7_2 }
+    public var protectionAwareAllocation: Bool { self != .v7_2 }
+    /// Newest profile for a `uname -r` like `7.3.4-amd64` or `7.3.0-rc2+`; nil if unknown.
+    public static func forRelease(_ release: String) -> KernelProfile? {
+        let parts = release.split(whereSeparator: { $0 == "." || $0 == "-" || $0 == "+" })
+        guard parts.count >= 2, let major = Int(parts[0]), let minor = Int(parts[1]) else { return nil }
+        if major == 7 && minor == 2 { return .v7_2 }
+        if major > 7 || (major == 7 && minor >= 3) { return .v7_3 }
+        return nil
+    }
+}
+
+/// Semantics still argued about on the cgroups list, switchable by name on top of a profile.
+/// Adding one is a new case plus the branch in the model that honours it.
+public enum ModelOption: String, Hashable, Sendable, CaseIterable, Comparable {
+    /// A 7.2-era proposal: writing dmem.max below current usage fails with EBUSY instead of
+    /// succeeding silently (7.2) or reclaiming (7.3).
+    case maxBelowUsageEBUSY = "max-below-usage-ebusy"
+    /// cgroup-v2.rst says dmem.current is absent on the root; dmem.c creates it there anyway
+    /// (no CFTYPE_NOT_ON_ROOT flag). The model follows the source unless this is set.
+    case noCurrentOnRoot = "no-current-on-root"
+
+    public static func < (a: ModelOption, b: ModelOption) -> Bool { a.rawValue < b.rawValue }
+    public var summary: String {
+        switch self {
+        case .maxBelowUsageEBUSY: return "dmem.max below usage -> EBUSY (proposal; source: 7.2 ignores, 7.3 reclaims)"
+        case .noCurrentOnRoot: return "dmem.current absent on root (documentation; source creates it)"
+        }
+    }
+}
+
+public typealias ModelOptions = Set<ModelOption>

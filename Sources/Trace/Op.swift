@@ -1,0 +1,67 @@
+import DmemModel
+
+/// One step of a trace. Every op is something the guest executor can do against a real kernel,
+/// except `evictQuery`, a question only the model can answer without side effects.
+public enum Op: Hashable, Sendable {
+    /// A driver registers a dmem region (vgem at load, vkms device enable).
+    case register(region: String, size: UInt64)
+    /// A driver unregisters it (module unload, vkms device disable). Pools stay until uncharged.
+    case unregister(region: String)
+    case mkdir(CgroupPath)
+    case rmdir(CgroupPath)
+    /// Raw bytes in one write(2); `nonblock` opens the file with O_NONBLOCK.
+    case write(CgroupPath, file: String, data: [UInt8], nonblock: Bool)
+    /// One read of the whole file.
+    case read(CgroupPath, file: String)
+    case spawn(ActorID, CgroupPath)
+    case move(ActorID, CgroupPath)
+    /// The actor exits; its buffers are freed (fd close) first.
+    case exit(ActorID)
+    /// The actor allocates `size` bytes on `region`; success binds buffer id `buffer`.
+    case alloc(ActorID, region: String, size: UInt64, buffer: BufferID)
+    case free(BufferID)
+    /// Is the buffer still charged (not evicted)?
+    case resident(BufferID)
+    /// `nr_dying_descendants` of cgroup.stat; the kernel side waits a bounded time for it to settle.
+    case dying(CgroupPath)
+    /// Which buffers would an allocation of `size` by `actor` evict (model only, no side effects)?
+    case evictQuery(ActorID, region: String, size: UInt64)
+}
+
+/// What an op returned. `errno == nil` is success.
+public struct Outcome: Hashable, Sendable {
+    public var errno: Errno?
+    /// Bytes of a successful read.
+    public var data: [UInt8]?
+    /// Numeric answers: `dying`, `resident` (1/0).
+    public var value: UInt64?
+    /// Buffers evicted by an `alloc` (also on failure: evictions stay done) or named by `evictQuery`.
+    public var evicted: [BufferID]
+
+    public init(errno: Errno? = nil, data: [UInt8]? = nil, value: UInt64? = nil, evicted: [BufferID] = []) {
+        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted
+    }
+    public static let ok = Outcome()
+    public static func err(_ e: Errno) -> Outcome { Outcome(errno: e) }
+    public static func bytes(_ d: [UInt8]) -> Outcome { Outcome(data: d) }
+    public static func bytes(_ s: String) -> Outcome { Outcome(data: Array(s.utf8)) }
+    public static func number(_ v: UInt64) -> Outcome { Outcome(value: v) }
+    public var isSuccess: Bool { errno == nil }
+}
+
+/// A trace line: an op and, optionally, the outcome it must have.
+public struct Step: Hashable, Sendable {
+    public var op: Op
+    public var expect: Outcome?
+    public init(_ op: Op, expect: Outcome? = nil) { self.op = op; self.expect = expect }
+}
+
+/// A whole trace: the kernel profile and model options it holds for, and its steps.
+public struct Trace: Hashable, Sendable {
+    public var profile: KernelProfile
+    public var options: ModelOptions
+    public var steps: [Step]
+    public init(profile: KernelProfile, options: ModelOptions = [], steps: [Step] = []) {
+        self.profile = profile; self.options = options; self.steps = steps
+    }
+}

@@ -1,0 +1,216 @@
+import DmemModel
+
+/// A parse error that names where: `file:line:col: message`.
+public struct TraceError: Error, Equatable, CustomStringConvertible {
+    public var file: String, line: Int, column: Int, message: String
+    public var description: String { "\(file):\(line):\(column): \(message)" }
+}
+
+/// Reads the trace language. One op per line, `# comments`, an optional `= outcome`, and a
+/// header of `profile` / `option` lines before the first op.
+public struct TraceParser {
+    let file: String
+    public init(file: String = "<trace>") { self.file = file }
+
+    struct Cursor {
+        let bytes: [UInt8]
+        var i = 0
+        init(_ s: Substring) { bytes = Array(s.utf8) }
+        mutating func skipBlanks() { while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 } }
+        var atEnd: Bool { i >= bytes.count || bytes[i] == 0x23 }
+    }
+
+    public func parse(_ text: String) throws(TraceError) -> Trace {
+        var trace = Trace(profile: .v7_3)
+        var sawProfile = false
+        var lineNo = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNo += 1
+            var c = Cursor(line.hasSuffix("\r") ? line.dropLast() : line)
+            c.skipBlanks()
+            if c.atEnd { continue }
+            let start = c.i
+            let word = try token(&c, lineNo)
+            switch word {
+            case "profile":
+                if !trace.steps.isEmpty { throw err(lineNo, start, "profile must come before the first op") }
+                let at = c.i
+                let v = try token(&c, lineNo)
+                guard let p = KernelProfile(rawValue: v) else {
+                    throw err(lineNo, at, "unknown profile '\(v)' (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                trace.profile = p; sawProfile = true
+            case "option":
+                if !trace.steps.isEmpty { throw err(lineNo, start, "option must come before the first op") }
+                let at = c.i
+                let v = try token(&c, lineNo)
+                guard let o = ModelOption(rawValue: v) else {
+                    throw err(lineNo, at, "unknown option '\(v)' (known: \(ModelOption.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                trace.options.insert(o)
+            default:
+                c.i = start
+                trace.steps.append(try step(&c, lineNo))
+            }
+            try end(&c, lineNo)
+        }
+        _ = sawProfile
+        return trace
+    }
+
+    /// One step from one line (no header directives).
+    public func parseStep(_ line: Substring, line lineNo: Int = 1) throws(TraceError) -> Step {
+        var c = Cursor(line)
+        c.skipBlanks()
+        let s = try step(&c, lineNo)
+        try end(&c, lineNo)
+        return s
+    }
+
+    /// One outcome, as the guest agent prints it.
+    public func parseOutcome(_ text: Substring, line lineNo: Int = 1) throws(TraceError) -> Outcome {
+        var c = Cursor(text)
+        c.skipBlanks()
+        let o = try outcome(&c, lineNo)
+        try end(&c, lineNo)
+        return o
+    }
+
+    func err(_ line: Int, _ index: Int, _ message: String) -> TraceError {
+        TraceError(file: file, line: line, column: index + 1, message: message)
+    }
+
+    func end(_ c: inout Cursor, _ line: Int) throws(TraceError) {
+        c.skipBlanks()
+        if !c.atEnd { throw err(line, c.i, "unexpected '\(String(decoding: c.bytes[c.i...], as: UTF8.self))'") }
+    }
+
+    func token(_ c: inout Cursor, _ line: Int) throws(TraceError) -> String {
+        c.skipBlanks()
+        let start = c.i
+        while c.i < c.bytes.count && c.bytes[c.i] != 0x20 && c.bytes[c.i] != 0x09 { c.i += 1 }
+        if start == c.i { throw err(line, start, "missing argument") }
+        return String(decoding: c.bytes[start..<c.i], as: UTF8.self)
+    }
+
+    func path(_ c: inout Cursor, _ line: Int) throws(TraceError) -> CgroupPath {
+        c.skipBlanks()
+        let at = c.i
+        let t = try token(&c, line)
+        guard let p = CgroupPath(parsing: Substring(t)) else { throw err(line, at, "bad cgroup path '\(t)' (want /, /a, /a/b)") }
+        return p
+    }
+
+    func id(_ c: inout Cursor, _ line: Int, prefix: Character, what: String) throws(TraceError) -> Int {
+        c.skipBlanks()
+        let at = c.i
+        let t = try token(&c, line)
+        guard t.first == prefix, let n = Int(t.dropFirst()), n >= 0 else { throw err(line, at, "bad \(what) '\(t)' (want \(prefix)N)") }
+        return n
+    }
+
+    /// Sizes: decimal with an optional K/M/G/T suffix (binary).
+    func size(_ c: inout Cursor, _ line: Int) throws(TraceError) -> UInt64 {
+        c.skipBlanks()
+        let at = c.i
+        var t = try token(&c, line)
+        var shift: UInt64 = 0
+        if let last = t.last, let s = ["K": 10, "M": 20, "G": 30, "T": 40][String(last)] { shift = UInt64(s); t.removeLast() }
+        guard let v = UInt64(t), shift == 0 || v <= UInt64.max >> shift else { throw err(line, at, "bad size '\(t)'") }
+        return v << shift
+    }
+
+    func string(_ c: inout Cursor, _ line: Int) throws(TraceError) -> [UInt8] {
+        c.skipBlanks()
+        guard c.i < c.bytes.count, c.bytes[c.i] == 0x22 else { throw err(line, c.i, "expected a quoted string") }
+        c.i += 1
+        var out: [UInt8] = []
+        while c.i < c.bytes.count {
+            let b = c.bytes[c.i]
+            if b == 0x22 { c.i += 1; return out }
+            if b != 0x5c { out.append(b); c.i += 1; continue }
+            let at = c.i
+            c.i += 1
+            guard c.i < c.bytes.count else { break }
+            switch c.bytes[c.i] {
+            case 0x6e: out.append(0x0a)
+            case 0x74: out.append(0x09)
+            case 0x72: out.append(0x0d)
+            case 0x22: out.append(0x22)
+            case 0x5c: out.append(0x5c)
+            case 0x30: out.append(0)
+            case 0x78:
+                func hex(_ x: UInt8) -> UInt8? {
+                    switch x { case 0x30...0x39: return x - 0x30; case 0x61...0x66: return x - 0x57; case 0x41...0x46: return x - 0x37; default: return nil }
+                }
+                guard c.i + 2 < c.bytes.count, let h = hex(c.bytes[c.i + 1]), let l = hex(c.bytes[c.i + 2]) else {
+                    throw err(line, at, "bad \\x escape (want \\xHH)")
+                }
+                out.append(h << 4 | l); c.i += 2
+            default: throw err(line, at, "unknown escape '\\\(Character(Unicode.Scalar(c.bytes[c.i])))'")
+            }
+            c.i += 1
+        }
+        throw err(line, c.bytes.count, "unterminated string")
+    }
+
+    func step(_ c: inout Cursor, _ line: Int) throws(TraceError) -> Step {
+        let at = c.i
+        let verb = try token(&c, line)
+        let op: Op
+        switch verb {
+        case "register": op = .register(region: try token(&c, line), size: try size(&c, line))
+        case "unregister": op = .unregister(region: try token(&c, line))
+        case "mkdir": op = .mkdir(try path(&c, line))
+        case "rmdir": op = .rmdir(try path(&c, line))
+        case "write", "write-nonblock":
+            op = .write(try path(&c, line), file: try token(&c, line), data: try string(&c, line), nonblock: verb == "write-nonblock")
+        case "read": op = .read(try path(&c, line), file: try token(&c, line))
+        case "spawn": op = .spawn(try id(&c, line, prefix: "a", what: "actor"), try path(&c, line))
+        case "move": op = .move(try id(&c, line, prefix: "a", what: "actor"), try path(&c, line))
+        case "exit": op = .exit(try id(&c, line, prefix: "a", what: "actor"))
+        case "alloc":
+            op = .alloc(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line),
+                        size: try size(&c, line), buffer: try id(&c, line, prefix: "b", what: "buffer"))
+        case "free": op = .free(try id(&c, line, prefix: "b", what: "buffer"))
+        case "resident": op = .resident(try id(&c, line, prefix: "b", what: "buffer"))
+        case "dying": op = .dying(try path(&c, line))
+        case "evict?": op = .evictQuery(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line), size: try size(&c, line))
+        default: throw err(line, at, "unknown op '\(verb)'")
+        }
+        c.skipBlanks()
+        if c.i < c.bytes.count && c.bytes[c.i] == 0x3d {
+            c.i += 1
+            return Step(op, expect: try outcome(&c, line))
+        }
+        return Step(op)
+    }
+
+    func outcome(_ c: inout Cursor, _ line: Int) throws(TraceError) -> Outcome {
+        c.skipBlanks()
+        var o = Outcome()
+        if c.i < c.bytes.count && c.bytes[c.i] == 0x22 {
+            o.data = try string(&c, line)
+        } else {
+            let at = c.i
+            let t = try token(&c, line)
+            if t == "ok" {
+            } else if let v = UInt64(t) {
+                o.value = v
+            } else if let e = Errno(name: t) {
+                o.errno = e
+            } else {
+                throw err(line, at, "bad outcome '\(t)' (want ok, an errno name, a number or a quoted string)")
+            }
+        }
+        c.skipBlanks()
+        if !c.atEnd {
+            let at = c.i
+            guard try token(&c, line) == "evicted" else { throw err(line, at, "expected 'evicted' or end of line") }
+            c.skipBlanks()
+            while !c.atEnd { o.evicted.append(try id(&c, line, prefix: "b", what: "buffer")); c.skipBlanks() }
+            if o.evicted.isEmpty { throw err(line, c.i, "'evicted' needs at least one buffer") }
+        }
+        return o
+    }
+}

@@ -1,0 +1,66 @@
+import DmemModel
+
+/// The canonical text of ops, outcomes and traces. `TraceParser` reads back exactly what this
+/// writes (and more: comments, K/M/G sizes), so print(parse(print(t))) == print(t).
+public enum TracePrinter {
+    public static func quote(_ bytes: [UInt8]) -> String {
+        var s = "\""
+        for b in bytes {
+            switch b {
+            case 0x0a: s += "\\n"
+            case 0x09: s += "\\t"
+            case 0x0d: s += "\\r"
+            case 0x22: s += "\\\""
+            case 0x5c: s += "\\\\"
+            case 0x20...0x7e: s.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = Array("0123456789abcdef")
+                s += "\\x" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 15)])
+            }
+        }
+        return s + "\""
+    }
+
+    public static func actor(_ a: ActorID) -> String { "a\(a)" }
+    public static func buffer(_ b: BufferID) -> String { "b\(b)" }
+
+    public static func op(_ op: Op) -> String {
+        switch op {
+        case let .register(r, size): return "register \(r) \(size)"
+        case let .unregister(r): return "unregister \(r)"
+        case let .mkdir(p): return "mkdir \(p)"
+        case let .rmdir(p): return "rmdir \(p)"
+        case let .write(p, file, data, nonblock): return "\(nonblock ? "write-nonblock" : "write") \(p) \(file) \(quote(data))"
+        case let .read(p, file): return "read \(p) \(file)"
+        case let .spawn(a, p): return "spawn \(actor(a)) \(p)"
+        case let .move(a, p): return "move \(actor(a)) \(p)"
+        case let .exit(a): return "exit \(actor(a))"
+        case let .alloc(a, r, size, b): return "alloc \(actor(a)) \(r) \(size) \(buffer(b))"
+        case let .free(b): return "free \(buffer(b))"
+        case let .resident(b): return "resident \(buffer(b))"
+        case let .dying(p): return "dying \(p)"
+        case let .evictQuery(a, r, size): return "evict? \(actor(a)) \(r) \(size)"
+        }
+    }
+
+    public static func outcome(_ o: Outcome) -> String {
+        var s: String
+        if let e = o.errno { s = e.description }
+        else if let d = o.data { s = quote(d) }
+        else if let v = o.value { s = String(v) }
+        else { s = "ok" }
+        if !o.evicted.isEmpty { s += " evicted " + o.evicted.map(buffer).joined(separator: " ") }
+        return s
+    }
+
+    public static func step(_ st: Step) -> String {
+        st.expect.map { op(st.op) + " = " + outcome($0) } ?? op(st.op)
+    }
+
+    public static func trace(_ t: Trace) -> String {
+        var s = "# dmemfuzz trace\nprofile \(t.profile)\n"
+        for o in t.options.sorted() { s += "option \(o.rawValue)\n" }
+        for st in t.steps { s += step(st) + "\n" }
+        return s
+    }
+}
