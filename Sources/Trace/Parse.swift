@@ -20,8 +20,12 @@ public struct TraceParser {
         var atEnd: Bool { i >= bytes.count || bytes[i] == 0x23 }
     }
 
-    public func parse(_ text: String) throws(TraceError) -> Trace {
+    public func parse(_ text: String) throws(TraceError) -> Trace { try parseLocated(text).trace }
+
+    /// The trace and, for each step, the line it came from (for mismatch messages).
+    public func parseLocated(_ text: String) throws(TraceError) -> (trace: Trace, lines: [Int]) {
         var trace = Trace(profile: .v7_3)
+        var lines: [Int] = []
         var sawProfile = false
         var lineNo = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -51,11 +55,12 @@ public struct TraceParser {
             default:
                 c.i = start
                 trace.steps.append(try step(&c, lineNo))
+                lines.append(lineNo)
             }
             try end(&c, lineNo)
         }
         _ = sawProfile
-        return trace
+        return (trace, lines)
     }
 
     /// One step from one line (no header directives).

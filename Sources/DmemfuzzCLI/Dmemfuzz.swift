@@ -1,0 +1,14 @@
+import ArgumentParser
+import DmemModel
+
+@main
+struct Dmemfuzz: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dmemfuzz",
+        abstract: "Test and fuzz harness for the Linux dmem cgroup controller.",
+        subcommands: [ModelCommand.self, ReplayCommand.self, BenchCommand.self]
+    )
+}
+
+extension KernelProfile: ExpressibleByArgument {}
+extension ModelOption: ExpressibleByArgument {}

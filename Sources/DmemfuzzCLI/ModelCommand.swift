@@ -1,0 +1,38 @@
+import ArgumentParser
+import DmemModel
+import Fuzz
+import Trace
+
+/// Runs the model alone on generated ops: a smoke test of the model and generator, and a way to
+/// look at what a seed produces.
+struct ModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "model", abstract: "Run the reference model alone on generated ops and print a summary.")
+
+    @Option(help: "Generator seed.") var seed: UInt64 = 1
+    @Option(help: "Number of ops.") var ops: Int = 1000
+    @Option(help: "Kernel profile (7.2 or 7.3).") var profile: KernelProfile = .v7_3
+    @Option(name: .customLong("option"), help: "Model option (repeatable): \(ModelOption.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var options: [ModelOption] = []
+    @Flag(help: "Print the generated trace with the model's outcomes.") var trace = false
+
+    func run() async throws {
+        var exec = ModelExecutor(profile: profile, options: Set(options))
+        var gen = Generator(seed: seed)
+        var t = Trace(profile: profile, options: Set(options))
+        var tally: [String: Int] = [:]
+        let all = gen.prologue() + (0..<ops).map { _ in Op.mkdir(.root) }
+        for (i, pre) in all.enumerated() {
+            let op = i < gen.prologue().count ? pre : gen.next(exec.model)
+            let out = exec.apply(op)
+            t.steps.append(Step(op, expect: out))
+            let verb = TracePrinter.op(op).split(separator: " ").first!
+            let result = out.map { $0.errno?.description ?? "ok" } ?? "unmodeled"
+            tally["\(verb) \(result)", default: 0] += 1
+        }
+        if trace { print(TracePrinter.trace(t), terminator: "") }
+        print("profile \(profile), seed \(seed), \(t.steps.count) ops")
+        for (k, v) in tally.sorted(by: { $0.key < $1.key }) { print("  \(k.padding(toLength: 28, withPad: " ", startingAt: 0)) \(v)") }
+        print("live cgroups \(exec.model.paths.count), actors \(exec.model.actors.count), buffers \(exec.model.buffers.count) (\(exec.model.residentBuffers.count) resident)")
+        print(exec.model.describe())
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import DmemModel
+import Fuzz
+import Trace
+import Foundation
+
+/// Replays traces and checks their recorded outcomes.
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "replay", abstract: "Replay traces (files or directories of .trace files) and check their expected outcomes.")
+
+    @Argument(help: "Trace files or directories.") var paths: [String]
+    @Flag(help: "Check against the model only (no kernel).") var modelOnly = false
+    @Option(help: "Override the profile the traces name.") var profile: KernelProfile?
+
+    func run() async throws {
+        guard modelOnly else {
+            throw ValidationError("replay on a kernel needs the lockstep executor (issue 4); use --model-only")
+        }
+        var failures = 0, checked = 0
+        for file in try TraceFiles.expand(paths) {
+            let (trace, lines) = try TraceFiles.load(file)
+            var exec = ModelExecutor(profile: profile ?? trace.profile, options: trace.options)
+            var mismatch: String?
+            for (i, step) in trace.steps.enumerated() {
+                let got = exec.apply(step.op)
+                guard let want = step.expect else { continue }
+                checked += 1
+                if let got, got != want {
+                    mismatch = "\(file):\(lines[i]): \(TracePrinter.op(step.op)): expected \(TracePrinter.outcome(want)), model says \(TracePrinter.outcome(got))"
+                    break
+                }
+            }
+            if let mismatch { print("FAIL \(mismatch)"); failures += 1 } else { print("ok   \(file)") }
+        }
+        print("\(checked) expectations checked, \(failures) trace(s) failed")
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+enum TraceFiles {
+    static func expand(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
+                throw ValidationError("\(p): no such file or directory")
+            }
+            if isDir.boolValue {
+                let e = FileManager.default.enumerator(atPath: p)
+                while let f = e?.nextObject() as? String {
+                    if f.hasSuffix(".trace") { out.append((p as NSString).appendingPathComponent(f)) }
+                }
+            } else { out.append(p) }
+        }
+        return out.sorted()
+    }
+
+    static func load(_ file: String) throws -> (Trace, [Int]) {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file): cannot read") }
+        do {
+            return try TraceParser(file: file).parseLocated(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import DmemModel
+import Trace
+
+/// What the generator may do on the executor at hand.
+public struct GeneratorConfig: Sendable {
+    /// Regions that exist before the first op (registered by the prologue).
+    public var regions: [(name: String, size: UInt64)]
+    /// Region names the executor can register and unregister at run time (vkms devices).
+    public var dynamicRegions: [(name: String, size: UInt64)]
+    /// Allow ops only the model answers (`evict?`).
+    public var modelOnly: Bool
+    public var maxDepth = 3
+    public var maxActors = 6
+    public var maxBuffers = 32
+
+    public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
+                dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
+                modelOnly: Bool = true) {
+        self.regions = regions; self.dynamicRegions = dynamicRegions; self.modelOnly = modelOnly
+    }
+}
+
+/// A seeded, state-aware op generator: it asks the model which cgroups, regions, actors and
+/// buffers are alive so most ops do something, and injects bad input on purpose.
+public struct Generator: Sendable {
+    public var rng: SeededRandom
+    public let config: GeneratorConfig
+    var nextActor = 1
+    var nextBuffer = 1
+
+    public init(seed: UInt64, config: GeneratorConfig = GeneratorConfig()) {
+        rng = SeededRandom(seed: seed); self.config = config
+    }
+
+    public func prologue() -> [Op] { config.regions.map { .register(region: $0.name, size: $0.size) } }
+
+    /// Keeps ids fresh after replaying an existing trace (corpus seeds, resumed campaigns).
+    public mutating func observe(_ op: Op) {
+        switch op {
+        case let .spawn(a, _): nextActor = max(nextActor, a + 1)
+        case let .alloc(_, _, _, b): nextBuffer = max(nextBuffer, b + 1)
+        default: break
+        }
+    }
+
+    public mutating func next(_ m: Model) -> Op {
+        while true {
+            if let op = attempt(m) { observe(op); return op }
+        }
+    }
+
+    func allRegionNames(_ m: Model) -> [String] {
+        config.regions.map(\.name) + config.dynamicRegions.map(\.name) + m.liveRegionNames
+    }
+
+    mutating func attempt(_ m: Model) -> Op? {
+        let paths = m.paths
+        let actors = m.actors.keys.sorted()
+        let buffers = m.buffers.keys.sorted()
+        switch rng.below(100) {
+        case 0..<10:
+            guard let parent = rng.pick(paths.filter { $0.depth < config.maxDepth }) else { return nil }
+            return .mkdir(parent.child("c\(rng.below(4))"))
+        case 10..<15:
+            // Mostly removable cgroups; sometimes busy ones and already removed ones.
+            let candidates = rng.chance(80) ? paths.filter { !$0.isRoot && m.tasks(in: $0) == 0 && !m.hasLiveChildren($0) } : paths.filter { !$0.isRoot }
+            if let p = rng.pick(candidates) { return .rmdir(p) }
+            return .rmdir(CgroupPath(["c\(rng.below(4))"]))
+        case 15..<40:
+            guard let p = rng.pick(paths) else { return nil }
+            return limitWrite(m, p)
+        case 40..<47:
+            guard let p = rng.pick(paths) else { return nil }
+            let token = rng.pick(["+dmem", "-dmem", "+dmem", "-dmem", "+memory", "dmem", "+dmem -dmem", "+bogus", " +dmem\n", "+dmem\t"])!
+            return .write(p, file: "cgroup.subtree_control", data: Array(token.utf8), nonblock: false)
+        case 47..<57:
+            guard let p = rng.pick(paths) else { return nil }
+            let files = DmemFile.allCases.map(\.rawValue) + ["dmem.bogus"]
+            return .read(p, file: rng.pick(files)!)
+        case 57..<63:
+            guard actors.count < config.maxActors else { return nil }
+            let leafish = paths.filter { $0.isRoot || !m.subtreeHasDmem($0) }
+            guard let p = rng.pick(rng.chance(90) ? leafish : paths) else { return nil }
+            return .spawn(nextActor, p)
+        case 63..<67:
+            guard let a = rng.pick(actors), let p = rng.pick(paths) else { return nil }
+            return .move(a, p)
+        case 67..<70:
+            guard let a = rng.pick(actors) else { return nil }
+            return .exit(a)
+        case 70..<85:
+            guard let a = rng.pick(actors), buffers.count < config.maxBuffers else { return nil }
+            let names = m.liveRegionNames
+            let region = rng.chance(95) ? (rng.pick(names) ?? "vgem/region0") : "nosuch/region"
+            return .alloc(a, region: region, size: allocSize(m.regionSize(region) ?? 1 << 20), buffer: nextBuffer)
+        case 85..<91:
+            guard let b = rng.pick(buffers) else { return nil }
+            return .free(b)
+        case 91..<94:
+            guard let b = rng.pick(buffers) else { return nil }
+            return .resident(b)
+        case 94..<96:
+            guard let p = rng.pick(paths) else { return nil }
+            return .dying(p)
+        case 96..<98:
+            guard let (name, size) = rng.pick(config.dynamicRegions) else { return nil }
+            return m.liveRegionNames.contains(name) ? .unregister(region: name) : .register(region: name, size: size)
+        default:
+            guard config.modelOnly, let a = rng.pick(actors), let r = rng.pick(m.liveRegionNames) else { return nil }
+            return .evictQuery(a, region: r, size: allocSize(m.regionSize(r) ?? 1 << 20))
+        }
+    }
+
+    mutating func allocSize(_ regionSize: UInt64) -> UInt64 {
+        switch rng.below(10) {
+        case 0: return 0
+        case 1: return 4097
+        case 2: return max(4096, regionSize / 2)
+        case 3: return regionSize
+        default: return UInt64(1 + rng.below(16)) * 4096 * UInt64(1 << rng.below(8))
+        }
+    }
+
+    /// A dmem.min/low/max write, well-formed most of the time, malformed on purpose otherwise.
+    mutating func limitWrite(_ m: Model, _ p: CgroupPath) -> Op {
+        let file: String
+        switch rng.below(20) {
+        case 0: file = rng.pick(["dmem.current", "dmem.capacity", "dmem.peak", "dmem.bogus"])!
+        default: file = rng.pick(["dmem.max", "dmem.max", "dmem.min", "dmem.low"])!
+        }
+        let names = m.liveRegionNames
+        func name() -> String {
+            if rng.chance(90), let n = rng.pick(names) { return n }
+            return rng.pick(allRegionNames(m) + ["nosuch", "vgem/region", ""])!
+        }
+        let size = m.regionSize(names.first ?? "") ?? 256 << 20
+        func value() -> String {
+            switch rng.below(24) {
+            case 0: return "max"
+            case 1: return "0"
+            case 2: return String(size)
+            case 3: return String(size / 2)
+            case 4: return String(UInt64(rng.below(64)) * 1 << 20)
+            case 5: return "\(rng.below(512))M"
+            case 6: return "\(rng.below(1 << 20))k"
+            case 7: return "0x\(String(UInt64(rng.below(1 << 16)) << 12, radix: 16))"
+            case 8: return "0\(String(rng.below(4096), radix: 8))"
+            case 9: return "16E"
+            case 10: return "18446744073709551615"
+            case 11: return "2251799813685247"
+            case 12: return rng.pick(["abc", "-1", "1.5M", "1MB", "max1", "0x", "08", "+5", "", "m", "1g"])!
+            case 13: return "9223372036854775808"
+            default: return String(UInt64(rng.below(1 << 16)) * 4096)
+            }
+        }
+        var text: String
+        switch rng.below(12) {
+        case 0: text = "\(name())  \(value())"                                        // two blanks
+        case 1: text = "\(name())\t\(value())\n"
+        case 2: text = "\(name()) \(value())\n\(name()) \(value())\n"                 // two lines
+        case 3: text = "\n  \(name()) \(value())  \n\n"
+        case 4: text = "\(name())"                                                   // no value
+        case 5: text = rng.pick(["", "\n", " ", "\0", "max"])!
+        case 6: text = "\(name()) \(value())\r\n"
+        default: text = "\(name()) \(value())" + (rng.chance(50) ? "\n" : "")
+        }
+        var data = Array(text.utf8)
+        if rng.chance(2) { data = Array(repeating: 0x20, count: 4090) + data }       // near/over atomic_write_len
+        if rng.chance(2) { data.insert(0xa0, at: 0) }                                // Latin-1 NBSP is isspace()
+        return .write(p, file: file, data: data, nonblock: rng.chance(20))
+    }
+}
