@@ -1,1 +1,70 @@
 import ArgumentParser
+import Foundation
+import VM
+
+/// Options shared by `boot` and `shell`: which kernel, accelerator, guest module parameters.
+struct GuestOptions: ParsableArguments {
+    @Option(help: "Kernel build directory (bzImage + modroot/). Default: vm/build-kernel.sh's (cached) build.")
+    var kernel: String?
+    @Option(name: .customLong("kernel-version"), help: "Kernel version to build/use: 7.2 or 7.3.")
+    var kernelVersion: String = "7.3"
+    @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
+    var accel: String?
+    @Option(name: .customLong("vgem"), help: "vgem module parameters, e.g. \"dmem_regions=2 dmem_size=268435456\".")
+    var vgemParams: String?
+    @Option(name: .customLong("vkms"), help: "vkms module parameters, e.g. \"dmem_size=67108864\".")
+    var vkmsParams: String?
+    @Option(name: .customLong("append"), help: "Extra kernel command line word (repeatable).")
+    var append: [String] = []
+    @Option(help: "Memory in MiB.") var memory: Int = 1024
+
+    func makeVM() throws -> VirtualMachine {
+        let kb: KernelBuild
+        if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
+        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion) }
+        let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
+        let initrd = try Initramfs.build(kernel: kb, agent: agent)
+        var cfg = VMConfig(kernel: kb, initramfs: initrd)
+        cfg.memoryMB = memory
+        if let accel { cfg.accel = Accel(rawValue: accel) }
+        if let vgemParams { cfg.cmdline.append("dmemfuzz.vgem=\"\(vgemParams)\"") }
+        if let vkmsParams { cfg.cmdline.append("dmemfuzz.vkms=\"\(vkmsParams)\"") }
+        cfg.cmdline += append
+        return VirtualMachine(config: cfg)
+    }
+}
+
+struct BootCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot",
+        abstract: "Boot the guest kernel, print time-to-agent-ready and dmem.capacity, power off.")
+
+    @OptionGroup var guest: GuestOptions
+    @Flag(help: "Also print the agent's state dump (every cgroup's dmem.* files).") var state = false
+    @Flag(help: "Print the whole console log.") var console = false
+
+    func run() throws {
+        let vm = try guest.makeVM()
+        defer { vm.poweroff() }
+        do { try vm.start() } catch {
+            FileHandle.standardError.write(Data("boot failed: \(error)\nconsole: \(vm.consoleURL.path)\n".utf8))
+            throw ExitCode.failure
+        }
+        let hello = try vm.hello()
+        print("kernel:       \(vm.config.kernel.dir.path) (\(hello.release))")
+        print("accel:        \(vm.accel.rawValue)")
+        print(String(format: "agent ready:  %.2f s after QEMU start (guest uptime %@ s)", vm.readySeconds ?? -1,
+                     vm.guestReadyUptime.map { String($0) } ?? "?"))
+        print("modules:      \(hello.modules)")
+        print("cards:        \(hello.cards)")
+        print("dmem.capacity:")
+        print(hello.capacity.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        if state { print(try vm.state()) }
+        let splats = vm.splats()
+        for s in splats { print("SPLAT [\(s.kind.rawValue)] \(s.title)") }
+        if console { print(vm.console) }
+        print("console log:  \(vm.consoleURL.path)")
+        vm.poweroff()
+        if !splats.isEmpty { throw ExitCode(2) }
+    }
+}

@@ -122,6 +122,16 @@ let reader = LineReader(fd: inFd)
     return out
 }
 
+/// `exec`/`batch`: one op in the trace text format (Sources/Trace), answered with the printed outcome.
+@MainActor func execTraceLine(_ line: Substring) -> String {
+    do {
+        let step = try TraceParser(file: "<agent>").parseStep(line)
+        return TracePrinter.outcome(exec.execute(step.op))
+    } catch {
+        return fail("\(error)")
+    }
+}
+
 @MainActor func reap() { var st: Int32 = 0; while waitpid(-1, &st, WNOHANG) > 0 {} }
 
 @MainActor func handle(_ line: String) -> String {
@@ -133,9 +143,7 @@ let reader = LineReader(fd: inFd)
         let cap = Sys.readFile(cgroupRoot + "/dmem.capacity").1
         let cards = Drm.cards().map { "card\($0.minor):\($0.driver):\($0.device)" }.joined(separator: " ")
         return "ok \(Hex.field(release())) \(Hex.field(cap)) \(Hex.field(loadReport.joined(separator: " "))) \(Hex.field(cards)) \(uptime())"
-    case "exec":
-        guard let op = OpText.parse(rest) else { return fail("bad op: \(rest)") }
-        return OpText.format(exec.execute(op))
+    case "exec": return execTraceLine(rest)
     case "state": return "ok " + Hex.field(stateDump())
     case "sh":
         let (status, out) = Sys.run(["/bin/sh", "-c", String(rest)])
@@ -188,7 +196,7 @@ while true {
         var out: [String] = []
         for _ in 0..<n {
             guard let l = reader.next() else { break }
-            out.append(OpText.parse(Substring(l)).map { OpText.format(exec.execute($0)) } ?? fail("bad op: \(l)"))
+            out.append(execTraceLine(Substring(l)))
         }
         _ = Sys.writeAll(outFd, Array((out.joined(separator: "\n") + "\n").utf8))
         continue

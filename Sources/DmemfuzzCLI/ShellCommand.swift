@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import VM
+
+struct ShellCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shell",
+        abstract: "Interactive guest shell: each stdin line runs in busybox sh in the guest (`exit` or EOF quits).")
+
+    @OptionGroup var guest: GuestOptions
+    @Option(help: "Per-command timeout, seconds.") var timeout: Double = 120
+
+    func run() throws {
+        let vm = try guest.makeVM()
+        defer { vm.poweroff() }
+        try vm.start()
+        let hello = try vm.hello()
+        FileHandle.standardError.write(Data(String(format: "guest %@ ready in %.2f s (%@); console: %@\n", hello.release,
+                                                   vm.readySeconds ?? -1, vm.accel.rawValue, vm.consoleURL.path).utf8))
+        var seen = 0
+        while true {
+            FileHandle.standardError.write(Data("guest# ".utf8))
+            guard let line = readLine(strippingNewline: true) else { break }
+            if line == "exit" || line == "quit" { break }
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            do {
+                let r = line.hasPrefix("@") ? (0, try vm.request(String(line.dropFirst()), timeout: timeout) + "\n")
+                                            : try vm.shell(line, timeout: timeout)
+                print(r.1, terminator: "")
+                if r.0 != 0 { FileHandle.standardError.write(Data("[exit \(r.0)]\n".utf8)) }
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                if !vm.isRunning { break }
+            }
+            let splats = vm.splats()
+            for s in splats.dropFirst(seen) { FileHandle.standardError.write(Data("SPLAT [\(s.kind.rawValue)] \(s.title)\n".utf8)) }
+            seen = splats.count
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// A kernel build directory of vm/build-kernel.sh: bzImage, modroot/lib/modules/<release>/, manifest.json.
+public struct KernelBuild: Sendable {
+    public let dir: URL
+    public let release: String
+    public var bzImage: URL { dir.appendingPathComponent("bzImage") }
+    public var modulesDir: URL { dir.appendingPathComponent("modroot/lib/modules/\(release)") }
+
+    public init(dir: URL) throws {
+        self.dir = dir
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("bzImage").path) else {
+            throw VMError.setup("\(dir.path): no bzImage")
+        }
+        let mods = dir.appendingPathComponent("modroot/lib/modules")
+        let rels = (try? FileManager.default.contentsOfDirectory(atPath: mods.path))?.sorted() ?? []
+        guard let rel = rels.last else { throw VMError.setup("\(mods.path): no module tree") }
+        self.release = rel
+    }
+
+    /// The package root (where Package.swift and vm/ are), from a source file path.
+    public static func packageRoot(from file: String = #filePath) -> URL {
+        var u = URL(fileURLWithPath: file).deletingLastPathComponent()
+        while u.path != "/" {
+            if FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) { return u }
+            u = u.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }
+
+    /// An already built kernel, without building: $DMEMFUZZ_KERNEL, vm/KERNEL_READY, then the newest
+    /// complete build in the cache whose release starts with `version` (if given).
+    public static func existing(root: URL = packageRoot(), version: String? = nil) -> KernelBuild? {
+        let env = ProcessInfo.processInfo.environment
+        if let d = env["DMEMFUZZ_KERNEL"], let b = try? KernelBuild(dir: URL(fileURLWithPath: d)) { return b }
+        if let text = try? String(contentsOf: root.appendingPathComponent("vm/KERNEL_READY"), encoding: .utf8) {
+            let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let b = try? KernelBuild(dir: URL(fileURLWithPath: path)), version == nil || b.release.hasPrefix(version!) { return b }
+        }
+        let cache = URL(fileURLWithPath: env["DMEMFUZZ_CACHE"] ?? (NSHomeDirectory() + "/.cache/dmemfuzz")).appendingPathComponent("build")
+        let dirs = (try? FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
+        let builds = dirs.filter { FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.json").path) }
+            .compactMap { try? KernelBuild(dir: $0) }
+            .filter { version == nil || $0.release.hasPrefix(version!) }
+        return builds.max { a, b in
+            let da = (try? a.dir.appendingPathComponent("bzImage").resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
+            let db = (try? b.dir.appendingPathComponent("bzImage").resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
+            return da < db
+        }
+    }
+
+    /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits).
+    public static func build(root: URL = packageRoot(), version: String) throws -> KernelBuild {
+        let out = try Shell.run([root.appendingPathComponent("vm/build-kernel.sh").path, "--kernel-version", version],
+                                stderrToConsole: true)
+        guard let last = out.split(separator: "\n").last else { throw VMError.setup("build-kernel.sh printed nothing") }
+        return try KernelBuild(dir: URL(fileURLWithPath: String(last)))
+    }
+}
+
+public enum VMError: Error, CustomStringConvertible {
+    case setup(String)
+    case qemuExited(status: Int32, consoleTail: String)
+    case timeout(String)
+    case hung(String)
+    case protocolError(String)
+    public var description: String {
+        switch self {
+        case .setup(let s): return "setup: \(s)"
+        case .qemuExited(let st, let tail): return "qemu exited (status \(st)); console tail:\n\(tail)"
+        case .timeout(let s): return "timeout: \(s)"
+        case .hung(let s): return "guest hung: \(s)"
+        case .protocolError(let s): return "agent protocol: \(s)"
+        }
+    }
+}
+
+enum Shell {
+    /// Runs argv, returns stdout; throws on non-zero exit.
+    @discardableResult
+    static func run(_ argv: [String], stderrToConsole: Bool = false, cwd: URL? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
+        p.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
+        if let cwd { p.currentDirectoryURL = cwd }
+        let out = Pipe(); p.standardOutput = out
+        let err = Pipe()
+        if !stderrToConsole { p.standardError = err }
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let edata = stderrToConsole ? Data() : err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw VMError.setup("\(argv.joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: edata, as: UTF8.self).suffix(2000))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

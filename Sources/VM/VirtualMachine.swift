@@ -1,0 +1,333 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum Accel: String, Sendable {
+    case kvm, tcg
+
+    /// KVM if it works here, else TCG. Nested KVM can hang in SeaBIOS, so a KVM boot must print
+    /// "Linux version" within `deadline` seconds. The verdict is cached per host kernel + QEMU.
+    /// $DMEMFUZZ_ACCEL=kvm|tcg overrides.
+    public static func probe(kernel: KernelBuild, deadline: Double = 3) -> Accel {
+        let env = ProcessInfo.processInfo.environment
+        if let a = env["DMEMFUZZ_ACCEL"].flatMap(Accel.init(rawValue:)) { return a }
+        guard access("/dev/kvm", R_OK | W_OK) == 0 else { return .tcg }
+        var u = utsname(); uname(&u)
+        let host = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let qemu = (try? Shell.run([VirtualMachine.qemuBinary, "--version"]).split(separator: "\n").first.map(String.init)) ?? "?"
+        let key = "\(host)|\(qemu ?? "?")"
+        let cacheDir = URL(fileURLWithPath: env["DMEMFUZZ_CACHE"] ?? (NSHomeDirectory() + "/.cache/dmemfuzz"))
+        let cacheFile = cacheDir.appendingPathComponent("accel-verdict")
+        if let text = try? String(contentsOf: cacheFile, encoding: .utf8) {
+            let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\t")
+            if parts.count == 2 && parts[0] == key, let a = Accel(rawValue: parts[1]) { return a }
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-kvmprobe-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("console.log")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: VirtualMachine.qemuBinary)
+        p.arguments = ["-accel", "kvm", "-m", "256", "-smp", "1", "-display", "none", "-monitor", "none",
+                       "-serial", "file:\(log.path)", "-no-reboot", "-nic", "none",
+                       "-kernel", kernel.bzImage.path, "-append", "console=ttyS0 panic=-1"]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        var verdict = Accel.tcg
+        if (try? p.run()) != nil {
+            VMReaper.add(p.processIdentifier)
+            let end = Date().addingTimeInterval(deadline)
+            while Date() < end && p.isRunning {
+                if let t = try? String(contentsOf: log, encoding: .utf8), t.contains("Linux version") { verdict = .kvm; break }
+                usleep(50_000)
+            }
+            VirtualMachine.terminate(p)
+        }
+        try? FileManager.default.createDirectory(at: cacheDir, withIntermediateDirectories: true)
+        try? "\(key)\t\(verdict.rawValue)\n".write(to: cacheFile, atomically: true, encoding: .utf8)
+        return verdict
+    }
+}
+
+public struct VMConfig: Sendable {
+    public var kernel: KernelBuild
+    public var initramfs: URL
+    public var memoryMB = 1024
+    public var cpus = 2
+    /// Extra kernel command line words, e.g. `dmemfuzz.vgem="dmem_regions=2 dmem_size=268435456"`.
+    public var cmdline: [String] = []
+    public var accel: Accel? = nil
+    /// Boot (QEMU start to agent `ready`) deadline, seconds.
+    public var readyTimeout: Double = 180
+    public init(kernel: KernelBuild, initramfs: URL) { self.kernel = kernel; self.initramfs = initramfs }
+}
+
+/// One QEMU guest running the agent: start, request/response with deadlines, console log, stop.
+/// Every exit path tears QEMU down (SIGTERM, then SIGKILL); SIGINT/SIGTERM of the host process too.
+public final class VirtualMachine {
+    public static let qemuBinary = "/usr/bin/qemu-system-x86_64"
+    public let config: VMConfig
+    public let workDir: URL
+    public var consoleURL: URL { workDir.appendingPathComponent("console.log") }
+    public private(set) var accel: Accel = .tcg
+    /// Seconds from QEMU start to the agent's `ready` line.
+    public private(set) var readySeconds: Double?
+    /// Guest uptime (s) when the agent was ready, from its `ready` line.
+    public private(set) var guestReadyUptime: Double?
+    public private(set) var release: String?
+    private var process: Process?
+    private var sock: Int32 = -1
+    private var buffer: [UInt8] = []
+
+    public init(config: VMConfig) {
+        self.config = config
+        // Short path: AF_UNIX socket paths are limited to 108 bytes.
+        let base = URL(fileURLWithPath: "/tmp")
+        self.workDir = base.appendingPathComponent("dmemfuzz-vm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    }
+    deinit { stop() }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    public func start() throws {
+        try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
+        accel = config.accel ?? Accel.probe(kernel: config.kernel)
+        let sockPath = workDir.appendingPathComponent("agent.sock").path
+        let append = (["console=ttyS0", "panic=-1", "loglevel=7", "rdinit=/init"] + config.cmdline)
+            .filter { !$0.isEmpty }.joined(separator: " ")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.qemuBinary)
+        p.arguments = [
+            "-accel", accel.rawValue, "-m", "\(config.memoryMB)", "-smp", "\(config.cpus)",
+            "-nographic", "-monitor", "none", "-serial", "file:\(consoleURL.path)",
+            "-no-reboot", "-nic", "none",
+            "-kernel", config.kernel.bzImage.path, "-initrd", config.initramfs.path, "-append", append,
+            "-device", "virtio-serial-pci,id=vs0",
+            "-chardev", "socket,id=agent,path=\(sockPath),server=on,wait=off",
+            "-device", "virtserialport,bus=vs0.0,chardev=agent,name=dmemfuzz",
+        ]
+        p.standardInput = FileHandle.nullDevice
+        FileManager.default.createFile(atPath: workDir.appendingPathComponent("qemu.stderr").path, contents: nil)
+        let err = try FileHandle(forWritingTo: workDir.appendingPathComponent("qemu.stderr"))
+        p.standardOutput = err; p.standardError = err
+        let t0 = Date()
+        try p.run()
+        process = p
+        VMReaper.add(p.processIdentifier)
+
+        // Connect as soon as QEMU has created the socket (before the guest writes `ready`).
+        let connectDeadline = Date().addingTimeInterval(10)
+        while true {
+            if !p.isRunning { throw exitedError() }
+            if let fd = Self.connect(sockPath) { sock = fd; break }
+            if Date() > connectDeadline { stop(); throw VMError.timeout("connect \(sockPath)") }
+            usleep(10_000)
+        }
+        let line: String
+        do { line = try readLine(timeout: config.readyTimeout) } catch { stop(); throw error }
+        let f = line.split(separator: " ")
+        guard f.first == "ready" else { stop(); throw VMError.protocolError("expected ready, got \(line)") }
+        readySeconds = Date().timeIntervalSince(t0)
+        release = f.count > 1 ? AgentCodec.text(f[1]) : nil
+        guestReadyUptime = f.count > 2 ? Double(f[2]) : nil
+    }
+
+    /// One request, one response line.
+    public func request(_ line: String, timeout: Double = 60) throws -> String {
+        try send(line)
+        return try readLine(timeout: timeout)
+    }
+
+    /// `batch N` + N op lines -> N outcome lines.
+    public func batch(_ ops: [String], timeout: Double = 120) throws -> [String] {
+        try send((["batch \(ops.count)"] + ops).joined(separator: "\n"))
+        return try ops.map { _ in try readLine(timeout: timeout) }
+    }
+
+    public func send(_ text: String) throws {
+        guard sock >= 0 else { throw VMError.protocolError("not connected") }
+        let bytes = Array((text + "\n").utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(sock, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; throw isRunning ? VMError.protocolError("send: errno \(errno)") : exitedError() }
+            off += n
+        }
+    }
+
+    /// The next line from the agent; the guest is declared hung after `timeout` seconds.
+    public func readLine(timeout: Double) throws -> String {
+        let end = Date().addingTimeInterval(timeout)
+        while true {
+            if let i = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[..<i], as: UTF8.self)
+                buffer.removeFirst(i + 1)
+                return line
+            }
+            let left = end.timeIntervalSinceNow
+            if left <= 0 {
+                if !isRunning { throw exitedError() }
+                throw VMError.hung("no answer within \(timeout) s")
+            }
+            var pfd = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
+            let r = poll(&pfd, 1, Int32(min(left, 0.25) * 1000) + 1)
+            if r < 0 && errno != EINTR { throw VMError.protocolError("poll: errno \(errno)") }
+            if r > 0 {
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let n = chunk.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
+                if n > 0 { buffer.append(contentsOf: chunk[0..<n]); continue }
+                if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
+                    // QEMU closed the socket: it is exiting.
+                    _ = waitExit(timeout: 5)
+                    throw exitedError()
+                }
+            }
+            if r == 0 && !isRunning { throw exitedError() }
+        }
+    }
+
+    public var console: String {
+        (try? String(contentsOf: consoleURL, encoding: .utf8)) ?? String(decoding: (try? Data(contentsOf: consoleURL)) ?? Data(), as: UTF8.self)
+    }
+    public func splats() -> [Splat] { SplatParser.parse(console) }
+
+    /// Asks the agent to power off (QEMU exits through -no-reboot), then makes sure QEMU is gone.
+    public func poweroff(timeout: Double = 15) {
+        if isRunning && sock >= 0 {
+            _ = try? request("poweroff", timeout: timeout)
+            _ = waitExit(timeout: timeout)
+        }
+        stop()
+    }
+
+    /// SIGTERM, then SIGKILL after 3 s; idempotent. Keeps the work dir (console log) around.
+    public func stop() {
+        if sock >= 0 { close(sock); sock = -1 }
+        if let p = process { Self.terminate(p); VMReaper.remove(p.processIdentifier) }
+    }
+
+    /// Removes the work directory (console log included).
+    public func cleanup() { stop(); try? FileManager.default.removeItem(at: workDir) }
+
+    @discardableResult
+    func waitExit(timeout: Double) -> Bool {
+        guard let p = process else { return true }
+        let end = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < end { usleep(20_000) }
+        return !p.isRunning
+    }
+
+    static func terminate(_ p: Process) {
+        guard p.isRunning else { return }
+        kill(p.processIdentifier, SIGTERM)
+        let end = Date().addingTimeInterval(3)
+        while p.isRunning && Date() < end { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+    }
+
+    private func exitedError() -> VMError {
+        let status = process.map { $0.isRunning ? -1 : $0.terminationStatus } ?? -1
+        let c = console
+        let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
+        return .qemuExited(status: status, consoleTail: String((qerr + c).suffix(3000)))
+    }
+
+    static func connect(_ path: String) -> Int32? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.prefix(raw.count - 1).enumerated() { raw[i] = b }
+        }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if r == 0 { return fd }
+        close(fd)
+        return nil
+    }
+}
+
+/// Kills live QEMU processes when the host process gets SIGINT/SIGTERM/SIGHUP.
+enum VMReaper {
+    nonisolated(unsafe) static var pids: [pid_t] = Array(repeating: 0, count: 64)
+    nonisolated(unsafe) static var installed = false
+    static let lock = NSLock()
+
+    static func add(_ pid: pid_t) {
+        lock.lock(); defer { lock.unlock() }
+        if let i = pids.firstIndex(of: 0) { pids[i] = pid }
+        if !installed {
+            installed = true
+            for s in [SIGINT, SIGTERM, SIGHUP] {
+                signal(s) { sig in
+                    for p in VMReaper.pids where p > 0 { kill(p, SIGKILL) }
+                    signal(sig, SIG_DFL); raise(sig)
+                }
+            }
+        }
+    }
+    static func remove(_ pid: pid_t) {
+        lock.lock(); defer { lock.unlock() }
+        if let i = pids.firstIndex(of: pid) { pids[i] = 0 }
+    }
+}
+
+/// Decoding of the agent's response fields (see Sources/GuestAgent/Protocol.swift).
+public enum AgentCodec {
+    public static func bytes<S: StringProtocol>(_ field: S) -> [UInt8]? {
+        if field == "-" { return [] }
+        let u = Array(field.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < u.count {
+            guard let h = nib(u[i]), let l = nib(u[i + 1]) else { return nil }
+            out.append(h << 4 | l); i += 2
+        }
+        return out
+    }
+    public static func text<S: StringProtocol>(_ field: S) -> String? { bytes(field).map { String(decoding: $0, as: UTF8.self) } }
+    public static func hex(_ bytes: [UInt8]) -> String {
+        bytes.isEmpty ? "-" : bytes.map { String(format: "%02x", $0) }.joined()
+    }
+    public static func hex(_ s: String) -> String { hex(Array(s.utf8)) }
+    static func nib(_ c: UInt8) -> UInt8? {
+        switch c { case 48...57: return c - 48; case 97...102: return c - 87; case 65...70: return c - 55; default: return nil }
+    }
+}
+
+/// Typed helpers over the raw protocol.
+extension VirtualMachine {
+    public struct Hello: Sendable { public var release: String; public var capacity: String; public var modules: String; public var cards: String; public var uptime: Double? }
+    public func hello() throws -> Hello {
+        let r = try request("hello")
+        let f = r.split(separator: " ", omittingEmptySubsequences: false)
+        guard f.first == "ok", f.count >= 5 else { throw VMError.protocolError(r) }
+        return Hello(release: AgentCodec.text(f[1]) ?? "", capacity: AgentCodec.text(f[2]) ?? "",
+                     modules: AgentCodec.text(f[3]) ?? "", cards: AgentCodec.text(f[4]) ?? "",
+                     uptime: f.count > 5 ? Double(f[5]) : nil)
+    }
+    /// Runs a busybox shell command in the guest: (exit status, output).
+    public func shell(_ cmd: String, timeout: Double = 60) throws -> (status: Int, output: String) {
+        precondition(!cmd.contains("\n"), "one line")
+        let r = try request("sh " + cmd, timeout: timeout)
+        let f = r.split(separator: " ")
+        guard f.first == "ok", f.count == 3, let st = Int(f[1]) else { throw VMError.protocolError(r) }
+        return (st, AgentCodec.text(f[2]) ?? "")
+    }
+    /// Reads a guest file through the agent (`read` op): contents, or nil with the errno name.
+    public func readFile(_ cgroup: String, _ file: String) throws -> String {
+        let r = try request("read \(cgroup) \(file)")
+        guard r.hasPrefix("ok d:") else { throw VMError.protocolError("read \(cgroup) \(file): \(r)") }
+        return AgentCodec.text(r.dropFirst(5)) ?? ""
+    }
+    public func state() throws -> String {
+        let r = try request("state")
+        guard r.hasPrefix("ok ") else { throw VMError.protocolError(r) }
+        return AgentCodec.text(r.dropFirst(3)) ?? ""
+    }
+}
