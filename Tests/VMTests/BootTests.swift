@@ -1,0 +1,114 @@
+import Foundation
+import XCTest
+@testable import VM
+
+/// Boots the real kernel (vm/build-kernel.sh's build). Without one these tests skip, unless
+/// DMEMFUZZ_REQUIRE_KERNEL is set (CI), where the skip becomes a failure.
+enum Guest {
+    static let vgemSize: UInt64 = 268_435_456
+
+    static func kernel() throws -> KernelBuild {
+        if let kb = KernelBuild.existing() { return kb }
+        let msg = "no kernel build (vm/KERNEL_READY, $DMEMFUZZ_KERNEL or ~/.cache/dmemfuzz/build/*): run vm/build-kernel.sh"
+        if ProcessInfo.processInfo.environment["DMEMFUZZ_REQUIRE_KERNEL"] != nil {
+            XCTFail(msg + " (DMEMFUZZ_REQUIRE_KERNEL is set)")
+            throw VMError.setup(msg)
+        }
+        throw XCTSkip(msg + "; set DMEMFUZZ_REQUIRE_KERNEL=1 to fail instead")
+    }
+
+    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""]) throws -> VirtualMachine {
+        let kb = try kernel()
+        let initrd = try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary())
+        var cfg = VMConfig(kernel: kb, initramfs: initrd)
+        cfg.cmdline = cmdline
+        let vm = VirtualMachine(config: cfg)
+        try vm.start()
+        print(String(format: "BENCH boot-to-agent-ready %.2f s (%@, guest uptime %@ s)", vm.readySeconds ?? -1, vm.accel.rawValue,
+                     vm.guestReadyUptime.map { String($0) } ?? "?"))
+        if let out = ProcessInfo.processInfo.environment["DMEMFUZZ_BENCH_OUT"] {
+            let line = String(format: "boot_to_agent_ready_seconds %.3f %@\n", vm.readySeconds ?? -1, vm.accel.rawValue)
+            if let h = FileHandle(forWritingAtPath: out) { h.seekToEndOfFile(); h.write(Data(line.utf8)); h.closeFile() }
+            else { FileManager.default.createFile(atPath: out, contents: Data(line.utf8)) }
+        }
+        return vm
+    }
+
+    /// No QEMU of this VM is left (its unique work dir is in QEMU's argv).
+    static func assertNoQemu(_ vm: VirtualMachine, file: StaticString = #filePath, line: UInt = #line) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        p.arguments = ["-f", vm.workDir.lastPathComponent]
+        p.standardOutput = FileHandle.nullDevice
+        try? p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 1, "a qemu of \(vm.workDir.path) is still running", file: file, line: line)
+    }
+}
+
+final class BootTests: XCTestCase {
+    /// One guest for the non-destructive checks.
+    func testRegionsChargesAndVkmsConfigfs() throws {
+        let vm = try Guest.boot()
+        defer { vm.poweroff(); Guest.assertNoQemu(vm) }
+
+        // dmem.capacity lists the vgem regions with the configured size.
+        let cap = try vm.readFile("/", "dmem.capacity")
+        print("dmem.capacity:\n\(cap)")
+        XCTAssertTrue(cap.contains("vgem/region0 \(Guest.vgemSize)"), cap)
+        XCTAssertTrue(cap.contains("vgem/region1 \(Guest.vgemSize)"), cap)
+        XCTAssertTrue(cap.contains("vkms/default"), cap)
+
+        // An actor in a child cgroup allocates; the charge shows in the child's and the root's dmem.current.
+        XCTAssertEqual(try vm.request("exec mkdir /t"), "ok")
+        XCTAssertEqual(try vm.request("exec spawn a1 /t"), "ok")
+        XCTAssertEqual(try vm.request("exec alloc a1 vgem/region0 1048576 b1"), "ok")
+        let cur = try vm.readFile("/t", "dmem.current")
+        XCTAssertTrue(cur.contains("vgem/region0 1048576"), cur)
+        let rootCur = try vm.readFile("/", "dmem.current")
+        XCTAssertTrue(rootCur.contains("vgem/region0 1048576"), rootCur)
+        XCTAssertEqual(try vm.request("exec resident b1"), "1")
+        // vkms dumb buffers are charged too.
+        XCTAssertEqual(try vm.request("exec alloc a1 vkms/default 65536 b2"), "ok")
+        XCTAssertTrue(try vm.readFile("/t", "dmem.current").contains("vkms/default 65536"))
+        // A limit below usage makes the next allocation fail with the kernel's errno (evicting b1 first).
+        XCTAssertEqual(try vm.request("exec free b1"), "ok")
+        XCTAssertTrue(try vm.readFile("/t", "dmem.current").contains("vgem/region0 0"))
+        XCTAssertEqual(try vm.batch(["exit a1", "rmdir /t", "dying /"]), ["ok", "ok", "0"])
+
+        // A vkms configfs device registers vkms/<name>; disabling it removes the region.
+        XCTAssertEqual(try vm.request("exec register vkms/dev1 67108864"), "ok")
+        XCTAssertTrue(try vm.readFile("/", "dmem.capacity").contains("vkms/dev1"))
+        XCTAssertEqual(try vm.request("exec unregister vkms/dev1"), "ok")
+        let after = try vm.readFile("/", "dmem.capacity")
+        XCTAssertFalse(after.contains("vkms/dev1"), after)
+        XCTAssertTrue(after.contains("vgem/region0"), after)
+
+        // state dump covers every cgroup's dmem files.
+        XCTAssertTrue(try vm.state().contains("== / dmem.capacity"))
+        XCTAssertEqual(vm.splats().map(\.title), [])
+
+        // LKDTM WARNING is detected with its title; the guest keeps serving.
+        let (st, _) = try vm.shell("echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
+        XCTAssertEqual(st, 0)
+        XCTAssertEqual(vm.splats().map(\.title), ["WARNING in lkdtm_WARNING"])
+        XCTAssertEqual(try vm.request("exec mkdir /after-warn"), "ok")
+    }
+
+    func testLKDTMBugAndWatchdog() throws {
+        let vm = try Guest.boot()
+        defer { vm.stop(); Guest.assertNoQemu(vm) }
+        let (st, _) = try vm.shell("echo BUG > /sys/kernel/debug/provoke-crash/DIRECT")
+        XCTAssertNotEqual(st, 0, "the shell that hit BUG() is killed")
+        let titles = vm.splats().map(\.title)
+        XCTAssertEqual(titles.first, "kernel BUG in lkdtm_BUG", "\(titles)")
+        XCTAssertEqual(vm.splats().first?.kind, .bug)
+        // A guest that stops answering is declared hung within the deadline.
+        let t0 = Date()
+        XCTAssertThrowsError(try vm.shell("sleep 30", timeout: 2)) { e in
+            guard case VMError.hung = e else { return XCTFail("\(e)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 4)
+        vm.stop()
+        XCTAssertFalse(vm.isRunning)
+    }
+}
