@@ -63,6 +63,7 @@ var loadReport: [String] = []
 }
 
 if isInit {
+    setenv("PATH", "/sbin:/usr/sbin:/bin:/usr/bin", 1)
     mountAll()
     if params["noload"] == nil {
         loadModule("vgem", params["vgem"])
