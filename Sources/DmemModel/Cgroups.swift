@@ -27,16 +27,17 @@ extension Model {
         if cgroups[cg].tasks > 0 || cgroups[cg].children.contains(where: { cgroups[$0].live }) { return .EBUSY }
         cgroups[cg].live = false
         livePaths[path] = nil
-        killCss(of: cg)
         var a = cgroups[cg].parent
         while let p = a { cgroups[p].dyingDescendants += 1; a = cgroups[p].parent }
-        reap()
+        if let css = killCss(of: cg) { release(css: css) }
+        release(cgroup: cg)
         return nil
     }
 
     /// kill_css(): dmemcs_offline resets min/low/max of every pool; usage stays until uncharged.
-    mutating func killCss(of cg: Int) {
-        guard let css = cgroups[cg].css else { return }
+    @discardableResult
+    mutating func killCss(of cg: Int) -> Int? {
+        guard let css = cgroups[cg].css else { return nil }
         cgroups[cg].css = nil
         cgroups[cg].oldCss.append(css)
         csses[css].online = false
@@ -45,33 +46,35 @@ extension Model {
             pools[p].counter.low = 0
             pools[p].counter.max = PageCounter.max
         }
+        return css
     }
 
-    /// Releases what nothing pins any more, leaves first (the kernel does this from RCU/workqueue
-    /// callbacks; the lockstep side waits for it when reading nr_dying_descendants).
-    mutating func reap() {
-        var changed = true
-        while changed {
-            changed = false
-            for css in csses.indices where !csses[css].online && !csses[css].released
-                && csses[css].charges == 0 && csses[css].children.allSatisfy({ csses[$0].released }) {
-                csses[css].released = true
-                if let p = csses[css].parent { csses[p].children.removeAll { $0 == css } }
-                for pool in csses[css].pools {
-                    if let parent = pools[pool].parent { pools[parent].children.removeAll { $0 == pool } }
-                }
-                let cg = csses[css].cgroup
-                cgroups[cg].oldCss.removeAll { $0 == css }
-                changed = true
-            }
-            for cg in cgroups.indices where !cgroups[cg].live && !cgroups[cg].released
-                && cgroups[cg].oldCss.isEmpty && cgroups[cg].children.allSatisfy({ cgroups[$0].released }) {
-                cgroups[cg].released = true
-                if let p = cgroups[cg].parent { cgroups[p].children.removeAll { $0 == cg } }
-                var a = cgroups[cg].parent
-                while let p = a { cgroups[p].dyingDescendants -= 1; a = cgroups[p].parent }
-                changed = true
-            }
+    /// Releases what nothing pins any more, leaves first, walking up from what just changed (the
+    /// kernel does this from RCU/workqueue callbacks; the lockstep side waits for it when reading
+    /// nr_dying_descendants).
+    mutating func release(css: Int) {
+        guard !csses[css].online, !csses[css].released, csses[css].charges == 0,
+              csses[css].children.isEmpty else { return }
+        csses[css].released = true
+        if let p = csses[css].parent { csses[p].children.removeAll { $0 == css } }
+        for pool in csses[css].pools {
+            if let parent = pools[pool].parent { pools[parent].children.removeAll { $0 == pool } }
+        }
+        let cg = csses[css].cgroup
+        cgroups[cg].oldCss.removeAll { $0 == css }
+        release(cgroup: cg)
+        if let p = csses[css].parent { release(css: p) }
+    }
+
+    mutating func release(cgroup cg: Int) {
+        guard !cgroups[cg].live, !cgroups[cg].released, cgroups[cg].oldCss.isEmpty,
+              cgroups[cg].children.isEmpty else { return }
+        cgroups[cg].released = true
+        var a = cgroups[cg].parent
+        while let p = a { cgroups[p].dyingDescendants -= 1; a = cgroups[p].parent }
+        if let p = cgroups[cg].parent {
+            cgroups[p].children.removeAll { $0 == cg }
+            release(cgroup: p)
         }
     }
 
@@ -110,7 +113,7 @@ extension Model {
         cgroups[cg].subtree &= ~disable
         let live = cgroups[cg].children.filter { cgroups[$0].live }
         if enable & dmemBit != 0 { for c in live { attachNewCss(c) } }
-        if disable & dmemBit != 0 { for c in live { killCss(of: c) }; reap() }
+        if disable & dmemBit != 0 { for c in live { if let css = killCss(of: c) { release(css: css) } } }
         return nil
     }
 

@@ -27,7 +27,7 @@ extension Model {
         while let p = c { pools[p].counter.usage &-= size; c = pools[p].parent }
         let css = pools[pool].css
         csses[css].charges -= 1
-        if csses[css].charges == 0 && !csses[css].online { reap() }
+        if csses[css].charges == 0 && !csses[css].online { release(css: css) }
     }
 
     mutating func commit(buffer: BufferID, pool: Int) {
@@ -253,6 +253,7 @@ extension Model {
     public mutating func register(_ name: String, size: UInt64) -> Errno? {
         if size == 0 { return nil }  // dmem_cgroup_register_region() returns NULL, registers nothing
         // vgem's test patch gives its regions TTM-style eviction and a reclaim callback.
+        liveRegions.append(regions.count)
         regions.append(Region(name: name, size: size, live: true, evicting: name.hasPrefix("vgem/")))
         return nil
     }
@@ -261,7 +262,8 @@ extension Model {
     public mutating func unregister(_ name: String) -> Errno? {
         guard let r = liveRegion(named: name) else { return .ENOENT }
         regions[r].live = false
-        for p in pools.indices where pools[p].region == r { pools[p].onCssList = false }
+        liveRegions.removeAll { $0 == r }
+        for p in regions[r].pools { pools[p].onCssList = false }
         return nil
     }
 

@@ -48,7 +48,7 @@ extension Model {
         }
         var out: [UInt8] = []
         out.reserveCapacity(64)
-        for r in regions.indices where regions[r].live {
+        for r in liveRegions {
             out.append(contentsOf: regions[r].name.utf8)
             if f == .capacity {
                 out.append(0x20); out.append(contentsOf: String(regions[r].size).utf8); out.append(0x0a)

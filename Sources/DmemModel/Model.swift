@@ -19,6 +19,7 @@ public struct Model: Sendable {
         var lru: [BufferID] = []
         var resident: UInt64 = 0
         var evicting: Bool
+        var pools: [Int] = []
     }
     struct Cgroup: Sendable {
         var path: CgroupPath
@@ -58,6 +59,8 @@ public struct Model: Sendable {
     }
 
     var regions: [Region] = []
+    /// Registration order of the live regions: the order every dmem file lists them in.
+    var liveRegions: [Int] = []
     var cgroups: [Cgroup] = []
     var csses: [Css] = []
     var pools: [Pool] = []
@@ -85,7 +88,7 @@ public struct Model: Sendable {
 
     func cgroupID(_ path: CgroupPath) -> Int? { livePaths[path] }
     func liveRegion(named name: String) -> Int? {
-        regions.firstIndex { $0.live && $0.name == name }
+        liveRegions.first { regions[$0].name == name }
     }
     /// The css a task in `cg` charges: its own dmem css or the nearest ancestor's (cgroup_e_css).
     func effectiveCss(_ cg: Int) -> Int {
@@ -105,11 +108,12 @@ public struct Model: Sendable {
         let id = pools.count
         pools.append(Pool(css: css, region: region, parent: parent))
         csses[css].pools.append(id)
+        regions[region].pools.append(id)
         if let parent { pools[parent].children.append(id) }
         return id
     }
     public var paths: [CgroupPath] { livePaths.keys.sorted() }
-    public var liveRegionNames: [String] { regions.filter(\.live).map(\.name) }
+    public var liveRegionNames: [String] { liveRegions.map { regions[$0].name } }
     public func cgroupOf(actor: ActorID) -> CgroupPath? { actors[actor].map { cgroups[$0.cgroup].path } }
     public func isLive(_ path: CgroupPath) -> Bool { livePaths[path] != nil }
     public func tasks(in path: CgroupPath) -> Int { livePaths[path].map { cgroups[$0].tasks } ?? 0 }

@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         guard what == "model" else { throw ValidationError("unknown benchmark '\(what)' (known: model)") }
         // Pre-generate so the figure is the model's cost, not the generator's.
-        var gen = Generator(seed: 42)
+        var gen = Generator(seed: 42, config: GeneratorConfig(modelOnly: false))
         var exec = ModelExecutor(profile: profile)
         var trace: [Op] = gen.prologue()
         for op in trace { _ = exec.apply(op) }

@@ -16,6 +16,7 @@ public struct TraceParser {
         let bytes: [UInt8]
         var i = 0
         init(_ s: Substring) { bytes = Array(s.utf8) }
+        init(_ s: ArraySlice<UInt8>) { bytes = Array(s) }
         mutating func skipBlanks() { while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 } }
         var atEnd: Bool { i >= bytes.count || bytes[i] == 0x23 }
     }
@@ -28,9 +29,10 @@ public struct TraceParser {
         var lines: [Int] = []
         var sawProfile = false
         var lineNo = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split bytes, not Characters: Swift treats "\r\n" as one Character.
+        for raw in Array(text.utf8).split(separator: 0x0a, omittingEmptySubsequences: false) {
             lineNo += 1
-            var c = Cursor(line.hasSuffix("\r") ? line.dropLast() : line)
+            var c = Cursor(raw.last == 0x0d ? raw.dropLast() : raw)
             c.skipBlanks()
             if c.atEnd { continue }
             let start = c.i
@@ -38,6 +40,7 @@ public struct TraceParser {
             switch word {
             case "profile":
                 if !trace.steps.isEmpty { throw err(lineNo, start, "profile must come before the first op") }
+                c.skipBlanks()
                 let at = c.i
                 let v = try token(&c, lineNo)
                 guard let p = KernelProfile(rawValue: v) else {
@@ -46,6 +49,7 @@ public struct TraceParser {
                 trace.profile = p; sawProfile = true
             case "option":
                 if !trace.steps.isEmpty { throw err(lineNo, start, "option must come before the first op") }
+                c.skipBlanks()
                 let at = c.i
                 let v = try token(&c, lineNo)
                 guard let o = ModelOption(rawValue: v) else {

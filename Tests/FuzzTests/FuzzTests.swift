@@ -1,0 +1,93 @@
+import XCTest
+
+import Trace
+@testable import Fuzz
+@testable import DmemModel
+
+/// Properties of the model under generated traces, determinism of the generator, and the
+/// shrinker's contract.
+final class FuzzTests: XCTestCase {
+    func run(seed: UInt64, ops: Int, profile: KernelProfile, check: (Model, Op, Outcome?) -> Void) -> Trace {
+        var exec = ModelExecutor(profile: profile)
+        var gen = Generator(seed: seed)
+        var t = Trace(profile: profile)
+        for op in gen.prologue() { t.steps.append(Step(op, expect: exec.apply(op))) }
+        for _ in 0..<ops {
+            let op = gen.next(exec.model)
+            let out = exec.apply(op)
+            t.steps.append(Step(op, expect: out))
+            check(exec.model, op, out)
+        }
+        return t
+    }
+
+    /// Usage of every pool equals its own buffers' charges plus its children's, and no counter
+    /// ends above its max after a successful charge.
+    func testHierarchicalUsageInvariants() {
+        for profile in KernelProfile.allCases {
+            for seed in 1...6 as ClosedRange<UInt64> {
+                _ = run(seed: seed, ops: 1500, profile: profile) { m, op, out in
+                    var own = [Int: UInt64]()
+                    for (_, b) in m.buffers { if let p = b.pool { own[p, default: 0] += b.size } }
+                    for p in m.pools.indices.reversed() where !m.csses[m.pools[p].css].released {
+                        let kids = m.pools[p].children.reduce(UInt64(0)) { $0 + m.pools[$1].counter.usage }
+                        XCTAssertEqual(m.pools[p].counter.usage, own[p, default: 0] + kids, "seed \(seed) \(profile) after \(TracePrinter.op(op))")
+                    }
+                    if case .alloc = op, out?.errno == nil {
+                        for p in m.pools.indices where m.pools[p].counter.usage > m.pools[p].counter.max {
+                            // Only a max lowered below usage (7.3 applies it at once) may leave usage above it.
+                            XCTAssertTrue(profile == .v7_3 || m.pools[p].counter.usage <= m.pools[p].counter.max)
+                        }
+                    }
+                    for r in m.regions.indices where m.regions[r].evicting {
+                        XCTAssertLessThanOrEqual(m.regions[r].resident, m.regions[r].size)
+                    }
+                }
+            }
+        }
+    }
+
+    func testGeneratorIsDeterministicAndTracesRoundTrip() throws {
+        let a = run(seed: 99, ops: 800, profile: .v7_3) { _, _, _ in }
+        let b = run(seed: 99, ops: 800, profile: .v7_3) { _, _, _ in }
+        XCTAssertEqual(a, b)
+        let text = TracePrinter.trace(a)
+        XCTAssertEqual(TracePrinter.trace(try TraceParser().parse(text)), text)
+    }
+
+    /// Replaying a generated trace's recorded outcomes through a fresh model gives them back.
+    func testReplayReproducesRecordedOutcomes() {
+        let t = run(seed: 7, ops: 1000, profile: .v7_2) { _, _, _ in }
+        var exec = ModelExecutor(profile: .v7_2)
+        for s in t.steps { XCTAssertEqual(exec.apply(s.op), s.expect, TracePrinter.op(s.op)) }
+    }
+
+    /// A "kernel" that differs from the model in one rule (7.2 subject vs 7.3 model): the lockstep
+    /// driver finds it, the shrinker keeps it failing and shrinks it to a handful of ops.
+    func testShrinkerKeepsFailureAndShrinks() async throws {
+        let profile = KernelProfile.v7_3
+        func diverges(_ t: Trace) async throws -> Bool {
+            var ls = Lockstep(model: ModelExecutor(profile: profile), subject: ModelExecutor(profile: .v7_2))
+            return try await ls.run(t.steps.map(\.op)) != nil
+        }
+        let t = run(seed: 5, ops: 400, profile: profile) { _, _, _ in }
+        let original = try await diverges(t)
+        XCTAssertTrue(original)
+        var shrinker = Shrinker(stillFails: diverges)
+        let small = try await shrinker.minimize(t)
+        let stillFails = try await diverges(small)
+        XCTAssertTrue(stillFails)
+        XCTAssertLessThanOrEqual(small.steps.count, 4, TracePrinter.trace(small))
+        XCTAssertLessThan(small.steps.count, t.steps.count)
+    }
+
+    func testDivergenceReportNamesBothOutcomes() async throws {
+        var ls = Lockstep(model: ModelExecutor(profile: .v7_3), subject: ModelExecutor(profile: .v7_2))
+        let d = try await ls.run([.register(region: "vkms/a", size: 4096), .mkdir(CgroupPath(["g"])),
+                                  .read(CgroupPath(["g"]), file: "dmem.peak")])
+        XCTAssertEqual(d?.index, 2)
+        XCTAssertEqual(d?.expected, .bytes("vkms/a 0\n"))
+        XCTAssertEqual(d?.actual, .err(.ENOENT))
+        XCTAssertTrue(d!.description.contains("kernel: ENOENT"))
+    }
+}

@@ -1,0 +1,70 @@
+import XCTest
+import DmemModel
+@testable import Trace
+
+final class TraceTests: XCTestCase {
+    let canonical = """
+    # dmemfuzz trace
+    profile 7.2
+    option max-below-usage-ebusy
+    option no-current-on-root
+    register vgem/region0 268435456 = ok
+    mkdir /a = ok
+    write /a dmem.max "vgem/region0 1M\\n\\ttab \\"q\\" \\\\ \\xa0\\x00" = EINVAL
+    write-nonblock /a dmem.max "vgem/region0 max" = ok
+    read /a dmem.max = "vgem/region0 max\\n"
+    spawn a1 /a = ok
+    move a1 / = ok
+    alloc a1 vgem/region0 4096 b1 = ok evicted b3 b4
+    alloc a1 vgem/region0 8192 b2 = ENOSPC evicted b1
+    resident b1 = 0
+    free b1 = ENOENT
+    exit a1
+    dying / = 2
+    evict? a1 vgem/region0 4096 = ok evicted b2
+    unregister vgem/region0 = E#200
+    rmdir /a = ok
+
+    """
+
+    func testCanonicalTextRoundTrips() throws {
+        let t = try TraceParser().parse(canonical)
+        XCTAssertEqual(t.profile, .v7_2)
+        XCTAssertEqual(t.options, [.maxBelowUsageEBUSY, .noCurrentOnRoot])
+        XCTAssertEqual(t.steps.count, 16)
+        XCTAssertEqual(t.steps[2].op, .write(CgroupPath(["a"]), file: "dmem.max",
+                                              data: Array("vgem/region0 1M\n\ttab \"q\" \\ ".utf8) + [0xa0, 0], nonblock: false))
+        XCTAssertEqual(t.steps[7].expect, Outcome(evicted: [3, 4]))
+        XCTAssertEqual(t.steps[15 - 1].expect?.errno, Errno(200))
+        XCTAssertEqual(TracePrinter.trace(t), canonical)
+        XCTAssertEqual(try TraceParser().parse(TracePrinter.trace(t)), t)
+    }
+
+    func testHumanFormsNormalize() throws {
+        let t = try TraceParser().parse("  # comment\nmkdir /a   # trailing comment\r\nalloc a1 r 4K b1\n\n")
+        XCTAssertEqual(t.profile, .v7_3)
+        XCTAssertEqual(t.steps.map(\.op), [.mkdir(CgroupPath(["a"])), .alloc(1, region: "r", size: 4096, buffer: 1)])
+    }
+
+    func testErrorsNameFileLineAndColumn() {
+        func message(_ text: String) -> String {
+            do { _ = try TraceParser(file: "x.trace").parse(text); return "parsed" } catch { return error.description }
+        }
+        XCTAssertEqual(message("mkdir /a\nfrob /b\n"), "x.trace:2:1: unknown op 'frob'")
+        XCTAssertEqual(message("mkdir a"), "x.trace:1:7: bad cgroup path 'a' (want /, /a, /a/b)")
+        XCTAssertEqual(message("write / dmem.max \"abc"), "x.trace:1:22: unterminated string")
+        XCTAssertEqual(message("write / dmem.max \"\\q\""), "x.trace:1:19: unknown escape '\\q'")
+        XCTAssertEqual(message("spawn 1 /"), "x.trace:1:7: bad actor '1' (want aN)")
+        XCTAssertEqual(message("mkdir /a = EWHAT"), "x.trace:1:12: bad outcome 'EWHAT' (want ok, an errno name, a number or a quoted string)")
+        XCTAssertEqual(message("mkdir /a\nprofile 7.2"), "x.trace:2:1: profile must come before the first op")
+        XCTAssertEqual(message("profile 6.9"), "x.trace:1:9: unknown profile '6.9' (known: 7.2, 7.3)")
+        XCTAssertEqual(message("mkdir /a extra"), "x.trace:1:10: unexpected 'extra'")
+        XCTAssertEqual(message("alloc a1 r 4096 b1 = ok evicted"), "x.trace:1:32: 'evicted' needs at least one buffer")
+    }
+
+    func testEveryByteSurvivesQuoting() throws {
+        let all = (0...255).map(UInt8.init)
+        let op = Op.write(.root, file: "f", data: all, nonblock: false)
+        XCTAssertEqual(try TraceParser().parseStep(Substring(TracePrinter.op(op))).op, op)
+    }
+}
