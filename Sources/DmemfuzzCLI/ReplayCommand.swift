@@ -43,7 +43,8 @@ enum TraceFiles {
         for p in paths {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
-                throw ValidationError("\(p): no such file or directory")
+                FileHandle.standardError.write(Data("dmemfuzz: \(p): no such file or directory\n".utf8))
+                throw ExitCode(2)
             }
             if isDir.boolValue {
                 let e = FileManager.default.enumerator(atPath: p)
@@ -60,7 +61,9 @@ enum TraceFiles {
         do {
             return try TraceParser(file: file).parseLocated(String(decoding: data, as: UTF8.self))
         } catch {
-            throw ValidationError(error.description)
+            // One line naming file:line:col, exit 2 (bad input), no usage banner.
+            FileHandle.standardError.write(Data("dmemfuzz: \(error.description)\n".utf8))
+            throw ExitCode(2)
         }
     }
 }
