@@ -16,6 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "build-kernel: $*" >&2; exit 1; }
 log() { echo "build-kernel: $*" >&2; }
+ts0=$(date +%s.%N)
+lap() { log "$(printf '%6.1f' "$(echo "$(date +%s.%N) - $ts0" | bc)") s: $*"; }
 version=7.3; tree=; series=(); verbose=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -91,6 +93,7 @@ set +e
 rc=$?
 set -e
 if [ $rc -ne 0 ]; then rm -rf "$B"; exit $rc; fi
+lap "patched tree ready"
 
 # --- mirror into the persistent work tree
 base=$(printf '%s\n' "$src" | sha | cut -c1-16)
@@ -127,12 +130,14 @@ else
   log "work tree $W: $n changed file(s)"
 fi
 
+lap "work tree synced"
+
 # --- config
 O=$W/obj; mkdir -p "$O"
 export CCACHE_DIR=$cache/ccache CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-15G} CCACHE_BASEDIR=$W CCACHE_COMPILERCHECK=content
 export KBUILD_BUILD_USER=dmemfuzz KBUILD_BUILD_HOST=dmemfuzz KBUILD_BUILD_TIMESTAMP="${KBUILD_BUILD_TIMESTAMP:-2026-01-01}"
 mk=(make -C "$W/src" O="$O" CC="ccache gcc" HOSTCC=gcc)
-C=$W/cfg; rm -rf "$C"; mkdir -p "$C"
+C=$W/cfg; mkdir -p "$C"; rm -f "$C/.config" "$C/.config.old"   # keeps the built kconfig tools
 {
   make -C "$W/src" O="$C" tinyconfig && make -C "$W/src" O="$C" kvm_guest.config &&
   "$W/src/scripts/kconfig/merge_config.sh" -m -O "$C" "$C/.config" "$frag" &&
@@ -149,6 +154,7 @@ done < <(grep -E '^CONFIG_[A-Za-z0-9_]+=' "$frag")
 if [ ${#lost[@]} -gt 0 ]; then die "config: requested options lost after olddefconfig: ${lost[*]}"; fi
 if ! cmp -s "$C/.config" "$O/.config"; then cp "$C/.config" "$O/.config"; log "config updated"; fi
 cp "$C/.config" "$B/config"
+lap "config verified"
 
 # --- build
 log "make bzImage modules in $O (log: $B/build.log)"
@@ -163,10 +169,12 @@ if [ $rc -ne 0 ]; then
   die "make failed: $e (log: $B/build.log)"
 fi
 tm=$(( $(date +%s) - ts ))
+lap "make done"
 grep -E 'warning:' "$B/build.log" | sed 's/^/build-kernel: /' >&2 || true
 "${mk[@]}" -s modules_install INSTALL_MOD_PATH="$B/modroot" INSTALL_MOD_STRIP=1 >"$B/modules_install.log" 2>&1 \
   || die "modules_install failed (log: $B/modules_install.log)"
 rel=$(cat "$O/include/config/kernel.release")
+rm -f "$B/modroot/lib/modules/$rel/build" "$B/modroot/lib/modules/$rel/source"   # point into work/
 depmod -b "$B/modroot" "$rel" 2>>"$B/modules_install.log" || die "depmod failed"
 cp "$O/arch/x86/boot/bzImage" "$B/bzImage"
 cp "$O/System.map" "$B/System.map"
