@@ -37,7 +37,8 @@ export GIT_CEILING_DIRECTORIES=$(dirname "$dest")
 (cd "$src" && for e in * .[!.]* ..?*; do
   [ -e "$e" ] || [ -L "$e" ] || continue
   [ "$e" = .git ] && continue
-  cp -al "$e" "$dest/"
+  # hardlinks; a real copy if SRC_TREE is on another file system
+  cp -al "$e" "$dest/" 2>/dev/null || { rm -rf "${dest:?}/$e"; cp -a "$e" "$dest/"; }
 done)
 : >"$dest/.dmemfuzz-patched-files"
 : >"$dest/.dmemfuzz-applied"

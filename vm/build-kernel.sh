@@ -101,7 +101,14 @@ W=$cache/work/$base; mkdir -p "$W"
 echo "$src" >"$W/source"
 if [ ! -d "$W/src" ]; then
   log "new work tree $W"
-  cp -al "$B/src" "$W/src.tmp" && mv "$W/src.tmp" "$W/src"
+  rm -rf "$W/src.tmp"
+  if [ -n "$tree" ]; then
+    # a user tree may be edited in place later: the work tree must not share its inodes
+    cp -a "$B/src" "$W/src.tmp"
+  else
+    cp -al "$B/src" "$W/src.tmp"   # the Debian source cache is never modified
+  fi
+  mv "$W/src.tmp" "$W/src"
 else
   list=$W/changed.list; : >"$list"
   rsync -rlt --delete -n --out-format='%i %n' --exclude=/.dmemfuzz-patched-files --exclude=/.dmemfuzz-applied \
