@@ -32,7 +32,7 @@ struct ShellCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
                 if !vm.isRunning { break }
             }
-            let splats = vm.splats()
+            let splats = vm.awaitSplats(moreThan: seen, timeout: 0.5, quiet: 0.2)
             for s in splats.dropFirst(seen) { FileHandle.standardError.write(Data("SPLAT [\(s.kind.rawValue)] \(s.title)\n".utf8)) }
             seen = splats.count
         }

@@ -1,9 +1,27 @@
-// The host <-> agent line protocol (see Sources/VM/AgentProtocol.swift for the host side).
+// The host <-> agent line protocol (host side: Sources/VM/VirtualMachine.swift).
 //
-// One request per line, one response line per request (batch: N lines). Variable bytes are hex.
-// Responses: `ok [fields]`, `err <ERRNO> [fields]` (an op failed with that errno), or
-// `fail <hex message>` (bad request / agent problem). Outcome fields: `d:<hex>` read bytes,
-// `v:<n>` number, `ev:<id,id>` evicted buffers.
+// Transport: the virtio-serial port named `dmemfuzz` (/dev/vportNpM; QEMU side a unix socket
+// chardev). One request per line, one response line per request, in order. On start the agent
+// sends `ready <hex release> <guest uptime s>` unprompted.
+// Encoding: `<hex>` is lowercase hex of raw bytes, `-` for none (fields are space separated).
+//
+// Requests and responses:
+//   hello                  -> ok <hex release> <hex dmem.capacity> <hex module load report> <hex cards> <uptime>
+//   exec <trace op line>   -> <outcome as TracePrinter.outcome prints it>  (e.g. `ok`, `ENOENT`,
+//                             `"vgem/region0 4096\n"`, `1`, `ok evicted b1 b2`), or fail <hex msg>
+//   batch N  + N op lines  -> N outcome lines (same format as exec)
+//   state                  -> ok <hex text>: `== <cgroup> <file>` + contents, for every cgroup's
+//                             dmem.*, cgroup.stat and cgroup.procs
+//   sh <command>           -> ok <exit status> <hex stdout+stderr>   (busybox sh -c)
+//   modprobe <name> [<hex options>] / rmmod <name>  -> ok | err <ERRNO>   (libkmod)
+//   caps <actor> / setuid <actor> [uid]             -> ok | err <ERRNO>   (actor drops all caps / setuid)
+//   vgem-ioctls <create nr> <info nr>               -> ok   (override the vgem command numbers)
+//   poweroff               -> ok, then the guest reboots (QEMU -no-reboot exits)
+//   primitive ops (hex syntax, no trace parser): mkdir P | rmdir P | write P FILE <hex> [nb] |
+//     read P FILE | spawn A P | move A P | exit A | alloc A REGION SIZE B | free B | resident B |
+//     dying P | register REGION SIZE | unregister REGION
+//                          -> ok|err <ERRNO> [d:<hex>] [v:<n>] [ev:<b,b>]
+//   anything else          -> fail <hex message>
 import Glibc
 import DmemModel
 import Trace

@@ -50,7 +50,7 @@ signal(SIGPIPE, SIG_IGN)
 
 @MainActor func uptime() -> String { String(Sys.readText("/proc/uptime")?.split(separator: " ").first ?? "0") }
 
-let params = isInit ? cmdlineParams() : [:]
+nonisolated(unsafe) var params: [String: String] = [:]
 let kmod = Kmod()
 var loadReport: [String] = []
 
@@ -65,6 +65,8 @@ var loadReport: [String] = []
 if isInit {
     setenv("PATH", "/sbin:/usr/sbin:/bin:/usr/bin", 1)
     mountAll()
+    Sys.log("started at uptime \(uptime()) s")
+    params = cmdlineParams()  // /proc is mounted now
     if params["noload"] == nil {
         loadModule("vgem", params["vgem"])
         loadModule("vkms", params["vkms"])

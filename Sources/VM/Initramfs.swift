@@ -6,11 +6,12 @@ import Foundation
 public enum Initramfs {
     public static let defaultModules = ["vgem", "vkms", "lkdtm"]
 
-    /// The release agent binary: $DMEMFUZZ_AGENT, else <root>/.build-agent/release/dmemfuzz-agent,
+    /// The release agent binary: $DMEMFUZZ_AGENT, else <root>/.build-agent-static/release/dmemfuzz-agent
+    /// (its own scratch path: `swift test --scratch-path .build-agent` holds that one's lock),
     /// (re)built with --static-swift-stdlib when missing or older than its sources.
     public static func agentBinary(root: URL = KernelBuild.packageRoot()) throws -> URL {
         if let p = ProcessInfo.processInfo.environment["DMEMFUZZ_AGENT"] { return URL(fileURLWithPath: p) }
-        let bin = root.appendingPathComponent(".build-agent/release/dmemfuzz-agent")
+        let bin = root.appendingPathComponent(".build-agent-static/release/dmemfuzz-agent")
         let fm = FileManager.default
         let binDate = (try? fm.attributesOfItem(atPath: bin.path)[.modificationDate] as? Date) ?? nil
         var stale = binDate == nil
@@ -24,7 +25,7 @@ public enum Initramfs {
         }
         if stale {
             try Shell.run(["swift", "build", "-c", "release", "--product", "dmemfuzz-agent", "--static-swift-stdlib",
-                           "--scratch-path", root.appendingPathComponent(".build-agent").path],
+                           "--scratch-path", root.appendingPathComponent(".build-agent-static").path],
                           stderrToConsole: true, cwd: root)
         }
         return bin

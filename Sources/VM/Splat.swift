@@ -23,7 +23,9 @@ public struct Splat: Hashable, Sendable, CustomStringConvertible {
 public enum SplatParser {
     /// Finds every report in a console log, in order.
     public static func parse(_ log: String) -> [Splat] {
-        let lines = log.split(separator: "\n", omittingEmptySubsequences: false).map { strip(Substring($0)) }
+        // QEMU's serial file has CRLF line ends; "\r\n" is one Character in Swift, so split on both.
+        let lines = log.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .map { strip(Substring($0)) }
         var out: [Splat] = []
         var i = 0
         while i < lines.count {

@@ -191,6 +191,22 @@ public final class VirtualMachine {
     }
     public func splats() -> [Splat] { SplatParser.parse(console) }
 
+    /// Splats once the console has caught up: the guest's printk output reaches the log file after
+    /// the syscall that caused it returns. Waits until more than `count` reports are present and the
+    /// log has been quiet for `quiet` seconds, or `timeout` passes; returns whatever is there.
+    public func awaitSplats(moreThan count: Int = 0, timeout: Double = 10, quiet: Double = 0.3) -> [Splat] {
+        let end = Date().addingTimeInterval(timeout)
+        var lastSize = -1, stableSince = Date()
+        while true {
+            let size = ((try? FileManager.default.attributesOfItem(atPath: consoleURL.path)[.size]) as? Int) ?? 0
+            if size != lastSize { lastSize = size; stableSince = Date() }
+            let found = splats()
+            if found.count > count && Date().timeIntervalSince(stableSince) >= quiet { return found }
+            if Date() > end { return found }
+            usleep(50_000)
+        }
+    }
+
     /// Asks the agent to power off (QEMU exits through -no-reboot), then makes sure QEMU is gone.
     public func poweroff(timeout: Double = 15) {
         if isRunning && sock >= 0 {

@@ -90,7 +90,7 @@ final class BootTests: XCTestCase {
         // LKDTM WARNING is detected with its title; the guest keeps serving.
         let (st, _) = try vm.shell("echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
         XCTAssertEqual(st, 0)
-        XCTAssertEqual(vm.splats().map(\.title), ["WARNING in lkdtm_WARNING"])
+        XCTAssertEqual(vm.awaitSplats().map(\.title), ["WARNING in lkdtm_WARNING"])
         XCTAssertEqual(try vm.request("exec mkdir /after-warn"), "ok")
     }
 
@@ -103,7 +103,7 @@ final class BootTests: XCTestCase {
         } catch VMError.qemuExited {
             // panic_on_oops kernels reboot, and QEMU exits (-no-reboot): the console still has the report.
         }
-        let titles = vm.splats().map(\.title)
+        let titles = vm.awaitSplats().map(\.title)
         XCTAssertEqual(titles.first, "kernel BUG in lkdtm_BUG", "\(titles)")
         XCTAssertEqual(vm.splats().first?.kind, .bug)
         guard vm.isRunning else { return }

@@ -52,6 +52,13 @@ final class SplatTests: XCTestCase {
         XCTAssertEqual(s.map(\.title), ["WARNING in lkdtm_WARNING"])
     }
 
+    func testCRLFConsole() {
+        let log = "Booting\r\n------------[ cut here ]------------\r\nWARNING: ../src/drivers/misc/lkdtm/bugs.c:164 at lkdtm_WARNING+0x16/0x1d, CPU#0: sh/40\r\nCall Trace:\r\n <TASK>\r\n lkdtm_do_action+0x50/0x5b\r\n </TASK>\r\n---[ end trace 0000000000000000 ]---\r\n"
+        let s = SplatParser.parse(log)
+        XCTAssertEqual(s.map(\.title), ["WARNING in lkdtm_WARNING"])
+        XCTAssertEqual(s.first?.callTrace, ["lkdtm_do_action+0x50/0x5b"])
+    }
+
     func testKernelBUGWithOopsAndPanic() {
         let log = """
         [   20.000001] lkdtm: Performing direct entry BUG
