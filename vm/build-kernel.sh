@@ -109,6 +109,7 @@ if [ ! -d "$W/src" ]; then
     cp -al "$B/src" "$W/src.tmp"   # the Debian source cache is never modified
   fi
   mv "$W/src.tmp" "$W/src"
+  rm -f "$W/cfg/.dmemfuzz-config-ok"
 else
   list=$W/changed.list; : >"$list"
   rsync -rlt --delete -n --out-format='%i %n' --exclude=/.dmemfuzz-patched-files --exclude=/.dmemfuzz-applied \
@@ -135,6 +136,8 @@ else
   done < <(sort -u "$list")
   cp -f "$B/src/.dmemfuzz-patched-files" "$W/src/.dmemfuzz-patched-files.new" && mv -f "$W/src/.dmemfuzz-patched-files.new" "$W/src/.dmemfuzz-patched-files"
   log "work tree $W: $n changed file(s)"
+  # a changed Kconfig file (or defconfig fragment) invalidates the generated config
+  if grep -qE '(^|/)Kconfig[^/]*$|(^|/)configs/|^scripts/kconfig/' "$list"; then rm -f "$W/cfg/.dmemfuzz-config-ok"; fi
 fi
 
 lap "work tree synced"
@@ -144,12 +147,17 @@ O=$W/obj; mkdir -p "$O"
 export CCACHE_DIR=$cache/ccache CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-15G} CCACHE_BASEDIR=$W CCACHE_COMPILERCHECK=content
 export KBUILD_BUILD_USER=dmemfuzz KBUILD_BUILD_HOST=dmemfuzz KBUILD_BUILD_TIMESTAMP="${KBUILD_BUILD_TIMESTAMP:-2026-01-01}"
 mk=(make -C "$W/src" O="$O" CC="ccache gcc" HOSTCC=gcc)
-C=$W/cfg; mkdir -p "$C"; rm -f "$C/.config" "$C/.config.old"   # keeps the built kconfig tools
-{
-  make -C "$W/src" O="$C" tinyconfig && make -C "$W/src" O="$C" kvm_guest.config &&
-  "$W/src/scripts/kconfig/merge_config.sh" -m -O "$C" "$C/.config" "$frag" &&
-  make -C "$W/src" O="$C" olddefconfig
-} >"$B/config.log" 2>&1 || die "config generation failed (see $B/config.log)"
+C=$W/cfg; mkdir -p "$C"
+if [ -f "$C/.config" ] && [ "$(cat "$C/.dmemfuzz-config-ok" 2>/dev/null)" = "$frag_sha" ]; then
+  echo "config reused: same fragment, no Kconfig change" >"$B/config.log"
+else
+  rm -f "$C/.config" "$C/.config.old" "$C/.dmemfuzz-config-ok"   # keeps the built kconfig tools
+  {
+    make -C "$W/src" O="$C" tinyconfig && make -C "$W/src" O="$C" kvm_guest.config &&
+    "$W/src/scripts/kconfig/merge_config.sh" -m -O "$C" "$C/.config" "$frag" &&
+    make -C "$W/src" O="$C" olddefconfig
+  } >"$B/config.log" 2>&1 || die "config generation failed (see $B/config.log)"
+fi
 optional=$(sed -n 's/^# dmemfuzz-optional://p' "$frag" | tr ' ' '\n')
 lost=()
 while IFS='=' read -r k v; do
@@ -161,6 +169,7 @@ done < <(grep -E '^CONFIG_[A-Za-z0-9_]+=' "$frag")
 if [ ${#lost[@]} -gt 0 ]; then die "config: requested options lost after olddefconfig: ${lost[*]}"; fi
 if ! cmp -s "$C/.config" "$O/.config"; then cp "$C/.config" "$O/.config"; log "config updated"; fi
 cp "$C/.config" "$B/config"
+echo "$frag_sha" >"$C/.dmemfuzz-config-ok"
 lap "config verified"
 
 # --- build
@@ -185,6 +194,7 @@ rm -f "$B/modroot/lib/modules/$rel/build" "$B/modroot/lib/modules/$rel/source"  
 depmod -b "$B/modroot" "$rel" 2>>"$B/modules_install.log" || die "depmod failed"
 cp "$O/arch/x86/boot/bzImage" "$B/bzImage"
 cp "$O/System.map" "$B/System.map"
+cp "$O/vmlinux" "$B/vmlinux"
 t1=$(date +%s)
 
 # --- manifest
@@ -217,7 +227,8 @@ m = {
     "bzImage": os.path.join(e["M_B"], "bzImage"),
     "modroot": os.path.join(e["M_B"], "modroot"),
     "modules_dir": os.path.join(e["M_B"], "modroot/lib/modules", e["M_REL"]),
-    "vmlinux": os.path.join(e["M_W"], "obj/vmlinux"),
+    "vmlinux": os.path.join(e["M_B"], "vmlinux"),
+    "work_dir": e["M_W"],
 }
 tmp = os.path.join(e["M_B"], "manifest.json.tmp")
 with open(tmp, "w") as f: json.dump(m, f, indent=2); f.write("\n")
