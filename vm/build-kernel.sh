@@ -52,7 +52,10 @@ if [ -n "$tree" ]; then
   fi
   srcdesc="tree:$src"
 else
-  src=$("$here/fetch-kernel-source.sh" "$version") || die "cannot fetch linux-source-$version"
+  case $version in 7.2|7.3) ;; *) log "warning: --kernel-version $version is not one of 7.2, 7.3 (no test patches)";; esac
+  ferr=$(mktemp); trap 'rm -f "$ferr"' EXIT
+  src=$("$here/fetch-kernel-source.sh" "$version" 2>"$ferr") \
+    || die "cannot fetch linux-source-$version: $(grep -v '^$' "$ferr" | tail -n1)"
   debver=$(cat "$src/.dmemfuzz-debian-version"); ident="debian:$debver"
   srcdesc="debian:linux-source-$version"
 fi
