@@ -54,6 +54,30 @@ public enum Initramfs {
         return want.sorted()
     }
 
+    /// libkmod links libcrypto (4.7 MB) only to decode module signatures (kmod_module_get_info),
+    /// never while loading. Every byte of the uncompressed initramfs costs unpack time under TCG
+    /// (~0.1 s/MB with KASAN), so the guest gets a stub exporting the same versioned symbols that
+    /// return NULL/0. $DMEMFUZZ_REAL_LIBCRYPTO=1 ships the real library.
+    static func cryptoStub(in dir: URL, libkmod: String = "/lib/x86_64-linux-gnu/libkmod.so.2") throws -> URL {
+        let nm = try Shell.run(["/usr/bin/nm", "-D", "--undefined-only", "--with-symbol-versions", libkmod])
+        var syms: [String: [String]] = [:]
+        for line in nm.split(separator: "\n") {
+            guard let field = line.split(separator: " ").last, let at = field.firstIndex(of: "@") else { continue }
+            let name = String(field[..<at]), version = String(field[at...].drop(while: { $0 == "@" }))
+            if version.hasPrefix("OPENSSL_") { syms[version, default: []].append(name) }
+        }
+        guard !syms.isEmpty else { throw VMError.setup("libkmod imports nothing from libcrypto") }
+        let c = syms.values.flatMap { $0 }.sorted().map { "void *\($0)(void) { return 0; }" }.joined(separator: "\n")
+        let vs = syms.keys.sorted().map { "\($0) { global: \(syms[$0]!.sorted().joined(separator: "; ")); };" }.joined(separator: "\n")
+        let src = dir.appendingPathComponent("crypto-stub.c"), map = dir.appendingPathComponent("crypto-stub.map")
+        let out = dir.appendingPathComponent("libcrypto.so.3")
+        try c.write(to: src, atomically: true, encoding: .utf8)
+        try vs.write(to: map, atomically: true, encoding: .utf8)
+        try Shell.run(["/usr/bin/gcc", "-shared", "-fPIC", "-O2", "-s", "-o", out.path, src.path,
+                       "-Wl,--version-script=\(map.path)", "-Wl,-soname,libcrypto.so.3"])
+        return out
+    }
+
     static func fnv(_ data: Data, _ h: inout UInt64) {
         for b in data { h ^= UInt64(b); h = h &* 0x100000001b3 }
     }
@@ -65,7 +89,8 @@ public enum Initramfs {
         let agentData = try Data(contentsOf: agent)
         let busyboxData = try Data(contentsOf: URL(fileURLWithPath: busybox))
         var h: UInt64 = 0xcbf29ce484222325
-        fnv(agentData, &h); fnv(busyboxData, &h); fnv(Data((modules.joined(separator: ",") + kernel.release + "v1").utf8), &h)
+        fnv(agentData, &h); fnv(busyboxData, &h); fnv(Data((modules.joined(separator: ",") + kernel.release + "v2"
+            + (ProcessInfo.processInfo.environment["DMEMFUZZ_REAL_LIBCRYPTO"] == nil ? "stub" : "real")).utf8), &h)
         let out = kernel.dir.appendingPathComponent("initramfs-\(String(h, radix: 16)).cpio")
         if fm.fileExists(atPath: out.path) { return out }
 
@@ -93,7 +118,12 @@ public enum Initramfs {
             if let r = t.range(of: "=> ") { path = t[r.upperBound...].split(separator: " ").first.map(String.init) }
             else if t.hasPrefix("/") { path = t.split(separator: " ").first.map(String.init) }
             guard let p = path, p.hasPrefix("/") else { continue }
-            let real = URL(fileURLWithPath: p).resolvingSymlinksInPath()
+            var real = URL(fileURLWithPath: p).resolvingSymlinksInPath()
+            if URL(fileURLWithPath: p).lastPathComponent == "libcrypto.so.3",
+               ProcessInfo.processInfo.environment["DMEMFUZZ_REAL_LIBCRYPTO"] == nil,
+               let stub = try? cryptoStub(in: tmp) {
+                real = stub
+            }
             c.file(p.hasPrefix("/lib64/") ? p : "/lib/x86_64-linux-gnu/" + URL(fileURLWithPath: p).lastPathComponent,
                    contents: try Data(contentsOf: real))
         }

@@ -41,7 +41,7 @@ public enum Accel: String, Sendable {
                 if let t = try? String(contentsOf: log, encoding: .utf8), t.contains("Linux version") { verdict = .kvm; break }
                 usleep(50_000)
             }
-            VirtualMachine.terminate(p)
+            VirtualMachine.terminate(p, grace: 0)  // a KVM guest stuck in firmware ignores SIGTERM for long
         }
         try? FileManager.default.createDirectory(at: cacheDir, withIntermediateDirectories: true)
         try? "\(key)\t\(verdict.rawValue)\n".write(to: cacheFile, atomically: true, encoding: .utf8)
@@ -93,7 +93,7 @@ public final class VirtualMachine {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
         accel = config.accel ?? Accel.probe(kernel: config.kernel)
         let sockPath = workDir.appendingPathComponent("agent.sock").path
-        let append = (["console=ttyS0", "panic=-1", "loglevel=7", "rdinit=/init"] + config.cmdline)
+        let append = (["console=ttyS0", "panic=-1", "loglevel=7", "printk.time=1", "rdinit=/init"] + config.cmdline)
             .filter { !$0.isEmpty }.joined(separator: " ")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.qemuBinary)
@@ -233,10 +233,10 @@ public final class VirtualMachine {
         return !p.isRunning
     }
 
-    static func terminate(_ p: Process) {
+    static func terminate(_ p: Process, grace: Double = 3) {
         guard p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        let end = Date().addingTimeInterval(3)
+        kill(p.processIdentifier, grace > 0 ? SIGTERM : SIGKILL)
+        let end = Date().addingTimeInterval(grace)
         while p.isRunning && Date() < end { usleep(20_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
