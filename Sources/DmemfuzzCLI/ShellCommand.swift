@@ -26,7 +26,7 @@ struct ShellCommand: ParsableCommand {
             do {
                 let r = line.hasPrefix("@") ? (0, try vm.request(String(line.dropFirst()), timeout: timeout) + "\n")
                                             : try vm.shell(line, timeout: timeout)
-                print(r.1, terminator: "")
+                FileHandle.standardOutput.write(Data(r.1.utf8))  // unbuffered: keep order with stderr
                 if r.0 != 0 { FileHandle.standardError.write(Data("[exit \(r.0)]\n".utf8)) }
             } catch {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
