@@ -12,27 +12,52 @@ struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
 final class ActorTable {
     var actors: [Int: ActorProc] = [:]
 
-    /// fork a child that loops on its command pipe; the parent writes its pid into `cgroupDir`/cgroup.procs.
+    /// Whether clone3(CLONE_INTO_CGROUP) works here; on ENOSYS/EINVAL the agent falls back to
+    /// fork + writing the pid to cgroup.procs for good.
+    var useClone3 = true
+
+    /// Starts a child that loops on its command pipe, inside `cgroupDir`: clone3 with
+    /// CLONE_INTO_CGROUP (the errno is the kernel's answer to that clone3, or to opening the
+    /// directory), else fork and the parent writes the pid to `cgroupDir`/cgroup.procs.
     func spawn(_ id: Int, cgroupDir: String) -> Int32 {
         if actors[id] != nil { return EEXIST }
         var cmd: [Int32] = [0, 0], rep: [Int32] = [0, 0]
         guard dmemfuzz_pipe2(&cmd, O_CLOEXEC) == 0 else { return errno }
         guard dmemfuzz_pipe2(&rep, O_CLOEXEC) == 0 else { let e = errno; close(cmd[0]); close(cmd[1]); return e }
         let others = actors.values.flatMap { [$0.cmdFd, $0.replyFd] }
-        let pid = fork()
-        if pid < 0 { let e = errno; [cmd[0], cmd[1], rep[0], rep[1]].forEach { close($0) }; return e }
-        if pid == 0 {
+        func closeAll() { [cmd[0], cmd[1], rep[0], rep[1]].forEach { close($0) } }
+        func child() -> Never {
             for fd in others { close(fd) }
             close(cmd[1]); close(rep[0])
             ActorChild(cmdFd: cmd[0], replyFd: rep[1]).loop()
         }
-        close(cmd[0]); close(rep[1])
-        let e = Sys.writeFile(cgroupDir + "/cgroup.procs", Array(String(pid).utf8))
-        if e != 0 {
-            kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0)
-            close(cmd[1]); close(rep[0])
-            return e
+        var pid: pid_t = -1
+        if useClone3 {
+            let dfd = open(cgroupDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd < 0 { let e = errno; closeAll(); return e }
+            let r = dmemfuzz_clone3_into_cgroup(dfd)
+            if r == 0 { child() }
+            close(dfd)
+            if r > 0 {
+                pid = pid_t(r)
+            } else if r == -Int(ENOSYS) {
+                useClone3 = false
+                Sys.log("clone3(CLONE_INTO_CGROUP) unavailable: fork + cgroup.procs from now on")
+            } else {
+                closeAll(); return Int32(-r)
+            }
         }
+        if pid < 0 {
+            pid = fork()
+            if pid < 0 { let e = errno; closeAll(); return e }
+            if pid == 0 { child() }
+            let e = Sys.writeFile(cgroupDir + "/cgroup.procs", Array(String(pid).utf8))
+            if e != 0 {
+                kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0)
+                closeAll(); return e
+            }
+        }
+        close(cmd[0]); close(rep[1])
         actors[id] = ActorProc(pid: pid, cmdFd: cmd[1], replyFd: rep[0])
         return 0
     }
