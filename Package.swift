@@ -33,9 +33,8 @@ let package = Package(
         // PID 1 of the guest initramfs: Glibc only, never Foundation (static binary size).
         .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "Trace", "DmemModel"]),
         // Host side: QEMU, initramfs, console, splat detection.
-        .target(name: "VM", dependencies: [
-            .product(name: "SystemPackage", package: "swift-system"),
-        ]),
+        // (QEMU outlives any one call, so it is a Foundation.Process, not a scoped swift-subprocess run.)
+        .target(name: "VM"),
         .testTarget(name: "VMTests", dependencies: ["VM"]),
 
         // --- end kernel side ---
