@@ -157,6 +157,11 @@ public enum Initramfs {
         try data.write(to: part)
         try? fm.removeItem(at: out)
         try fm.moveItem(at: part, to: out)
+        // Keep one initramfs per kernel build (a running QEMU has already read its -initrd).
+        for f in (try? fm.contentsOfDirectory(atPath: kernel.dir.path)) ?? []
+        where f.hasPrefix("initramfs-") && f.hasSuffix(".cpio") && f != out.lastPathComponent {
+            try? fm.removeItem(at: kernel.dir.appendingPathComponent(f))
+        }
         return out
     }
 }

@@ -46,10 +46,15 @@ enum Guest {
 }
 
 final class BootTests: XCTestCase {
+    /// Removes the VM's work dir when the test passed; otherwise says where the console log is.
+    func finish(_ vm: VirtualMachine) {
+        if (testRun?.totalFailureCount ?? 1) == 0 { vm.cleanup() } else { print("console log: \(vm.consoleURL.path)") }
+    }
+
     /// One guest for the non-destructive checks.
     func testRegionsChargesAndVkmsConfigfs() throws {
         let vm = try Guest.boot()
-        defer { vm.poweroff(); Guest.assertNoQemu(vm) }
+        defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
 
         // dmem.capacity lists the vgem regions with the configured size.
         let cap = try vm.readFile("/", "dmem.capacity")
@@ -96,7 +101,7 @@ final class BootTests: XCTestCase {
 
     func testLKDTMBugAndWatchdog() throws {
         let vm = try Guest.boot()
-        defer { vm.stop(); Guest.assertNoQemu(vm) }
+        defer { vm.stop(); Guest.assertNoQemu(vm); finish(vm) }
         do {
             let (st, _) = try vm.shell("echo BUG > /sys/kernel/debug/provoke-crash/DIRECT")
             XCTAssertNotEqual(st, 0, "the shell that hit BUG() is killed")
