@@ -37,11 +37,15 @@ let package = Package(
         .target(name: "VM"),
         .testTarget(name: "VMTests", dependencies: ["VM"]),
 
+        // Host side of a campaign: the kernel executor, findings, reports, corpora.
+        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM"]),
+        .testTarget(name: "CampaignTests", dependencies: ["Campaign", "Fuzz", "Trace", "DmemModel"]),
+
         // --- end kernel side ---
         .executableTarget(
             name: "DmemfuzzCLI",
             dependencies: [
-                "DmemModel", "Trace", "Fuzz", "VM",
+                "DmemModel", "Trace", "Fuzz", "VM", "Campaign",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -44,7 +44,8 @@ extension Model {
         guard present, let f = DmemFile(rawValue: file) else { return .error(.ENOENT) }
         if f == .subtreeControl {
             let names = controllers.indices.filter { cgroups[cg].subtree & (1 << UInt32($0)) != 0 }.map { controllers[$0] }
-            return .data(Array((names.joined(separator: " ") + "\n").utf8))
+            // cgroup_print_ss_mask(): the newline only follows a non-empty list.
+            return .data(names.isEmpty ? [] : Array((names.joined(separator: " ") + "\n").utf8))
         }
         var out: [UInt8] = []
         out.reserveCapacity(64)
@@ -76,10 +77,12 @@ extension Model {
         guard let cg = livePaths[path] else { return .error(.ENOENT) }
         guard let present = exists(file, on: cg) else { return .unmodeled }
         guard present, let f = DmemFile(rawValue: file) else { return .error(.ENOENT) }
-        // kernfs_fop_open with KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK: no write op -> EACCES.
-        guard f.writable else { return .error(.EACCES) }
+        // Root may open a 0444 cgroup file for writing (cgroupfs does not set
+        // KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK); kernfs then checks the length, and
+        // cgroup_file_write() returns 0 for no bytes and -EINVAL when the cftype has no handler.
         if data.count > Model.maxWrite { return .error(.E2BIG) }
-        if data.isEmpty { return .ok }  // cgroup_file_write: !nbytes returns 0
+        if data.isEmpty { return .ok }
+        guard f.writable else { return .error(.EINVAL) }
         // kernfs NUL-terminates the copy; the handlers see a C string.
         let text = data[..<(data.firstIndex(of: 0) ?? data.endIndex)]
         let err: Errno?

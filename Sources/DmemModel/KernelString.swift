@@ -23,9 +23,10 @@ public enum KernelString {
         return (s, nil)
     }
 
-    /// memparse(): simple_strtoull(base 0) then one optional K/M/G/T/P/E suffix. Arithmetic wraps
-    /// modulo 2^64 exactly like the kernel's (overflow is flagged there but ignored by memparse).
-    /// Returns the value and the index where parsing stopped.
+    /// memparse() of lib/cmdline.c (identical in 7.2 and 7.3): simple_strtoull(base 0), whose
+    /// _parse_integer_limit() saturates at ULLONG_MAX on overflow, then one K/M/G/T/P/E suffix,
+    /// consumed only when at least one digit preceded it, shifted with check_shl_overflow()
+    /// (saturating again). Returns the value and the index where parsing stopped.
     public static func memparse(_ s: ArraySlice<UInt8>) -> (value: UInt64, end: ArraySlice<UInt8>.Index) {
         var i = s.startIndex
         func at(_ k: Int) -> UInt8 { k < s.endIndex ? s[k] : 0 }
@@ -33,11 +34,13 @@ public enum KernelString {
         func isxdigit(_ c: UInt8) -> Bool {
             (c >= 0x30 && c <= 0x39) || (lower(c) >= 0x61 && lower(c) <= 0x66)
         }
+        // _parse_integer_fixup_radix()
         var base: UInt64 = 10
         if at(i) == 0x30 {
             if lower(at(i + 1)) == 0x78 && isxdigit(at(i + 2)) { base = 16; i += 2 } else { base = 8 }
         }
         var result: UInt64 = 0
+        let digitsStart = i
         while i < s.endIndex {
             let c = s[i], lc = lower(c)
             let v: UInt64
@@ -45,10 +48,16 @@ public enum KernelString {
             else if lc >= 0x61 && lc <= 0x66 { v = UInt64(lc - 0x61 + 10) }
             else { break }
             if v >= base { break }
-            result = result &* base &+ v
+            if result & (~UInt64(0) << 60) != 0 {
+                let (m, o1) = result.multipliedReportingOverflow(by: base)
+                let (a, o2) = m.addingReportingOverflow(v)
+                result = (o1 || o2) ? UInt64.max : a
+            } else {
+                result = result * base + v
+            }
             i += 1
         }
-        var shift = 0
+        var shift: UInt64 = 0
         switch at(i) {
         case 0x45, 0x65: shift = 60  // E
         case 0x50, 0x70: shift = 50  // P
@@ -58,9 +67,11 @@ public enum KernelString {
         case 0x4b, 0x6b: shift = 10  // K
         default: break
         }
-        if shift > 0 {
-            // The kernel shifts by 10 per step, so bits beyond 64 are lost the same way.
-            result = result << UInt64(shift)
+        // `ptr != endptr`: the base prefix alone never counts, since "0x" is skipped only before
+        // a hex digit, so "consumed something" is "parsed a digit" (a lone "0" is a digit).
+        if shift > 0 && i > digitsStart {
+            let shifted = result << shift
+            result = (shifted >> shift) == result ? shifted : UInt64.max
             i += 1
         }
         return (result, i)

@@ -71,6 +71,9 @@ final class Executor {
             buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true)
             return Outcome(evicted: evicted)
         case .vkms(let card):
+            // A dumb buffer is whole 4096-byte rows (1024 px x 32 bpp); the op means "exactly
+            // `size` bytes", so sizes a dumb buffer cannot have are the op's EINVAL, as on vgem.
+            if size == 0 || size % 4096 != 0 { return .err(.EINVAL) }
             let r = actors.call(a, .allocDumb, Int64(card), 0, Int64(bitPattern: size))
             if r[0] != 0 { return .err(Errno(Int32(r[0]))) }
             buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: false, resident: true)

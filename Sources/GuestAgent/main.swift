@@ -73,7 +73,9 @@ if isInit {
         for extra in (params["modules"] ?? "").split(separator: ",") { loadModule(String(extra), params[String(extra)]) }
     }
     let controllers = Sys.readText(cgroupRoot + "/cgroup.controllers") ?? ""
-    for c in ["dmem", "memory"] where controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains(Substring(c)) {
+    // Only dmem: a memory controller in children would keep removed cgroups dying for as long as
+    // their kernel memory stays charged, which nr_dying_descendants would then show.
+    for c in ["dmem"] where controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains(Substring(c)) {
         let r = Sys.writeFile(cgroupRoot + "/cgroup.subtree_control", "+\(c)")
         if r != 0 { Sys.log("+\(c): errno \(r)") }
     }

@@ -13,19 +13,22 @@ final class KernelStringTests: XCTestCase {
         XCTAssertEqual(limit("0x1g"), 1 << 30)        // 'g' is not a hex digit, so it is the suffix
         XCTAssertEqual(limit("0x1e"), 30)             // 'e' is a hex digit, not the exa suffix
         XCTAssertEqual(limit("1e"), 1 << 60)          // decimal: 'e' is the exa suffix
-        XCTAssertEqual(limit("m"), 0)                 // no digits, a suffix, nothing left: valid 0
+        XCTAssertNil(limit("m"))                       // a suffix needs a number before it (found by lockstep on 7.3.4)
+        XCTAssertEqual(limit("0k"), 0)
         XCTAssertEqual(limit("max"), PageCounter.max)
         XCTAssertEqual(PageCounter.max, 2_251_799_813_685_247)  // LONG_MAX / 4096
     }
 
-    func testMemparseWraps() {
-        XCTAssertEqual(limit("16E"), 0)                           // 16 << 60 wraps to 0
-        XCTAssertEqual(limit("18446744073709551616"), 0)          // 2^64 wraps
+    func testMemparseSaturates() {
+        XCTAssertEqual(limit("16E"), UInt64.max)                  // check_shl_overflow -> ULLONG_MAX
+        XCTAssertEqual(limit("15E"), 15 << 60)
+        XCTAssertEqual(limit("18446744073709551616"), UInt64.max) // _parse_integer_limit saturates
+        XCTAssertEqual(limit("99999999999999999999999k"), UInt64.max)
         XCTAssertEqual(limit("18446744073709551615"), UInt64.max)
     }
 
     func testMemparseRejectsTrailingJunk() {
-        for bad in ["08", "5KB", "-1", "+5", "1.5M", "0x", "max ", " 5", "5 ", "1kk", "abc"] {
+        for bad in ["08", "5KB", "-1", "+5", "1.5M", "0x", "max ", " 5", "5 ", "1kk", "abc", "m", "k", "0xk"] {
             XCTAssertNil(limit(bad), bad)
         }
     }

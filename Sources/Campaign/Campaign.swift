@@ -1,0 +1,100 @@
+import DmemModel
+import Fuzz
+import Trace
+import VM
+import Foundation
+
+/// A fuzzing campaign against one guest: generated batches run in lockstep until a finding,
+/// the op budget or the deadline.
+public struct CampaignConfig: Sendable {
+    public var seed: UInt64 = 1
+    public var ops: Int = 10_000
+    public var duration: Double? = nil
+    public var batch: Int = 16
+    public var options: ModelOptions = []
+    public var progress: (@Sendable (String) -> Void)? = nil
+    public init() {}
+}
+
+public struct CampaignResult: Sendable {
+    public var executed: Int
+    public var seconds: Double
+    public var finding: Finding?
+    public var signatures: Set<String>
+}
+
+public enum CampaignRunner {
+    /// Runs generated ops in lockstep on a booted session.
+    public static func run(_ session: Session, config: CampaignConfig, seedTrace: Trace? = nil) async -> CampaignResult {
+        let start = Date()
+        var gen = Generator(seed: config.seed, config: GeneratorConfig(
+            regions: [], dynamicRegions: [("vkms/dev1", UInt64(64) << 20)], modelOnly: false))
+        var lockstep = Lockstep(model: session.freshModel(options: config.options), subject: session.kernel)
+        var trace = Trace(profile: session.profile, options: config.options,
+                          steps: session.bootRegions.map { Step($0, expect: .ok) })
+        var signatures = Set<String>()
+        var splatCount = session.vm.splats().count
+        var lastReport = Date()
+        while lockstep.executed.count < config.ops {
+            if let d = config.duration, Date().timeIntervalSince(start) >= d { break }
+            var look = lockstep.model
+            var ops: [Op] = []
+            for _ in 0..<config.batch {
+                let op = gen.next(look.model)
+                _ = look.apply(op)
+                ops.append(op)
+            }
+            let before = lockstep.executed.count
+            let divergence: Divergence?
+            do {
+                divergence = try await lockstep.run(ops)
+            } catch {
+                trace.steps += lockstep.executed[before...]
+                let splats = session.vm.awaitSplats(moreThan: splatCount, timeout: 5)
+                return CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start),
+                                      finding: finding(session, trace, index: trace.steps.count - 1, divergence: nil,
+                                                       splats: Array(splats.dropFirst(splatCount)), hung: true, lockstep.model.model),
+                                      signatures: signatures)
+            }
+            trace.steps += lockstep.executed[before...]
+            for s in lockstep.executed[before...] { signatures.insert(signature(s)) }
+            let splats = session.vm.splats()
+            if splats.count > splatCount || divergence != nil {
+                let all = splats.count > splatCount ? session.vm.awaitSplats(moreThan: splatCount, timeout: 3) : splats
+                return CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start),
+                                      finding: finding(session, trace, index: divergence.map { session.bootRegions.count + $0.index } ?? trace.steps.count - 1,
+                                                       divergence: divergence, splats: Array(all.dropFirst(splatCount)), hung: false,
+                                                       lockstep.model.model),
+                                      signatures: signatures)
+            }
+            splatCount = splats.count
+            if let p = config.progress, Date().timeIntervalSince(lastReport) >= 5 {
+                lastReport = Date()
+                let t = Date().timeIntervalSince(start)
+                p(String(format: "%d ops, %.0f ops/s, %d signatures, 0 findings", lockstep.executed.count, Double(lockstep.executed.count) / t, signatures.count))
+            }
+        }
+        return CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start), finding: nil, signatures: signatures)
+    }
+
+    /// Coverage proxy: op kind x outcome class x whether the target is nested.
+    static func signature(_ s: Step) -> String {
+        let verb = TracePrinter.op(s.op).split(separator: " ").first!
+        let o = s.expect.map { $0.errno?.description ?? ($0.evicted.isEmpty ? "ok" : "evict") } ?? "-"
+        var where_ = ""
+        switch s.op {
+        case let .write(p, f, _, _), let .read(p, f): where_ = " \(f) d\(min(p.depth, 2))"
+        case let .mkdir(p), let .rmdir(p), let .spawn(_, p), let .move(_, p): where_ = " d\(min(p.depth, 2))"
+        default: break
+        }
+        return "\(verb)\(where_) \(o)"
+    }
+
+    static func finding(_ session: Session, _ trace: Trace, index: Int, divergence: Divergence?, splats: [Splat], hung: Bool, _ model: Model) -> Finding {
+        let kind: Finding.Kind = !splats.isEmpty ? .splat : (hung ? .hang : .divergence)
+        let title = splats.first?.title ?? divergence.map(Finding.title(for:)) ?? "guest stopped answering"
+        let state = (try? session.vm.state()) ?? "(guest did not answer)"
+        return Finding(kind: kind, title: title, trace: trace, index: index, divergence: divergence, splats: splats,
+                       console: session.vm.console, modelTree: divergence?.modelTree ?? model.describe(), kernelState: state)
+    }
+}

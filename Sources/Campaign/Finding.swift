@@ -1,0 +1,45 @@
+import DmemModel
+import Fuzz
+import Trace
+import VM
+
+/// Something a developer should look at: the model and the kernel disagree, the kernel splatted,
+/// or the guest stopped answering.
+public struct Finding: Sendable {
+    public enum Kind: String, Sendable { case divergence, splat, hang }
+    public var kind: Kind
+    public var title: String
+    /// Everything executed in the guest up to the finding, with the kernel's outcomes.
+    public var trace: Trace
+    /// Index in `trace.steps` of the first op that differs (divergence) or of the last op sent.
+    public var index: Int
+    public var divergence: Divergence?
+    public var splats: [Splat]
+    public var console: String
+    public var modelTree: String
+    public var kernelState: String
+
+    /// Stable title for deduplication, syzbot style: what happened where, not the values.
+    public static func title(for d: Divergence) -> String {
+        func kind(_ o: Outcome) -> String {
+            if let e = o.errno { return e.description }
+            if o.data != nil { return "data" }
+            if o.value != nil { return "value" }
+            return o.evicted.isEmpty ? "ok" : "ok+evictions"
+        }
+        let verb = TracePrinter.op(d.op).split(separator: " ").first.map(String.init) ?? "?"
+        var file = ""
+        switch d.op {
+        case let .write(_, f, _, _), let .read(_, f): file = " " + f
+        default: break
+        }
+        let (k, m) = (kind(d.actual), kind(d.expected))
+        let what = k == m ? (d.actual.evicted != d.expected.evicted ? "different evictions" : "different \(k)") : "kernel \(k), model \(m)"
+        return "divergence in \(verb)\(file): \(what)"
+    }
+
+    public var slug: String {
+        String(title.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
+            .split(separator: "-").joined(separator: "-").prefix(80).description
+    }
+}

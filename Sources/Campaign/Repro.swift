@@ -1,0 +1,350 @@
+import DmemModel
+import Trace
+
+/// A standalone reproducer: a static C program that performs a trace's ops in the guest with
+/// plain syscalls and the test patches' ioctls, printing each outcome next to what the model
+/// expects. It needs neither dmemfuzz nor its agent.
+public enum Repro {
+    static func cString(_ bytes: [UInt8]) -> String {
+        var s = "\""
+        for b in bytes {
+            switch b {
+            case 0x22: s += "\\\""
+            case 0x5c: s += "\\\\"
+            case 0x20...0x7e where b != 0x3f: s.unicodeScalars.append(Unicode.Scalar(b))
+            default: s += String(format: "\\%03o", b)
+            }
+        }
+        return s + "\""
+    }
+
+    public static func c(_ t: Trace) -> String {
+        var body = ""
+        for st in t.steps {
+            let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
+            let label = cString(Array(TracePrinter.op(st.op).utf8))
+            let call: String
+            switch st.op {
+            case let .mkdir(p): call = "r = xmkdir(\(cString(Array(p.description.utf8))))"
+            case let .rmdir(p): call = "r = xrmdir(\(cString(Array(p.description.utf8))))"
+            case let .write(p, f, d, nb): call = "r = xwrite(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count), \(nb ? 1 : 0))"
+            case let .read(p, f): call = "r = xread(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))))"
+            case let .spawn(a, p): call = "r = xspawn(\(a), \(cString(Array(p.description.utf8))))"
+            case let .move(a, p): call = "r = xmove(\(a), \(cString(Array(p.description.utf8))))"
+            case let .exit(a): call = "r = xexit(\(a))"
+            case let .alloc(a, r, size, b): call = "r = xalloc(\(a), \(cString(Array(r.utf8))), \(size)ULL, \(b))"
+            case let .free(b): call = "r = xfree(\(b))"
+            case let .resident(b): call = "r = xresident(\(b))"
+            case let .dying(p): call = "r = xdying(\(cString(Array(p.description.utf8))))"
+            case .register, .unregister, .evictQuery:
+                // Region (un)registration is module load / vkms configfs; the boot state has them.
+                body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
+                continue
+            }
+            body += "\t\(call); report(\(label), r, \(expect));\n"
+        }
+        return header + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\treturn mismatches ? 1 : 0;\n}\n"
+    }
+
+    static let header = #"""
+// dmemfuzz reproducer: gcc -static -O2 -o repro repro.c; run as root in the guest (cgroup2 at
+// /sys/fs/cgroup with +dmem in the root's subtree_control, vgem/vkms with the dmemfuzz test
+// patches loaded). Prints each op, what the kernel did and what the model expects.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#define CG "/sys/fs/cgroup"
+struct vgem_create { uint64_t size; uint32_t region, handle; uint64_t id; };
+struct vgem_info { uint32_t handle, resident; uint64_t size, id; };
+struct dumb { uint32_t height, width, bpp, flags, handle, pitch; uint64_t size; };
+struct gem_close { uint32_t handle, pad; };
+struct drm_version { int major, minor, patch; size_t name_len; char *name; size_t date_len; char *date; size_t desc_len; char *desc; };
+#define IOC(dir, nr, sz) (((unsigned long)(dir) << 30) | ((unsigned long)(sz) << 16) | (0x64 << 8) | (nr))
+#define VGEM_CREATE IOC(3, 0x43, 24)
+#define VGEM_INFO IOC(3, 0x44, 24)
+#define MODE_CREATE_DUMB IOC(3, 0xB2, 32)
+#define GEM_CLOSE IOC(1, 0x09, 8)
+#define DRM_VERSION IOC(3, 0x00, sizeof(struct drm_version))
+
+static int mismatches;
+static char out[65536];
+
+struct cmd { int op, card; uint32_t region, handle; uint64_t size; };
+struct res { int err; uint32_t handle, resident; };
+struct actor { pid_t pid; int cmd, res; } actors[256];
+struct buffer { int live, actor, card, vgem; uint32_t handle, resident; } buffers[4096];
+
+static const char *ename(int e)
+{
+	static char buf[16];
+	switch (e) {
+	case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case ESRCH: return "ESRCH";
+	case E2BIG: return "E2BIG"; case EAGAIN: return "EAGAIN"; case ENOMEM: return "ENOMEM";
+	case EACCES: return "EACCES"; case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST";
+	case ENODEV: return "ENODEV"; case EINVAL: return "EINVAL"; case ENOSPC: return "ENOSPC";
+	case ENOTEMPTY: return "ENOTEMPTY"; case EOPNOTSUPP: return "EOPNOTSUPP";
+	}
+	snprintf(buf, sizeof(buf), "E#%d", e);
+	return buf;
+}
+
+static void path(char *buf, const char *cg, const char *file)
+{
+	snprintf(buf, 4096, "%s%s%s%s", CG, strcmp(cg, "/") ? cg : "", file ? "/" : "", file ? file : "");
+}
+
+static int card_for(const char *driver, const char *device)
+{
+	for (int i = 0; i < 64; i++) {
+		char p[64], name[64] = "", link[256];
+		snprintf(p, sizeof(p), "/dev/dri/card%d", i);
+		int fd = open(p, O_RDWR);
+		if (fd < 0)
+			continue;
+		struct drm_version v = { .name_len = sizeof(name) - 1, .name = name };
+		ioctl(fd, DRM_VERSION, &v);
+		close(fd);
+		snprintf(p, sizeof(p), "/sys/class/drm/card%d/device", i);
+		ssize_t n = readlink(p, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = 0;
+		const char *dev = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+		if (!strcmp(name, driver) && (!device || !strcmp(dev, device)))
+			return i;
+	}
+	return -1;
+}
+
+static void actor_loop(int cmdfd, int resfd)
+{
+	int fds[64];
+	for (int i = 0; i < 64; i++)
+		fds[i] = -1;
+	struct cmd c;
+	while (read(cmdfd, &c, sizeof(c)) == sizeof(c)) {
+		struct res r = { 0 };
+		if (c.op == 'x')
+			_exit(0);
+		if (fds[c.card] < 0) {
+			char p[64];
+			snprintf(p, sizeof(p), "/dev/dri/card%d", c.card);
+			fds[c.card] = open(p, O_RDWR);
+		}
+		int fd = fds[c.card];
+		if (c.op == 'v') {
+			struct vgem_create a = { .size = c.size, .region = c.region };
+			r.err = ioctl(fd, VGEM_CREATE, &a) ? errno : 0;
+			r.handle = a.handle;
+		} else if (c.op == 'd') {
+			struct dumb a = { .height = c.size / 4096, .width = 1024, .bpp = 32 };
+			r.err = ioctl(fd, MODE_CREATE_DUMB, &a) ? errno : 0;
+			r.handle = a.handle;
+		} else if (c.op == 'f') {
+			struct gem_close a = { .handle = c.handle };
+			r.err = ioctl(fd, GEM_CLOSE, &a) ? errno : 0;
+		} else if (c.op == 'i') {
+			struct vgem_info a = { .handle = c.handle };
+			r.err = ioctl(fd, VGEM_INFO, &a) ? errno : 0;
+			r.resident = a.resident;
+		}
+		write(resfd, &r, sizeof(r));
+	}
+	_exit(0);
+}
+
+static struct res call(int a, struct cmd c)
+{
+	struct res r = { .err = ESRCH };
+	if (!actors[a].pid)
+		return r;
+	write(actors[a].cmd, &c, sizeof(c));
+	read(actors[a].res, &r, sizeof(r));
+	return r;
+}
+
+static int xmkdir(const char *cg) { char p[4096]; path(p, cg, NULL); return mkdir(p, 0755) ? errno : 0; }
+static int xrmdir(const char *cg) { char p[4096]; path(p, cg, NULL); return rmdir(p) ? errno : 0; }
+
+static int xwrite(const char *cg, const char *file, const char *data, size_t len, int nonblock)
+{
+	char p[4096];
+	path(p, cg, file);
+	int fd = open(p, O_WRONLY | (nonblock ? O_NONBLOCK : 0));
+	if (fd < 0)
+		return errno;
+	int r = write(fd, data, len) < 0 ? errno : 0;
+	close(fd);
+	return r;
+}
+
+static int xread(const char *cg, const char *file)
+{
+	char p[4096];
+	path(p, cg, file);
+	int fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return errno;
+	ssize_t n = read(fd, out, sizeof(out) - 1);
+	int r = n < 0 ? errno : 0;
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+	return r ? r : -1;	/* -1: print the data */
+}
+
+static int xspawn(int a, const char *cg)
+{
+	int c[2], r[2];
+	char p[4096], pid[32];
+	path(p, cg, "cgroup.procs");
+	pipe(c); pipe(r);
+	pid_t child = fork();
+	if (!child) {
+		close(c[1]); close(r[0]);
+		actor_loop(c[0], r[1]);
+	}
+	close(c[0]); close(r[1]);
+	actors[a] = (struct actor){ child, c[1], r[0] };
+	int fd = open(p, O_WRONLY);
+	int e = fd < 0 ? errno : 0;
+	if (!e) {
+		snprintf(pid, sizeof(pid), "%d", child);
+		e = write(fd, pid, strlen(pid)) < 0 ? errno : 0;
+		close(fd);
+	}
+	if (e) {
+		kill(child, 9); waitpid(child, NULL, 0);
+		actors[a].pid = 0;
+	}
+	return e;
+}
+
+static int xmove(int a, const char *cg)
+{
+	char p[4096], pid[32];
+	if (!actors[a].pid)
+		return ESRCH;
+	path(p, cg, "cgroup.procs");
+	int fd = open(p, O_WRONLY);
+	if (fd < 0)
+		return errno;
+	snprintf(pid, sizeof(pid), "%d", actors[a].pid);
+	int e = write(fd, pid, strlen(pid)) < 0 ? errno : 0;
+	close(fd);
+	return e;
+}
+
+static int xexit(int a)
+{
+	if (!actors[a].pid)
+		return ESRCH;
+	struct cmd c = { .op = 'x' };
+	write(actors[a].cmd, &c, sizeof(c));
+	waitpid(actors[a].pid, NULL, 0);
+	close(actors[a].cmd); close(actors[a].res);
+	actors[a].pid = 0;
+	for (int i = 0; i < 4096; i++)
+		if (buffers[i].actor == a)
+			buffers[i].live = 0;
+	return 0;
+}
+
+static char evicted[4096];
+
+static int xalloc(int a, const char *region, unsigned long long size, int b)
+{
+	struct cmd c = { .size = size };
+	evicted[0] = 0;
+	if (!strncmp(region, "vgem/region", 11)) {
+		c.op = 'v'; c.card = card_for("vgem", NULL); c.region = atoi(region + 11);
+	} else if (!strncmp(region, "vkms/", 5)) {
+		c.op = 'd'; c.card = card_for("vkms", strcmp(region + 5, "default") ? region + 5 : "vkms");
+	} else {
+		return ENODEV;
+	}
+	if (c.card < 0)
+		return ENODEV;
+	struct res r = call(a, c);
+	if (c.op == 'v')	/* which resident vgem buffers did this allocation evict? */
+		for (int i = 0; i < 4096; i++) {
+			if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
+				continue;
+			struct res q = call(buffers[i].actor, (struct cmd){ .op = 'i', .card = buffers[i].card, .handle = buffers[i].handle });
+			if (!q.err && !q.resident) {
+				buffers[i].resident = 0;
+				snprintf(evicted + strlen(evicted), sizeof(evicted) - strlen(evicted), " b%d", i);
+			}
+		}
+	if (!r.err)
+		buffers[b] = (struct buffer){ 1, a, c.card, c.op == 'v', r.handle, 1 };
+	return r.err;
+}
+
+static int xfree(int b)
+{
+	if (!buffers[b].live)
+		return ENOENT;
+	struct res r = call(buffers[b].actor, (struct cmd){ .op = 'f', .card = buffers[b].card, .handle = buffers[b].handle });
+	if (!r.err)
+		buffers[b].live = 0;
+	return r.err;
+}
+
+static int xresident(int b)
+{
+	if (!buffers[b].live)
+		return ENOENT;
+	if (!buffers[b].vgem) {
+		strcpy(out, "1");
+		return -2;
+	}
+	struct res r = call(buffers[b].actor, (struct cmd){ .op = 'i', .card = buffers[b].card, .handle = buffers[b].handle });
+	snprintf(out, sizeof(out), "%u", r.resident);
+	return r.err ? r.err : -2;
+}
+
+static int xdying(const char *cg)
+{
+	usleep(200000);	/* css release is asynchronous */
+	int r = xread(cg, "cgroup.stat");
+	if (r != -1)
+		return r;
+	char *p = strstr(out, "nr_dying_descendants ");
+	snprintf(out, sizeof(out), "%d", p ? atoi(p + 21) : -1);
+	return -2;
+}
+
+static void report(const char *op, int r, const char *expect)
+{
+	char got[70000];
+	if (r == -1) {	/* quoted data */
+		char *g = got;
+		*g++ = '"';
+		for (unsigned char *s = (unsigned char *)out; *s; s++)
+			g += *s == '\n' ? sprintf(g, "\\n") : *s == '"' || *s == '\\' ? sprintf(g, "\\%c", *s) :
+			     (*s < 32 || *s > 126) ? sprintf(g, "\\x%02x", *s) : sprintf(g, "%c", *s);
+		strcpy(g, "\"");
+	} else if (r == -2) {
+		strcpy(got, out);
+	} else {
+		snprintf(got, sizeof(got), "%s%s%s", r ? ename(r) : "ok", evicted[0] ? " evicted" : "", evicted);
+	}
+	evicted[0] = 0;
+	int same = !strcmp(got, expect) || !strcmp(expect, "?");
+	mismatches += !same;
+	if (same)
+		printf("    %s = %s\n", op, got);
+	else
+		printf(">>> %s = %s   (model: %s)\n", op, got, expect);
+}
+
+"""#
+}

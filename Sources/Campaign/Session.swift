@@ -1,0 +1,47 @@
+import DmemModel
+import Fuzz
+import Trace
+import VM
+
+/// One booted guest plus the model that mirrors it. A trace run in a session starts from the
+/// state the guest booted in: the regions its drivers registered.
+public final class Session {
+    public let vm: VirtualMachine
+    public let kernel: KernelExecutor
+    public let profile: KernelProfile
+    public let bootRegions: [Op]
+    public let release: String
+
+    public init(vm: VirtualMachine, profile override: KernelProfile? = nil) throws {
+        self.vm = vm
+        try vm.start()
+        let hello = try vm.hello()
+        release = hello.release
+        guard let p = override ?? KernelProfile.forRelease(hello.release) else {
+            vm.stop()
+            throw VMError.protocolError("no model profile for kernel \(hello.release) (known: 7.2, 7.3); pass --profile")
+        }
+        profile = p
+        kernel = KernelExecutor(vm: vm)
+        bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity)
+    }
+
+    /// A model in the guest's boot state.
+    public func freshModel(options: ModelOptions) -> ModelExecutor {
+        var m = ModelExecutor(profile: profile, options: options)
+        for op in bootRegions { _ = m.apply(op) }
+        return m
+    }
+
+    /// A trace's leading `register` ops that the booted kernel already did (they are for the model).
+    public func splitPrologue(_ steps: [Step]) -> (prologue: [Step], rest: [Step]) {
+        var i = 0
+        var remaining = bootRegions
+        while i < steps.count, case .register = steps[i].op, let k = remaining.firstIndex(of: steps[i].op) {
+            remaining.remove(at: k); i += 1
+        }
+        return (Array(steps[..<i]), Array(steps[i...]))
+    }
+
+    public func stop() { vm.poweroff() }
+}
