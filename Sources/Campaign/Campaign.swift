@@ -13,6 +13,7 @@ public struct CampaignConfig: Sendable {
     public var batch: Int = 16
     public var options: ModelOptions = []
     public var progress: (@Sendable (String) -> Void)? = nil
+    public var stop: StopFlag? = nil
     public init() {}
 }
 
@@ -21,6 +22,10 @@ public struct CampaignResult: Sendable {
     public var seconds: Double
     public var finding: Finding?
     public var signatures: Set<String>
+    /// What was executed, with the kernel's outcomes (boot prologue first).
+    public var trace: Trace? = nil
+    /// The model after the last op: what a reset has to undo.
+    public var model: Model? = nil
 }
 
 public enum CampaignRunner {
@@ -35,7 +40,11 @@ public enum CampaignRunner {
         var signatures = Set<String>()
         var splatCount = session.vm.splats().count
         var lastReport = Date()
-        while lockstep.executed.count < config.ops {
+        func done(_ finding: Finding?) -> CampaignResult {
+            CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start), finding: finding,
+                           signatures: signatures, trace: trace, model: lockstep.model.model)
+        }
+        while lockstep.executed.count < config.ops && !(config.stop?.isSet ?? false) {
             if let d = config.duration, Date().timeIntervalSince(start) >= d { break }
             var look = lockstep.model
             var ops: [Op] = []
@@ -51,21 +60,17 @@ public enum CampaignRunner {
             } catch {
                 trace.steps += lockstep.executed[before...]
                 let splats = session.vm.awaitSplats(moreThan: splatCount, timeout: 5)
-                return CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start),
-                                      finding: finding(session, trace, index: trace.steps.count - 1, divergence: nil,
-                                                       splats: Array(splats.dropFirst(splatCount)), hung: true, lockstep.model.model),
-                                      signatures: signatures)
+                return done(finding(session, trace, index: trace.steps.count - 1, divergence: nil,
+                                    splats: Array(splats.dropFirst(splatCount)), hung: true, lockstep.model.model))
             }
             trace.steps += lockstep.executed[before...]
             for s in lockstep.executed[before...] { signatures.insert(signature(s)) }
             let splats = session.vm.splats()
             if splats.count > splatCount || divergence != nil {
                 let all = splats.count > splatCount ? session.vm.awaitSplats(moreThan: splatCount, timeout: 3) : splats
-                return CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start),
-                                      finding: finding(session, trace, index: divergence.map { session.bootRegions.count + $0.index } ?? trace.steps.count - 1,
-                                                       divergence: divergence, splats: Array(all.dropFirst(splatCount)), hung: false,
-                                                       lockstep.model.model),
-                                      signatures: signatures)
+                return done(finding(session, trace, index: divergence.map { session.bootRegions.count + $0.index } ?? trace.steps.count - 1,
+                                    divergence: divergence, splats: Array(all.dropFirst(splatCount)), hung: false,
+                                    lockstep.model.model))
             }
             splatCount = splats.count
             if let p = config.progress, Date().timeIntervalSince(lastReport) >= 5 {
@@ -74,7 +79,7 @@ public enum CampaignRunner {
                 p(String(format: "%d ops, %.0f ops/s, %d signatures, 0 findings", lockstep.executed.count, Double(lockstep.executed.count) / t, signatures.count))
             }
         }
-        return CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start), finding: nil, signatures: signatures)
+        return done(nil)
     }
 
     /// Coverage proxy: op kind x outcome class x whether the target is nested.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Campaign
 import DmemModel
+import Dispatch
 import Foundation
 import Trace
 import VM
@@ -13,29 +14,49 @@ struct FuzzCommand: AsyncParsableCommand {
 
     @OptionGroup var guest: GuestOptions
     @Option(help: "Generator seed.") var seed: UInt64 = 1
-    @Option(help: "Stop after this many ops.") var ops: Int = 100_000
+    @Option(help: "Stop after this many ops.") var ops: Int = 1_000_000
     @Option(help: "Stop after this long: 90s, 10m, 1h.") var duration: String?
     @Option(help: "Ops per batch sent to the guest.") var batch: Int = 16
+    @Option(help: "Ops per round (each round starts from a clean guest).") var round: Int = 400
     @Option(name: .customLong("option"), help: "Model option (repeatable).") var options: [ModelOption] = []
     @Option(help: "Override the model profile (default: from the kernel release).") var profile: KernelProfile?
     @Option(help: "Where findings go.") var findings: String = "findings"
+    @Option(help: "Campaign directory (state.json and the corpus of traces that reached new signatures).")
+    var campaign: String = "campaigns/default"
+    @Flag(help: "Continue the campaign in --campaign from where it stopped.") var resume = false
+    @Flag(help: "Do not minimize findings.") var noMinimize = false
 
     func run() async throws {
-        let seconds = try duration.map(parseDuration)
-        let session: Session
-        do { session = try Session(vm: try guest.makeVM(), profile: profile) }
-        catch { FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2) }
-        defer { session.stop() }
         var cfg = CampaignConfig()
-        cfg.seed = seed; cfg.ops = ops; cfg.duration = seconds; cfg.batch = batch; cfg.options = Set(options)
-        cfg.progress = { FileHandle.standardError.write(Data("fuzz: \($0)\n".utf8)) }
-        print("kernel \(session.release), profile \(session.profile), regions: \(session.bootRegions.map(TracePrinter.op).joined(separator: ", "))")
-        let r = await CampaignRunner.run(session, config: cfg)
-        print(String(format: "%d ops in %.1f s (%.0f ops/s), %d signatures", r.executed, r.seconds, Double(r.executed) / r.seconds, r.signatures.count))
-        guard let f = r.finding else { print("no findings"); return }
-        let dir = try FindingStore(root: findings).save(f, manifest: session.vm.config.kernel.dir)
-        print("FINDING: \(f.title)\n  \(dir)")
-        throw ExitCode(1)
+        cfg.seed = seed; cfg.ops = ops; cfg.batch = batch; cfg.options = Set(options)
+        cfg.duration = try duration.map(parseDuration)
+        let driver: CampaignDriver
+        do {
+            let g = try Guest(profile: profile, makeVM: guest.makeVM)
+            driver = try CampaignDriver(guest: g, dir: campaign, findings: try FindingStore(root: findings), config: cfg, resume: resume)
+        } catch {
+            FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { driver.guest.stop() }
+        driver.roundOps = round
+        driver.minimize = !noMinimize
+        // Ctrl-C: finish the batch in flight, save state and corpus, power the guest off.
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [stop = driver.stopRequested] in
+            FileHandle.standardError.write(Data("\nfuzz: stopping after this batch (state is saved; --resume continues)\n".utf8))
+            stop.set()
+        }
+        source.resume()
+        let s = driver.guest.session
+        print("kernel \(s.release), profile \(s.profile), regions: \(s.bootRegions.map(TracePrinter.op).joined(separator: ", "))")
+        let found = try await driver.run { FileHandle.standardError.write(Data("fuzz: \($0)\n".utf8)) }
+        let st = driver.state
+        print(String(format: "%d ops in %.1f s of lockstep (%.0f ops/s), %d signatures, %d findings (%d new this run)",
+                     st.ops, st.seconds, Double(st.ops) / max(st.seconds, 0.001), st.signatures.count, st.findings.count, found.count))
+        for f in found { print("FINDING \(f)") }
+        if !found.isEmpty { throw ExitCode(1) }
     }
 }
 

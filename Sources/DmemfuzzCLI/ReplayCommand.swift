@@ -1,4 +1,5 @@
 import ArgumentParser
+import Campaign
 import DmemModel
 import Fuzz
 import Trace
@@ -11,15 +12,25 @@ struct ReplayCommand: AsyncParsableCommand {
     @Argument(help: "Trace files or directories.") var paths: [String]
     @Flag(help: "Check against the model only (no kernel).") var modelOnly = false
     @Option(help: "Override the profile the traces name.") var profile: KernelProfile?
+    @Flag(help: "With --model-only: print each trace with the model's outcomes as its expectations.") var record = false
+    @OptionGroup var guest: GuestOptions
 
     func run() async throws {
         guard modelOnly else {
-            throw ValidationError("replay on a kernel needs the lockstep executor (issue 4); use --model-only")
+            let results = try await KernelReplay.run(paths: paths, guest: guest, log: { print($0) })
+            if results.contains(where: { $0.status == .fail }) { throw ExitCode(1) }
+            return
         }
         var failures = 0, checked = 0
         for file in try TraceFiles.expand(paths) {
             let (trace, lines) = try TraceFiles.load(file)
             var exec = ModelExecutor(profile: profile ?? trace.profile, options: trace.options)
+            if record {
+                var t = trace
+                t.steps = t.steps.map { Step($0.op, expect: exec.apply($0.op)) }
+                print(TracePrinter.trace(t), terminator: "")
+                continue
+            }
             var mismatch: String?
             for (i, step) in trace.steps.enumerated() {
                 let got = exec.apply(step.op)

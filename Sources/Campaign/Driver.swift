@@ -1,0 +1,120 @@
+import DmemModel
+import Fuzz
+import Trace
+import VM
+import Foundation
+
+/// What survives a Ctrl-C: `--resume` continues from the next round with the same coverage.
+public struct CampaignState: Codable, Sendable {
+    public var seed: UInt64
+    public var round = 0
+    public var ops = 0
+    public var seconds = 0.0
+    public var signatures: [String] = []
+    public var findings: [String] = []
+}
+
+/// Atomic file writes: a temporary file in the same directory, then rename(2).
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        try data.write(to: tmp)
+        if rename(tmp.path, url.path) != 0 { throw VMError.protocolError("rename \(tmp.path) -> \(url.path): errno \(errno)") }
+    }
+}
+
+/// A campaign: rounds of generated ops, each in a clean guest, until the budget or a stop
+/// request. Rounds that reach new signatures join the corpus; findings are minimized and saved.
+public final class CampaignDriver {
+    public let guest: Guest
+    public let dir: URL
+    public let store: FindingStore
+    public var config: CampaignConfig
+    public var roundOps = 400
+    public var minimize = true
+    public private(set) var state: CampaignState
+    /// Set from a signal handler; checked between batches.
+    public let stopRequested = StopFlag()
+
+    public init(guest: Guest, dir: String, findings: FindingStore, config: CampaignConfig, resume: Bool) throws {
+        self.guest = guest; self.store = findings; self.config = config
+        self.dir = URL(fileURLWithPath: dir)
+        try FileManager.default.createDirectory(at: self.dir.appendingPathComponent("corpus"), withIntermediateDirectories: true)
+        let stateURL = self.dir.appendingPathComponent("state.json")
+        if resume {
+            guard let data = FileManager.default.contents(atPath: stateURL.path) else {
+                throw VMError.protocolError("\(stateURL.path): no campaign to resume")
+            }
+            do { state = try JSONDecoder().decode(CampaignState.self, from: data) }
+            catch { throw VMError.protocolError("\(stateURL.path): unreadable campaign state (\(error))") }
+        } else {
+            state = CampaignState(seed: config.seed)
+        }
+    }
+
+    func save() throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(state), to: dir.appendingPathComponent("state.json"))
+    }
+
+    /// Runs until the op budget, the deadline or a stop request. Returns the findings of this run.
+    public func run(progress: (String) -> Void) async throws -> [String] {
+        let start = Date()
+        var known = Set(state.signatures)
+        var newFindings: [String] = []
+        var last: Model? = nil
+        var splatted = false
+        let budgetStart = state.ops
+        while !stopRequested.isSet && state.ops - budgetStart < config.ops {
+            if let d = config.duration, Date().timeIntervalSince(start) >= d { break }
+            let session = try await guest.clean(after: last, splatted: splatted)
+            var cfg = config
+            cfg.seed = state.seed &* 0x9e3779b97f4a7c15 &+ UInt64(state.round)
+            cfg.ops = min(roundOps, config.ops - (state.ops - budgetStart))
+            cfg.progress = nil
+            cfg.stop = stopRequested
+            let r = await CampaignRunner.run(session, config: cfg)
+            last = r.model
+            splatted = r.finding.map { $0.kind != .divergence } ?? false
+            let fresh = r.signatures.subtracting(known)
+            if !fresh.isEmpty, let f = r.trace {
+                known.formUnion(fresh)
+                var t = f
+                t.steps = t.steps.map { Step($0.op, expect: $0.expect) }
+                try AtomicFile.write(Data(TracePrinter.trace(t).utf8),
+                                     to: dir.appendingPathComponent("corpus/round-\(state.round).trace"))
+            }
+            if let f = r.finding {
+                var minimized: Trace? = nil
+                if minimize && !state.findings.contains(f.title) {
+                    progress("minimizing: \(f.title)")
+                    minimized = try? await KernelMinimizer(guest: guest).minimize(f)
+                    last = nil
+                    splatted = true  // the minimizer left the guest in an unknown state
+                }
+                let where_ = try store.save(f, minimized: minimized, manifest: guest.session.vm.config.kernel.dir)
+                if !state.findings.contains(f.title) { state.findings.append(f.title); newFindings.append(where_) }
+                progress("FINDING: \(f.title) -> \(where_)")
+            }
+            state.round += 1
+            state.ops += r.executed
+            state.seconds += r.seconds
+            state.signatures = known.sorted()
+            try save()
+            let t = Date().timeIntervalSince(start)
+            progress(String(format: "round %d: %d ops, %.0f ops/s, coverage %d signatures, %d findings, %d boots",
+                            state.round, state.ops, Double(state.ops - budgetStart) / max(t, 0.001), known.count, state.findings.count, guest.boots))
+        }
+        return newFindings
+    }
+}
+
+/// A flag a signal handler may set; everything else only reads it.
+public final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    public init() {}
+    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    public func set() { lock.lock(); value = true; lock.unlock() }
+}

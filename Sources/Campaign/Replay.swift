@@ -1,0 +1,40 @@
+import DmemModel
+import Fuzz
+import Trace
+
+/// Runs a recorded trace on a session in lockstep with a fresh model, and against the trace's
+/// own expectations.
+public struct ReplayResult: Sendable {
+    public var divergence: Divergence?
+    /// First op whose kernel outcome differs from the trace's recorded expectation.
+    public var expectationMismatch: (index: Int, expected: Outcome, actual: Outcome)?
+    public var executed: [Step]
+    public var model: Model
+    public var passed: Bool { divergence == nil && expectationMismatch == nil }
+}
+
+extension Session {
+    public func replay(_ trace: Trace) async throws -> ReplayResult {
+        let (prologue, rest) = splitPrologue(trace.steps)
+        var lockstep = Lockstep(model: freshModel(options: trace.options), subject: kernel)
+        var mismatch: (Int, Outcome, Outcome)?
+        var offset = 0
+        // In batches, so a long trace does not hold the guest in one request.
+        var i = 0
+        while i < rest.count {
+            let chunk = Array(rest[i..<min(i + 64, rest.count)])
+            let d = try await lockstep.run(chunk.map(\.op))
+            for (k, st) in lockstep.executed[offset...].enumerated() where mismatch == nil {
+                if let want = chunk[k].expect, let got = st.expect, want != got { mismatch = (prologue.count + offset + k, want, got) }
+            }
+            if let d {
+                var dd = d
+                dd.index += prologue.count
+                return ReplayResult(divergence: dd, expectationMismatch: mismatch, executed: prologue + lockstep.executed, model: lockstep.model.model)
+            }
+            offset = lockstep.executed.count
+            i += chunk.count
+        }
+        return ReplayResult(divergence: nil, expectationMismatch: mismatch, executed: prologue + lockstep.executed, model: lockstep.model.model)
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Campaign
+import DmemModel
+import Foundation
+import Trace
+import VM
+
+/// Replays traces on the real kernel: each in a clean guest, in lockstep with the model and
+/// against the outcomes the trace records. Traces for another profile are skipped, not failed.
+enum KernelReplay {
+    struct Result { enum Status { case pass, fail, skip }; var file: String; var status: Status; var detail: String; var seconds: Double }
+
+    static func run(paths: [String], guest options: GuestOptions, log: (String) -> Void) async throws -> [Result] {
+        let files = try TraceFiles.expand(paths)
+        let guest: Guest
+        do { guest = try Guest(makeVM: options.makeVM) }
+        catch { FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2) }
+        defer { guest.stop() }
+        var results: [Result] = []
+        var last: Model? = nil
+        var dirty = false
+        for file in files {
+            let (trace, lines) = try TraceFiles.load(file)
+            let t0 = Date()
+            if trace.profile != guest.session.profile {
+                results.append(Result(file: file, status: .skip, detail: "holds for \(trace.profile), kernel is \(guest.session.profile)", seconds: 0))
+                log("skip \(file): holds for \(trace.profile), kernel is \(guest.session.profile)")
+                continue
+            }
+            let session = try await guest.clean(after: last, splatted: dirty)
+            let before = session.vm.splats().count
+            var status = Result.Status.pass, detail = ""
+            do {
+                let r = try await session.replay(trace)
+                last = r.model
+                func line(_ i: Int) -> String { i < lines.count ? "\(file):\(lines[i])" : file }
+                if let d = r.divergence {
+                    status = .fail
+                    detail = "\(line(d.index)): \(TracePrinter.op(d.op)): kernel \(TracePrinter.outcome(d.actual)), model \(TracePrinter.outcome(d.expected))"
+                } else if let m = r.expectationMismatch {
+                    status = .fail
+                    detail = "\(line(m.index)): \(TracePrinter.op(trace.steps[m.index].op)): kernel \(TracePrinter.outcome(m.actual)), trace expects \(TracePrinter.outcome(m.expected))"
+                }
+            } catch {
+                status = .fail; detail = "guest stopped answering: \(error)"; last = nil
+            }
+            let splats = session.vm.awaitSplats(moreThan: before, timeout: 1).dropFirst(before)
+            dirty = !splats.isEmpty || status == .fail
+            if !splats.isEmpty && status == .pass { status = .fail; detail = "splat: " + splats.map(\.title).joined(separator: "; ") }
+            results.append(Result(file: file, status: status, detail: detail, seconds: Date().timeIntervalSince(t0)))
+            log(status == .pass ? "ok   \(file)" : "FAIL \(detail)")
+        }
+        log("\(results.filter { $0.status == .pass }.count) passed, \(results.filter { $0.status == .fail }.count) failed, \(results.filter { $0.status == .skip }.count) skipped")
+        return results
+    }
+}
