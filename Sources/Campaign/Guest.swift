@@ -68,9 +68,9 @@ public struct KernelMinimizer {
         }
         var small = try await shrinker.minimize(start)
         // Keep the boot prologue so the trace replays on its own.
-        small.steps = guest.session.bootRegions.map { Step($0) } + guest.session.splitPrologue(small.steps).rest
         var model = guest.session.freshModel(options: f.trace.options)
-        small.steps = small.steps.map { Step($0.op, expect: model.apply($0.op)) }
+        small.steps = guest.session.bootRegions.map { Step($0, expect: .ok) }
+            + guest.session.splitPrologue(small.steps).rest.map { Step($0.op, expect: model.apply($0.op)) }
         return small
     }
 }

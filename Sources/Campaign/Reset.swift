@@ -13,8 +13,9 @@ extension Session {
         let boot = bootRegions.compactMap { op -> String? in if case let .register(r, _) = op { return r }; return nil }
         for r in model.liveRegionNames where !boot.contains(r) { ops.append(.unregister(region: r)) }
         for op in bootRegions { if case let .register(r, _) = op, !model.liveRegionNames.contains(r) { ops.append(op) } }
-        ops.append(.write(.root, file: "cgroup.subtree_control", data: Array("+dmem".utf8), nonblock: false))
         for p in model.paths.filter({ !$0.isRoot }).sorted(by: { $0.depth > $1.depth }) { ops.append(.rmdir(p)) }
+        // Exactly the boot controllers: dmem, and no memory (a memcg keeps removed cgroups dying).
+        ops.append(.write(.root, file: "cgroup.subtree_control", data: Array("-memory +dmem".utf8), nonblock: false))
         ops.append(.dying(.root))
         ops.append(.read(.root, file: "dmem.capacity"))
         ops.append(.read(.root, file: "dmem.current"))

@@ -213,39 +213,28 @@ extension Model {
         }
     }
 
-    /// ttm_bo_evict_cgroup() in drain mode; returns bytes freed.
+    /// vgem's reclaim callback: the trylock passes of ttm_bo_evict_cgroup() in drain mode (pass 1,
+    /// then a try_low pass if pass 1 hit low protection); returns bytes freed. The sleeping-lock
+    /// passes of TTM are left out by the test patch (vm/patches/README.md): in vgem every trylock
+    /// succeeds, and set_resource_max() calls the callback again while it makes progress.
     mutating func evictCgroup(limit: Int, target: UInt64) -> UInt64 {
         let region = pools[limit].region
         var hitLow = false
-        func pass(_ m: inout Model, target: UInt64, tryLow: Bool, evicted: inout Int) -> UInt64 {
+        func pass(_ m: inout Model, target: UInt64, tryLow: Bool) -> UInt64 {
             var progress: UInt64 = 0
             for bo in m.regions[region].lru {
                 guard let victim = m.buffers[bo]?.pool else { continue }
                 if !m.evictValuable(limit: limit, test: victim, ignoreLow: tryLow, hitLow: &hitLow) { continue }
                 let size = m.buffers[bo]!.size
-                m.evict(bo); evicted += 1
+                m.evict(bo)
                 progress += size
                 if progress >= target { break }
             }
             return progress
         }
-        var evicted = 0
-        var freed = pass(&self, target: target, tryLow: false, evicted: &evicted)
-        if freed >= target { return freed }
-        if hitLow {
-            freed += pass(&self, target: target - freed, tryLow: true, evicted: &evicted)
-            if freed >= target { return freed }
-        }
-        var tryLow = false
-        hitLow = false
-        while true {
-            repeat {
-                evicted = 0
-                freed += pass(&self, target: target - freed, tryLow: tryLow, evicted: &evicted)
-            } while freed < target && evicted > 0
-            if freed < target && hitLow && !tryLow { tryLow = true; continue }
-            return freed
-        }
+        var freed = pass(&self, target: target, tryLow: false)
+        if freed < target && hitLow { freed += pass(&self, target: target - freed, tryLow: true) }
+        return freed
     }
 
     // MARK: regions

@@ -71,7 +71,11 @@ public struct Generator: Sendable {
             return limitWrite(m, p)
         case 40..<47:
             guard let p = rng.pick(paths) else { return nil }
-            let token = rng.pick(["+dmem", "-dmem", "+dmem", "-dmem", "+memory", "dmem", "+dmem -dmem", "+bogus", " +dmem\n", "+dmem\t"])!
+            var tokens = ["+dmem", "-dmem", "+dmem", "-dmem", "dmem", "+dmem -dmem", "+bogus", " +dmem\n", "+dmem\t"]
+            // Not on the root: a memory controller would keep removed cgroups dying for as long
+            // as their kernel memory stays charged. Below the root it is ENOENT, worth testing.
+            if !p.isRoot { tokens.append("+memory") }
+            let token = rng.pick(tokens)!
             return .write(p, file: "cgroup.subtree_control", data: Array(token.utf8), nonblock: false)
         case 47..<57:
             guard let p = rng.pick(paths) else { return nil }

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Campaign
+import DmemModel
+import Foundation
+import Trace
+import VM
+
+/// The CI entry point: replay corpora/ on the kernel, then fuzz for a while; KTAP on stdout.
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Replay corpora/ on the kernel, then fuzz for --duration; print KTAP (and optionally JUnit XML). Exit 1 on any failure.")
+
+    @OptionGroup var guest: GuestOptions
+    @Option(help: "Corpus directories or files to replay.") var corpus: [String] = ["corpora/regress"]
+    @Option(help: "How long to fuzz after the replay (0 to skip).") var duration: String = "2m"
+    @Option(help: "Fuzzing seed.") var seed: UInt64 = 1
+    @Option(help: "Write JUnit XML here too.") var junit: String?
+    @Option(help: "Where findings go.") var findings: String = "findings"
+
+    func run() async throws {
+        var lines: [String] = []
+        let results = try await KernelReplay.run(paths: corpus, guest: guest, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
+        var cases: [(name: String, ok: Bool, skip: Bool, detail: String, seconds: Double)] =
+            results.map { ($0.file, $0.status != .fail, $0.status == .skip, $0.detail, $0.seconds) }
+        let seconds = try parseDuration(duration)
+        if seconds > 0 {
+            var cfg = CampaignConfig()
+            cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max
+            let g: Guest
+            do { g = try Guest(makeVM: guest.makeVM) } catch {
+                FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2)
+            }
+            defer { g.stop() }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
+            let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)
+            let found = try await driver.run { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) }
+            try? FileManager.default.removeItem(atPath: dir)
+            let st = driver.state
+            cases.append(("fuzz \(duration) seed \(seed)", found.isEmpty, false,
+                          found.isEmpty ? "\(st.ops) ops, \(st.signatures.count) signatures" : "findings: " + found.joined(separator: ", "), st.seconds))
+        }
+        lines.append("KTAP version 1")
+        lines.append("1..\(cases.count)")
+        for (i, c) in cases.enumerated() {
+            let directive = c.skip ? " # SKIP \(c.detail)" : (c.detail.isEmpty ? "" : " # \(c.detail)")
+            lines.append("\(c.ok ? "ok" : "not ok") \(i + 1) \(c.name)\(c.ok || c.skip ? directive : "")")
+            if !c.ok { lines.append("# \(c.detail)") }
+        }
+        let failed = cases.filter { !$0.ok }.count
+        lines.append("# \(cases.filter { $0.ok && !$0.skip }.count) passed, \(failed) failed, \(cases.filter(\.skip).count) skipped")
+        print(lines.joined(separator: "\n"))
+        if let junit {
+            func esc(_ s: String) -> String {
+                s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                    .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            }
+            var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"dmemfuzz check\" tests=\"\(cases.count)\" failures=\"\(failed)\" skipped=\"\(cases.filter(\.skip).count)\">\n"
+            for c in cases {
+                x += "  <testcase name=\"\(esc(c.name))\" time=\"\(String(format: "%.2f", c.seconds))\">"
+                if c.skip { x += "<skipped message=\"\(esc(c.detail))\"/>" }
+                else if !c.ok { x += "<failure message=\"\(esc(c.detail))\"/>" }
+                x += "</testcase>\n"
+            }
+            x += "</testsuite>\n"
+            try AtomicFile.write(Data(x.utf8), to: URL(fileURLWithPath: junit))
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
