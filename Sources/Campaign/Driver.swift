@@ -32,6 +32,9 @@ public final class CampaignDriver {
     public var config: CampaignConfig
     public var roundOps = 400
     public var minimize = true
+    /// Stop at the first finding (selftest) instead of going on in a new guest.
+    public var stopOnFinding = false
+    public private(set) var lastFinding: Finding?
     public private(set) var state: CampaignState
     /// Set from a signal handler; checked between batches.
     public let stopRequested = StopFlag()
@@ -86,6 +89,7 @@ public final class CampaignDriver {
                                      to: dir.appendingPathComponent("corpus/round-\(state.round).trace"))
             }
             if let f = r.finding {
+                lastFinding = f
                 var minimized: Trace? = nil
                 if minimize && !state.findings.contains(f.title) {
                     progress("minimizing: \(f.title)")
@@ -96,6 +100,7 @@ public final class CampaignDriver {
                 let where_ = try store.save(f, minimized: minimized, manifest: guest.session.vm.config.kernel.dir)
                 if !state.findings.contains(f.title) { state.findings.append(f.title); newFindings.append(where_) }
                 progress("FINDING: \(f.title) -> \(where_)")
+                if stopOnFinding { break }
             }
             state.round += 1
             state.ops += r.executed

@@ -19,6 +19,12 @@ public struct Finding: Sendable {
     public var modelTree: String
     public var kernelState: String
 
+    public init(kind: Kind, title: String, trace: Trace, index: Int, divergence: Divergence?, splats: [Splat],
+                console: String, modelTree: String, kernelState: String) {
+        self.kind = kind; self.title = title; self.trace = trace; self.index = index; self.divergence = divergence
+        self.splats = splats; self.console = console; self.modelTree = modelTree; self.kernelState = kernelState
+    }
+
     /// Stable title for deduplication, syzbot style: what happened where, not the values.
     public static func title(for d: Divergence) -> String {
         func kind(_ o: Outcome) -> String {

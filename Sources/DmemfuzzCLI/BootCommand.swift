@@ -18,6 +18,12 @@ struct GuestOptions: ParsableArguments {
     var append: [String] = []
     @Option(help: "Memory in MiB.") var memory: Int = 1024
 
+    /// A VM for a given kernel build with default guest settings.
+    static func vm(kernel kb: KernelBuild) throws -> VirtualMachine {
+        let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
+        return VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
+    }
+
     func makeVM() throws -> VirtualMachine {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Campaign
+import DmemModel
+import Foundation
+import Trace
+import VM
+
+/// Does dmemfuzz catch known bugs? Each patch in vm/mutants/ is a deliberate bug in dmem.c or
+/// page_counter.c; each is built, booted and attacked with the corpus, then with the fuzzer.
+struct SelftestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Build each mutant kernel in vm/mutants/, run the corpus and a short campaign against it, report which were caught, how fast, and the minimized trace size.")
+
+    @Option(help: "Mutant patches (default: vm/mutants/*.patch).") var mutant: [String] = []
+    @Option(help: "Fuzzing time per mutant when the corpus does not catch it.") var duration: String = "60s"
+    @Option(help: "Corpus replayed first.") var corpus: [String] = ["corpora/regress"]
+    @Option(help: "Where findings go.") var findings: String = "findings/selftest"
+    @Option(help: "Kernel version the mutants apply to.") var kernelVersion: String = "7.3"
+
+    struct Row { var name: String; var caught: String; var seconds: Double; var minimized: Int?; var buildSeconds: Double }
+
+    func run() async throws {
+        let root = KernelBuild.packageRoot()
+        var patches = mutant
+        if patches.isEmpty {
+            let dir = root.appendingPathComponent("vm/mutants")
+            patches = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+                .filter { $0.hasSuffix(".patch") }.sorted().map { dir.appendingPathComponent($0).path }
+        }
+        guard !patches.isEmpty else { throw ValidationError("no mutants in vm/mutants/") }
+        let traces = try TraceFiles.expand(corpus).map { try TraceFiles.load($0).0 }
+        let store = try FindingStore(root: findings)
+        var rows: [Row] = []
+        for patch in patches {
+            let name = URL(fileURLWithPath: patch).deletingPathExtension().lastPathComponent
+            log("== \(name): building")
+            let b0 = Date()
+            let kernel: KernelBuild
+            do { kernel = try KernelBuild.build(root: root, version: kernelVersion, series: [patch]) }
+            catch { rows.append(Row(name: name, caught: "build failed: \(error)", seconds: 0, minimized: nil, buildSeconds: 0)); continue }
+            let buildSeconds = Date().timeIntervalSince(b0)
+            let t0 = Date()
+            let g = try Guest(makeVM: { try GuestOptions.vm(kernel: kernel) })
+            defer { g.stop() }
+            var caught: Finding? = nil
+            var how = "not caught"
+            var last: Model? = nil
+            for t in traces where t.profile == g.session.profile && caught == nil {
+                let s = try await g.clean(after: last)
+                let before = s.vm.splats().count
+                do {
+                    let r = try await s.replay(t)
+                    last = r.model
+                    let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 1).dropFirst(before))
+                    if let d = r.divergence {
+                        caught = Finding(kind: .divergence, title: Finding.title(for: d), trace: Trace(profile: t.profile, options: t.options, steps: r.executed),
+                                         index: d.index, divergence: d, splats: [], console: s.vm.console, modelTree: d.modelTree, kernelState: "")
+                    } else if let sp = splats.first {
+                        caught = Finding(kind: .splat, title: sp.title, trace: Trace(profile: t.profile, options: t.options, steps: r.executed),
+                                         index: r.executed.count - 1, divergence: nil, splats: splats, console: s.vm.console, modelTree: "", kernelState: "")
+                    }
+                    if caught != nil { how = "corpus" }
+                } catch { last = nil }
+            }
+            if caught == nil, try parseDuration(duration) > 0 {
+                var cfg = CampaignConfig()
+                cfg.duration = try parseDuration(duration); cfg.ops = .max
+                let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-selftest-\(getpid())").path
+                let driver = try CampaignDriver(guest: g, dir: dir, findings: store, config: cfg, resume: false)
+                driver.minimize = false
+                driver.stopOnFinding = true
+                _ = try await driver.run { log("   \($0)") }
+                try? FileManager.default.removeItem(atPath: dir)
+                if let f = driver.lastFinding { caught = f; how = "fuzz" }
+            }
+            var minimizedCount: Int? = nil
+            if let f = caught {
+                let m = try? await KernelMinimizer(guest: g).minimize(f)
+                minimizedCount = m.map { $0.steps.count - g.session.bootRegions.count }
+                try? store.save(f, minimized: m, manifest: kernel.dir)
+                how += ": \(f.title)"
+            }
+            let row = Row(name: name, caught: how, seconds: Date().timeIntervalSince(t0), minimized: minimizedCount, buildSeconds: buildSeconds)
+            log(String(format: "   %@ after %.0f s (build %.0f s)%@", row.caught, row.seconds, row.buildSeconds,
+                       minimizedCount.map { ", minimized to \($0) ops" } ?? ""))
+            rows.append(row)
+        }
+        print("mutant | caught | seconds to catch | minimized ops | build s")
+        for r in rows {
+            print("\(r.name) | \(r.caught) | \(String(format: "%.0f", r.seconds)) | \(r.minimized.map(String.init) ?? "-") | \(String(format: "%.0f", r.buildSeconds))")
+        }
+        let missed = rows.filter { $0.caught.hasPrefix("not caught") || $0.caught.hasPrefix("build failed") }
+        print("\(rows.count - missed.count) of \(rows.count) mutants caught")
+        if !missed.isEmpty { throw ExitCode(1) }
+    }
+
+    func log(_ s: String) { FileHandle.standardError.write(Data("selftest: \(s)\n".utf8)) }
+}
