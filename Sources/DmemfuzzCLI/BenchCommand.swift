@@ -1,5 +1,7 @@
 import ArgumentParser
+import Campaign
 import DmemModel
+import VM
 import Fuzz
 import Trace
 import Foundation
@@ -7,14 +9,54 @@ import Foundation
 /// Speed, measured here rather than asserted in tests. Figures are reported with ratios from
 /// the same run because these machines are noisy.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s).")
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s), `bench lockstep` (boot-to-ready, lockstep ops/s vs the raw guest cost of the same ops).")
 
-    @Argument(help: "What to measure: model.") var what: String = "model"
-    @Option(help: "Ops to run.") var ops: Int = 2_000_000
+    @Argument(help: "What to measure: model or lockstep.") var what: String = "model"
+    @Option(help: "Ops to run (model: 2000000, lockstep: 2000 by default).") var ops: Int?
     @Option(help: "Profile.") var profile: KernelProfile = .v7_3
+    @Option(help: "Ops per batch (lockstep).") var batch: Int = 16
+    @OptionGroup var guest: GuestOptions
 
     func run() async throws {
-        guard what == "model" else { throw ValidationError("unknown benchmark '\(what)' (known: model)") }
+        switch what {
+        case "model": try await model(ops ?? 2_000_000)
+        case "lockstep": try await lockstep(ops ?? 2000)
+        default: throw ValidationError("unknown benchmark '\(what)' (known: model, lockstep)")
+        }
+    }
+
+    func lockstep(_ n: Int) async throws {
+        let t0 = Date()
+        let session = try Session(vm: try guest.makeVM())
+        defer { session.stop() }
+        let boot = Date().timeIntervalSince(t0)
+        _ = try session.vm.request("stats")  // start counting from here
+        var cfg = CampaignConfig()
+        cfg.seed = 42; cfg.ops = n; cfg.batch = batch
+        let r = await CampaignRunner.run(session, config: cfg)
+        let reply = try session.vm.request("stats")
+        guard reply.hasPrefix("ok ") else { throw ValidationError("agent: \(reply)") }
+        var guestSeconds = 0.0
+        var rows: [(String, Int, Double)] = []
+        for line in (AgentCodec.text(reply.dropFirst(3)) ?? "").split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count == 3, let c = Int(f[1]), let t = Double(f[2]) else { continue }
+            guestSeconds += t
+            rows.append((String(f[0]), c, t))
+        }
+        if let f = r.finding { print("finding saved: " + (try FindingStore(root: "findings").save(f, manifest: session.vm.config.kernel.dir))) }
+        print(String(format: "boot to agent ready: %.2f s (QEMU start to ready %.2f s, %@)", boot, session.vm.readySeconds ?? -1, session.vm.accel.rawValue))
+        print(String(format: "lockstep: %d ops in %.2f s = %.0f ops/s%@", r.executed, r.seconds, Double(r.executed) / r.seconds,
+                     r.finding.map { " (stopped at a finding: \($0.title))" } ?? ""))
+        print(String(format: "raw guest cost of the same ops: %.2f s = %.0f ops/s; lockstep runs at %.0f%% of raw",
+                     guestSeconds, Double(r.executed) / guestSeconds, 100 * guestSeconds / r.seconds))
+        print("per op in the guest (count, mean):")
+        for (verb, c, t) in rows.sorted(by: { $0.2 > $1.2 }) {
+            print(String(format: "  %-16@ %6d  %9.1f us  (%4.1f%% of guest time)", verb, c, 1e6 * t / Double(c), 100 * t / guestSeconds))
+        }
+    }
+
+    func model(_ ops: Int) async throws {
         // Pre-generate so the figure is the model's cost, not the generator's.
         var gen = Generator(seed: 42, config: GeneratorConfig(modelOnly: false))
         var exec = ModelExecutor(profile: profile)

@@ -128,10 +128,19 @@ let reader = LineReader(fd: inFd)
 }
 
 /// `exec`/`batch`: one op in the trace text format (Sources/Trace), answered with the printed outcome.
+/// Time spent executing ops in the guest, per verb (count, seconds), for `dmemfuzz bench`: the
+/// raw cost of an op mix, measured where it happens, without the host round trips.
+nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is single-threaded
+
 @MainActor func execTraceLine(_ line: Substring) -> String {
     do {
         let step = try TraceParser(file: "<agent>").parseStep(line)
-        return TracePrinter.outcome(exec.execute(step.op))
+        let t0 = Sys.monotonicSeconds()
+        let out = exec.execute(step.op)
+        let verb = line.split(separator: " ", maxSplits: 1).first ?? ""
+        let (n, t) = opStats[verb] ?? (0, 0)
+        opStats[verb] = (n + 1, t + Sys.monotonicSeconds() - t0)
+        return TracePrinter.outcome(out)
     } catch {
         return fail("\(error)")
     }
@@ -207,5 +216,12 @@ while true {
         continue
     }
     if line.isEmpty { continue }
+    if line == "stats" {
+        // `stats` -> ok <hex text>: "verb count seconds" lines; the counters restart.
+        let text = opStats.keys.sorted().map { "\($0) \(opStats[$0]!.0) \(opStats[$0]!.1)" }.joined(separator: "\n")
+        opStats = [:]
+        _ = Sys.writeAll(outFd, Array(("ok " + Hex.field(Array(text.utf8)) + "\n").utf8))
+        continue
+    }
     send(handle(line))
 }

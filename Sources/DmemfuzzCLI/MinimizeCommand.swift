@@ -1,0 +1,74 @@
+import ArgumentParser
+import Campaign
+import DmemModel
+import Foundation
+import Trace
+import VM
+
+/// Re-runs a saved finding's trace on the kernel, minimizes it, and rewrites the finding.
+struct MinimizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minimize",
+        abstract: "Minimize a saved finding (a findings/<title>/ directory or a trace) on the kernel; writes minimized.trace, repro.c and an updated report.")
+
+    @Argument(help: "Finding directory or trace file.") var finding: String
+    @OptionGroup var guest: GuestOptions
+    @Option(help: "Most candidate runs.") var attempts: Int = 300
+
+    func run() async throws {
+        let (dir, traceFile) = FindingFiles.locate(finding)
+        let (trace, _) = try TraceFiles.load(traceFile)
+        let g: Guest
+        do { g = try Guest(makeVM: guest.makeVM) } catch {
+            FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2)
+        }
+        defer { g.stop() }
+        let s = g.session
+        let before = s.vm.splats().count
+        let r = try await s.replay(Trace(profile: trace.profile, options: trace.options, steps: trace.steps.map { Step($0.op) }))
+        let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 2).dropFirst(before))
+        let f: Finding
+        if let d = r.divergence {
+            f = Finding(kind: .divergence, title: Finding.title(for: d), trace: Trace(profile: trace.profile, options: trace.options, steps: r.executed),
+                        index: d.index, divergence: d, splats: [], console: s.vm.console, modelTree: d.modelTree, kernelState: (try? s.vm.state()) ?? "")
+        } else if let sp = splats.first {
+            f = Finding(kind: .splat, title: sp.title, trace: Trace(profile: trace.profile, options: trace.options, steps: r.executed),
+                        index: r.executed.count - 1, divergence: nil, splats: splats, console: s.vm.console, modelTree: r.model.describe(), kernelState: "")
+        } else {
+            print("\(traceFile): does not reproduce on this kernel (no divergence, no splat)")
+            throw ExitCode(1)
+        }
+        FileHandle.standardError.write(Data("minimize: reproduced '\(f.title)' at op \(f.index + 1); shrinking\n".utf8))
+        var m = KernelMinimizer(guest: g)
+        m.maxAttempts = attempts
+        let small = try await m.minimize(f)
+        let out = dir ?? URL(fileURLWithPath: traceFile).deletingLastPathComponent().path
+        try AtomicFile.write(Data(TracePrinter.trace(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("minimized.trace"))
+        try AtomicFile.write(Data(Repro.c(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("repro.c"))
+        let manifest = (try? String(contentsOf: s.vm.config.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
+        try AtomicFile.write(Data(Report.render(f, minimized: small, manifest: manifest).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("report.txt"))
+        print("\(f.title): \(f.trace.steps.count) -> \(small.steps.count) ops (\(g.boots) boots)")
+        print(TracePrinter.trace(small), terminator: "")
+    }
+}
+
+/// Writes a finding's standalone reproducer.
+struct ReproCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "repro", abstract: "Print the standalone C reproducer of a finding (its minimized trace if present).")
+    @Argument(help: "Finding directory or trace file.") var finding: String
+    func run() throws {
+        let (dir, traceFile) = FindingFiles.locate(finding)
+        let minimized = dir.map { $0 + "/minimized.trace" }
+        let file = minimized.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? traceFile
+        print(Repro.c(try TraceFiles.load(file).0), terminator: "")
+    }
+}
+
+enum FindingFiles {
+    /// A finding directory (its trace.trace) or a trace file.
+    static func locate(_ path: String) -> (dir: String?, trace: String) {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return (path, path + "/trace.trace") }
+        return (nil, path)
+    }
+}
