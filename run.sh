@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine and runs dmemfuzz's main job as far as it exists today: build
-# the patched kernel, boot it under QEMU with the guest agent, show the dmem regions it registered,
-# then run the reference model on a generated campaign. Extra arguments go to `dmemfuzz model`.
+# Sets up a fresh Debian 12 machine and runs dmemfuzz's main job: build Debian's linux-source-7.3
+# with the vgem/vkms test patches, boot it under QEMU, and fuzz it in lockstep with the model for
+# 10 minutes (findings in findings/, the campaign in campaigns/default/). Extra arguments go to
+# `dmemfuzz fuzz` (e.g. --series DIR, --kernel-tree DIR, --duration 1h, --resume).
 set -euo pipefail
 cd "$(dirname "$0")"
 vm/setup-host.sh
-vm/build-kernel.sh --kernel-version 7.3 >/dev/null
 swift build -c release 2>&1 | tail -n 1
-.build/release/dmemfuzz boot
-.build/release/dmemfuzz model --seed 1 --ops 5000 "$@"
+exec .build/release/dmemfuzz fuzz --duration 10m "$@"

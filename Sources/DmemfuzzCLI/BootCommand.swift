@@ -6,8 +6,12 @@ import VM
 struct GuestOptions: ParsableArguments {
     @Option(help: "Kernel build directory (bzImage + modroot/). Default: vm/build-kernel.sh's (cached) build.")
     var kernel: String?
-    @Option(name: .customLong("kernel-version"), help: "Kernel version to build/use: 7.2 or 7.3.")
+    @Option(name: .customLong("kernel-version"), help: "Debian linux-source version to build: 7.2 or 7.3.")
     var kernelVersion: String = "7.3"
+    @Option(name: .customLong("kernel-tree"), help: "Build your own kernel tree instead (never modified: built from a copy).")
+    var kernelTree: String?
+    @Option(help: "Patch series to apply before the test patches (mbox, directory of .patch, or a diff; repeatable).")
+    var series: [String] = []
     @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
     var accel: String?
     @Option(name: .customLong("vgem"), help: "vgem module parameters, e.g. \"dmem_regions=2 dmem_size=268435456\".")
@@ -27,7 +31,7 @@ struct GuestOptions: ParsableArguments {
     func makeVM() throws -> VirtualMachine {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
-        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion) }
+        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree) }
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = VMConfig(kernel: kb, initramfs: initrd)

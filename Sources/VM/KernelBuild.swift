@@ -50,8 +50,9 @@ public struct KernelBuild: Sendable {
     }
 
     /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits).
-    public static func build(root: URL = packageRoot(), version: String, series: [String] = []) throws -> KernelBuild {
-        let out = try Shell.run([root.appendingPathComponent("vm/build-kernel.sh").path, "--kernel-version", version]
+    public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil) throws -> KernelBuild {
+        let out = try Shell.run([root.appendingPathComponent("vm/build-kernel.sh").path]
+                                + (tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version])
                                 + series.flatMap { ["--series", $0] }, stderrToConsole: true)
         guard let last = out.split(separator: "\n").last else { throw VMError.setup("build-kernel.sh printed nothing") }
         return try KernelBuild(dir: URL(fileURLWithPath: String(last)))
