@@ -22,7 +22,12 @@ final class Executor {
         switch op {
         case .mkdir(let p): return e(Sys.mkdir(Self.dir(p)))
         case .rmdir(let p): return e(Sys.rmdir(Self.dir(p)))
-        case .write(let p, let f, let data, let nb): return e(Sys.writeFile(Self.file(p, f), data, nonblock: nb))
+        case .write(let p, let f, let data, let nb):
+            let r = Sys.writeFile(Self.file(p, f), data, nonblock: nb)
+            // A blocking dmem.max write may reclaim (7.3): learn what it evicted now, or the next
+            // alloc would report those buffers as its own evictions.
+            if f == "dmem.max" && !nb { refreshResidency() }
+            return e(r)
         case .read(let p, let f):
             let (code, bytes) = Sys.readFile(Self.file(p, f))
             return code == 0 ? .bytes(bytes) : .err(Errno(code))
@@ -49,6 +54,14 @@ final class Executor {
         case .register(let region, let size): return e(register(region, size: size))
         case .unregister(let region): return e(unregister(region))
         case .evictQuery: return .err(.EOPNOTSUPP)
+        }
+    }
+
+    /// Re-reads the residency of every vgem buffer believed resident.
+    func refreshResidency() {
+        for (bid, b) in buffers where b.vgem && b.resident {
+            let q = actors.call(b.actor, .info, Int64(b.card), Int64(b.handle))
+            if q[0] == 0 && q[1] == 0 { buffers[bid]?.resident = false }
         }
     }
 
