@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import VM
 
 /// Runs a recorded trace on a session in lockstep with a fresh model, and against the trace's
 /// own expectations.
@@ -36,5 +37,21 @@ extension Session {
             i += chunk.count
         }
         return ReplayResult(divergence: nil, expectationMismatch: mismatch, executed: prologue + lockstep.executed, model: lockstep.model.model)
+    }
+}
+
+extension ReplayResult {
+    /// The finding a replay turned up, if any: its first divergence, else its first new splat.
+    public func finding(of trace: Trace, splats: [Splat], console: String, kernelState: String = "") -> Finding? {
+        let t = Trace(profile: trace.profile, options: trace.options, steps: executed)
+        if let d = divergence {
+            return Finding(kind: .divergence, title: Finding.title(for: d), trace: t, index: d.index, divergence: d,
+                           splats: [], console: console, modelTree: d.modelTree, kernelState: kernelState)
+        }
+        if let sp = splats.first {
+            return Finding(kind: .splat, title: sp.title, trace: t, index: executed.count - 1, divergence: nil,
+                           splats: splats, console: console, modelTree: model.describe(), kernelState: kernelState)
+        }
+        return nil
     }
 }

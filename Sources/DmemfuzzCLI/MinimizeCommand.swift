@@ -27,14 +27,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         let before = s.vm.splats().count
         let r = try await s.replay(Trace(profile: trace.profile, options: trace.options, steps: trace.steps.map { Step($0.op) }))
         let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 2).dropFirst(before))
-        let f: Finding
-        if let d = r.divergence {
-            f = Finding(kind: .divergence, title: Finding.title(for: d), trace: Trace(profile: trace.profile, options: trace.options, steps: r.executed),
-                        index: d.index, divergence: d, splats: [], console: s.vm.console, modelTree: d.modelTree, kernelState: (try? s.vm.state()) ?? "")
-        } else if let sp = splats.first {
-            f = Finding(kind: .splat, title: sp.title, trace: Trace(profile: trace.profile, options: trace.options, steps: r.executed),
-                        index: r.executed.count - 1, divergence: nil, splats: splats, console: s.vm.console, modelTree: r.model.describe(), kernelState: "")
-        } else {
+        guard let f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.state()) ?? "") else {
             print("\(traceFile): does not reproduce on this kernel (no divergence, no splat)")
             throw ExitCode(1)
         }

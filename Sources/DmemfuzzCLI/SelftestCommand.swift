@@ -53,13 +53,7 @@ struct SelftestCommand: AsyncParsableCommand {
                     let r = try await s.replay(t)
                     last = r.model
                     let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 1).dropFirst(before))
-                    if let d = r.divergence {
-                        caught = Finding(kind: .divergence, title: Finding.title(for: d), trace: Trace(profile: t.profile, options: t.options, steps: r.executed),
-                                         index: d.index, divergence: d, splats: [], console: s.vm.console, modelTree: d.modelTree, kernelState: "")
-                    } else if let sp = splats.first {
-                        caught = Finding(kind: .splat, title: sp.title, trace: Trace(profile: t.profile, options: t.options, steps: r.executed),
-                                         index: r.executed.count - 1, divergence: nil, splats: splats, console: s.vm.console, modelTree: "", kernelState: "")
-                    }
+                    caught = r.finding(of: t, splats: splats, console: s.vm.console)
                     if caught != nil { how = "corpus" }
                 } catch { last = nil }
             }
