@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+import VM
+
+/// `dmemfuzz kernel build`: the cached guest kernel for a source + series, built if needed.
+struct KernelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kernel", abstract: "Guest kernel builds.",
+                                                    subcommands: [Build.self])
+
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build (or find in the cache) the patched guest kernel; print its directory and manifest.")
+        @Option(name: .customLong("kernel-version"), help: "Debian linux-source version: 7.2 or 7.3.") var kernelVersion = "7.3"
+        @Option(name: .customLong("kernel-tree"), help: "Your own tree instead (never modified).") var kernelTree: String?
+        @Option(help: "Patch series (mbox, directory of .patch, or a diff; repeatable).") var series: [String] = []
+
+        func run() throws {
+            let kb: KernelBuild
+            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree) }
+            catch { FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8)); throw ExitCode(2) }
+            print(kb.dir.path)
+            print((try? String(contentsOf: kb.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "")
+        }
+    }
+}
