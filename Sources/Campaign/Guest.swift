@@ -10,6 +10,9 @@ public final class Guest {
     let profile: KernelProfile?
     public private(set) var session: Session
     public private(set) var boots = 1
+    /// What the last `replayClean` left behind, for the next reset; `dirty` forces a new boot.
+    var lastModel: Model?
+    var dirty = false
 
     public init(profile: KernelProfile? = nil, makeVM: @escaping () throws -> VirtualMachine) throws {
         self.makeVM = makeVM; self.profile = profile
@@ -31,6 +34,32 @@ public final class Guest {
     }
 
     public func stop() { session.vm.poweroff() }
+
+    /// One trace in a clean guest.
+    public struct Run {
+        /// nil when the guest stopped answering (`failure` says how).
+        public var result: ReplayResult?
+        public var failure: Error?
+        /// Splats the trace caused.
+        public var splats: [Splat]
+        public let session: Session
+    }
+
+    /// Replays `t` in a guest brought back to its boot state (reset, or a new boot after a splat,
+    /// a hang or `markDirty()`), waiting up to `splatWait` seconds for splats it caused.
+    public func replayClean(_ t: Trace, splatWait: Double = 1) async throws -> Run {
+        let s = try await clean(after: lastModel, splatted: dirty)
+        let before = s.vm.splats().count
+        var run = Run(result: nil, failure: nil, splats: [], session: s)
+        do { run.result = try await s.replay(t) } catch { run.failure = error }
+        run.splats = Array(s.vm.awaitSplats(moreThan: before, timeout: splatWait).dropFirst(before))
+        lastModel = run.result?.model
+        dirty = run.result == nil || !run.splats.isEmpty
+        return run
+    }
+
+    /// The next `replayClean` boots a new guest instead of resetting this one.
+    public func markDirty() { dirty = true }
 }
 
 /// Shrinks a finding on the kernel: every candidate runs in a clean guest and must reproduce a
@@ -40,31 +69,23 @@ public struct KernelMinimizer {
     public var maxAttempts = 300
     public init(guest: Guest) { self.guest = guest }
 
-    public func reproduces(_ t: Trace, title: String, splat: Bool, last: inout Model?) async throws -> Bool {
-        let s = try await guest.clean(after: last, splatted: splat)
-        let before = s.vm.splats().count
-        let r: ReplayResult
-        do { r = try await s.replay(t) } catch {
-            last = nil
-            return title == "guest stopped answering"
-        }
-        last = r.model
-        if splat {
-            let all = s.vm.awaitSplats(moreThan: before, timeout: 2)
-            return all.dropFirst(before).contains { $0.title == title }
-        }
+    public func reproduces(_ t: Trace, title: String, splat: Bool) async throws -> Bool {
+        // A splat finding leaves the kernel tainted: every candidate gets a new boot.
+        if splat { guest.markDirty() }
+        let run = try await guest.replayClean(t, splatWait: splat ? 2 : 0)
+        guard let r = run.result else { return title == "guest stopped answering" }
+        if splat { return run.splats.contains { $0.title == title } }
         return r.divergence.map(Finding.title(for:)) == title
     }
 
     /// The minimized trace, with the model's outcomes as expectations (what a fixed kernel does).
     public func minimize(_ f: Finding) async throws -> Trace {
-        var last: Model? = nil
         let splat = f.kind != .divergence
         var steps = f.trace.steps
         if f.index + 1 < steps.count { steps.removeSubrange((f.index + 1)...) }
         let start = Trace(profile: f.trace.profile, options: f.trace.options, steps: steps)
         var shrinker = Shrinker(maxAttempts: maxAttempts) { [self] candidate in
-            try await reproduces(candidate, title: f.title, splat: splat, last: &last)
+            try await reproduces(candidate, title: f.title, splat: splat)
         }
         var small = try await shrinker.minimize(start)
         // Keep the boot prologue so the trace replays on its own.

@@ -17,8 +17,6 @@ enum KernelReplay {
         catch { FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2) }
         defer { guest.stop() }
         var results: [Result] = []
-        var last: Model? = nil
-        var dirty = false
         for file in files {
             let (trace, lines) = try TraceFiles.load(file)
             let t0 = Date()
@@ -27,12 +25,9 @@ enum KernelReplay {
                 log("skip \(file): holds for \(trace.profile), kernel is \(guest.session.profile)")
                 continue
             }
-            let session = try await guest.clean(after: last, splatted: dirty)
-            let before = session.vm.splats().count
+            let run = try await guest.replayClean(trace)
             var status = Result.Status.pass, detail = ""
-            do {
-                let r = try await session.replay(trace)
-                last = r.model
+            if let r = run.result {
                 func line(_ i: Int) -> String { i < lines.count ? "\(file):\(lines[i])" : file }
                 if let d = r.divergence {
                     status = .fail
@@ -41,12 +36,12 @@ enum KernelReplay {
                     status = .fail
                     detail = "\(line(m.index)): \(TracePrinter.op(trace.steps[m.index].op)): kernel \(TracePrinter.outcome(m.actual)), trace expects \(TracePrinter.outcome(m.expected))"
                 }
-            } catch {
-                status = .fail; detail = "guest stopped answering: \(error)"; last = nil
+            } else {
+                status = .fail; detail = "guest stopped answering: \(run.failure.map { "\($0)" } ?? "?")"
             }
-            let splats = session.vm.awaitSplats(moreThan: before, timeout: 1).dropFirst(before)
-            dirty = !splats.isEmpty || status == .fail
-            if !splats.isEmpty && status == .pass { status = .fail; detail = "splat: " + splats.map(\.title).joined(separator: "; ") }
+            // After a failure the kernel may not be where the model thinks: boot afresh.
+            if status == .fail { guest.markDirty() }
+            if !run.splats.isEmpty && status == .pass { status = .fail; detail = "splat: " + run.splats.map(\.title).joined(separator: "; ") }
             results.append(Result(file: file, status: status, detail: detail, seconds: Date().timeIntervalSince(t0)))
             log(status == .pass ? "ok   \(file)" : "FAIL \(detail)")
         }

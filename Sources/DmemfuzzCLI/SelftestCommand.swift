@@ -45,17 +45,10 @@ struct SelftestCommand: AsyncParsableCommand {
             defer { g.stop() }
             var caught: Finding? = nil
             var how = "not caught"
-            var last: Model? = nil
             for t in traces where t.profile == g.session.profile && caught == nil {
-                let s = try await g.clean(after: last)
-                let before = s.vm.splats().count
-                do {
-                    let r = try await s.replay(t)
-                    last = r.model
-                    let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 1).dropFirst(before))
-                    caught = r.finding(of: t, splats: splats, console: s.vm.console)
-                    if caught != nil { how = "corpus" }
-                } catch { last = nil }
+                let run = try await g.replayClean(t)
+                caught = run.result?.finding(of: t, splats: run.splats, console: run.session.vm.console)
+                if caught != nil { how = "corpus" }
             }
             if caught == nil, try parseDuration(duration) > 0 {
                 var cfg = CampaignConfig()
