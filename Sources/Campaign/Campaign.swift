@@ -30,7 +30,7 @@ public struct CampaignResult: Sendable {
 
 public enum CampaignRunner {
     /// Runs generated ops in lockstep on a booted session.
-    public static func run(_ session: Session, config: CampaignConfig, seedTrace: Trace? = nil) async -> CampaignResult {
+    public static func run(_ session: Session, config: CampaignConfig) async -> CampaignResult {
         let start = Date()
         var gen = Generator(seed: config.seed, config: GeneratorConfig(
             regions: [], dynamicRegions: [("vkms/dev1", UInt64(64) << 20)], modelOnly: false))

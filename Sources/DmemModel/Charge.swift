@@ -71,7 +71,7 @@ extension Model {
         if !regions[region].evicting {
             // vkms: charge only, no eviction, no capacity.
             let pool = getPool(css: alloc.css, region: region)
-            err = tryCharge(pool: pool, size: size) == nil ? { commit(buffer: buffer, pool: pool); return nil }() : .ENOSPC
+            if tryCharge(pool: pool, size: size) == nil { commit(buffer: buffer, pool: pool); err = nil } else { err = .ENOSPC }
         } else {
             err = memSpace(&alloc)
         }

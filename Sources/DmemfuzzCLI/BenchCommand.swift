@@ -93,14 +93,8 @@ struct BenchCommand: AsyncParsableCommand {
         // Pre-generate so the figure is the model's cost, not the generator's.
         var gen = Generator(seed: 42, config: GeneratorConfig(modelOnly: false))
         var exec = ModelExecutor(profile: profile)
-        var trace: [Op] = gen.prologue()
-        for op in trace { _ = exec.apply(op) }
         let genStart = Date()
-        while trace.count < ops {
-            let op = gen.next(exec.model)
-            _ = exec.apply(op)
-            trace.append(op)
-        }
+        let trace = gen.steps(ops: ops - gen.prologue().count, on: &exec).map(\.op)
         let genTime = Date().timeIntervalSince(genStart)
         var fresh = ModelExecutor(profile: profile)
         let start = Date()

@@ -18,15 +18,11 @@ struct ModelCommand: AsyncParsableCommand {
     func run() async throws {
         var exec = ModelExecutor(profile: profile, options: Set(options))
         var gen = Generator(seed: seed)
-        var t = Trace(profile: profile, options: Set(options))
+        let t = Trace(profile: profile, options: Set(options), steps: gen.steps(ops: ops, on: &exec))
         var tally: [String: Int] = [:]
-        let all = gen.prologue() + (0..<ops).map { _ in Op.mkdir(.root) }
-        for (i, pre) in all.enumerated() {
-            let op = i < gen.prologue().count ? pre : gen.next(exec.model)
-            let out = exec.apply(op)
-            t.steps.append(Step(op, expect: out))
-            let verb = TracePrinter.op(op).split(separator: " ").first!
-            let result = out.map { $0.errno?.description ?? "ok" } ?? "unmodeled"
+        for step in t.steps {
+            let verb = TracePrinter.op(step.op).split(separator: " ").first!
+            let result = step.expect.map { $0.errno?.description ?? "ok" } ?? "unmodeled"
             tally["\(verb) \(result)", default: 0] += 1
         }
         if trace { print(TracePrinter.trace(t), terminator: "") }

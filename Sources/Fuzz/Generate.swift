@@ -34,6 +34,20 @@ public struct Generator: Sendable {
 
     public func prologue() -> [Op] { config.regions.map { .register(region: $0.name, size: $0.size) } }
 
+    /// The prologue, then `ops` generated ops, each applied to `exec` as soon as it is made (the
+    /// generator reads the model's state); `each` sees the model after every generated step.
+    public mutating func steps(ops: Int, on exec: inout ModelExecutor, each: (Model, Step) -> Void = { _, _ in }) -> [Step] {
+        var out = prologue().map { Step($0, expect: exec.apply($0)) }
+        out.reserveCapacity(out.count + ops)
+        for _ in 0..<ops {
+            let op = next(exec.model)
+            let step = Step(op, expect: exec.apply(op))
+            out.append(step)
+            each(exec.model, step)
+        }
+        return out
+    }
+
     /// Keeps ids fresh after replaying an existing trace (corpus seeds, resumed campaigns).
     public mutating func observe(_ op: Op) {
         switch op {

@@ -10,15 +10,7 @@ final class FuzzTests: XCTestCase {
     func run(seed: UInt64, ops: Int, profile: KernelProfile, check: (Model, Op, Outcome?) -> Void) -> Trace {
         var exec = ModelExecutor(profile: profile)
         var gen = Generator(seed: seed)
-        var t = Trace(profile: profile)
-        for op in gen.prologue() { t.steps.append(Step(op, expect: exec.apply(op))) }
-        for _ in 0..<ops {
-            let op = gen.next(exec.model)
-            let out = exec.apply(op)
-            t.steps.append(Step(op, expect: out))
-            check(exec.model, op, out)
-        }
-        return t
+        return Trace(profile: profile, steps: gen.steps(ops: ops, on: &exec) { check($0, $1.op, $1.expect) })
     }
 
     /// Usage of every pool equals its own buffers' charges plus its children's, and no counter
