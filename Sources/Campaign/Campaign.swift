@@ -84,10 +84,13 @@ public enum CampaignRunner {
 
     /// Coverage proxy: op kind x outcome class x whether the target is nested.
     static func signature(_ s: Step) -> String {
-        let verb = TracePrinter.op(s.op).split(separator: " ").first!
         let o = s.expect.map { $0.errno?.description ?? ($0.evicted.isEmpty ? "ok" : "evict") } ?? "-"
+        // An op an actor performs is its own kind: "as write dmem.max d1 EACCES".
+        var op = s.op, prefix = ""
+        if case let .by(_, inner) = op { op = inner; prefix = "as " }
+        let verb = prefix + TracePrinter.op(op).split(separator: " ").first!
         var where_ = ""
-        switch s.op {
+        switch op {
         case let .write(p, f, _, _), let .read(p, f): where_ = " \(f) d\(min(p.depth, 2))"
         case let .mkdir(p), let .rmdir(p), let .spawn(_, p), let .move(_, p): where_ = " d\(min(p.depth, 2))"
         default: break

@@ -10,7 +10,7 @@ public enum Report {
         case .splat: s += "dmemfuzz hit a kernel splat while exercising the dmem cgroup controller.\n\n"
         case .hang: s += "The guest stopped answering while dmemfuzz was exercising the dmem cgroup controller.\n\n"
         }
-        s += "profile: \(f.trace.profile)"
+        s += "profile: \(f.trace.profiles.map(\.rawValue).joined(separator: " "))"
         if !f.trace.options.isEmpty { s += ", options: " + f.trace.options.sorted().map(\.rawValue).joined(separator: " ") }
         s += "\nkernel manifest:\n" + indent(manifest) + "\n\n"
         let shown = minimized ?? f.trace

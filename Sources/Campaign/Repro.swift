@@ -36,6 +36,18 @@ public enum Repro {
             case let .free(b): call = "r = xfree(\(b))"
             case let .resident(b): call = "r = xresident(\(b))"
             case let .dying(p): call = "r = xdying(\(cString(Array(p.description.utf8))))"
+            case let .delegate(p, uid): call = "r = xdelegate(\(cString(Array(p.description.utf8))), \(uid))"
+            case let .setuid(a, uid): call = "r = xsetuid(\(a), \(uid))"
+            case let .dropCaps(a): call = "r = xdropcaps(\(a))"
+            case let .by(a, inner):
+                switch inner {
+                case let .mkdir(p): call = "r = xas(\(a), 'm', \(cString(Array(p.description.utf8))), NULL, \"\", 0)"
+                case let .rmdir(p): call = "r = xas(\(a), 'r', \(cString(Array(p.description.utf8))), NULL, \"\", 0)"
+                case let .write(p, f, d, nb): call = "r = xas(\(a), '\(nb ? "n" : "w")', \(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count))"
+                case let .read(p, f): call = "r = xas(\(a), 'R', \(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \"\", 0)"
+                case let .move(b, p): call = "r = xasmove(\(a), \(b), \(cString(Array(p.description.utf8))))"
+                default: call = "r = EINVAL"
+                }
             case .register, .unregister, .evictQuery:
                 // Region (un)registration is module load / vkms configfs; the boot state has them.
                 body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
@@ -59,6 +71,7 @@ public enum Repro {
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -79,8 +92,9 @@ struct drm_version { int major, minor, patch; size_t name_len; char *name; size_
 static int mismatches;
 static char out[65536];
 
-struct cmd { int op, card; uint32_t region, handle; uint64_t size; };
-struct res { int err; uint32_t handle, resident; };
+/* op 'm'/'r'/'w'/'n'/'R' (mkdir, rmdir, write, write O_NONBLOCK, read): the actor does it. */
+struct cmd { int op, card; uint32_t region, handle; uint64_t size; size_t len; char path[4096], data[4096]; };
+struct res { int err; uint32_t handle, resident; int len; };
 struct actor { pid_t pid; int cmd, res; } actors[256];
 struct buffer { int live, actor, card, vgem; uint32_t handle, resident; } buffers[4096];
 
@@ -124,16 +138,56 @@ static int card_for(const char *driver, const char *device)
 	return -1;
 }
 
+static int readfull(int fd, void *buf, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t n = read(fd, (char *)buf + off, len - off);
+		if (n <= 0)
+			return 0;
+		off += n;
+	}
+	return 1;
+}
+
 static void actor_loop(int cmdfd, int resfd)
 {
 	int fds[64];
 	for (int i = 0; i < 64; i++)
 		fds[i] = -1;
-	struct cmd c;
-	while (read(cmdfd, &c, sizeof(c)) == sizeof(c)) {
+	static struct cmd c;
+	while (readfull(cmdfd, &c, sizeof(c))) {
 		struct res r = { 0 };
 		if (c.op == 'x')
 			_exit(0);
+		if (c.op == 'u' || c.op == 'c' || strchr("mrwnR", c.op)) {
+			if (c.op == 'u') {
+				r.err = setuid(c.region) ? errno : 0;
+			} else if (c.op == 'c') {	/* libcap's cap_set_proc(cap_init()) */
+				uint32_t hdr[2] = { 0x20080522, 0 }, data[6] = { 0 };
+				r.err = syscall(SYS_capset, hdr, data) ? errno : 0;
+			} else if (c.op == 'm') {
+				r.err = mkdir(c.path, 0755) ? errno : 0;
+			} else if (c.op == 'r') {
+				r.err = rmdir(c.path) ? errno : 0;
+			} else {
+				int fd = open(c.path, c.op == 'R' ? O_RDONLY : O_WRONLY | (c.op == 'n' ? O_NONBLOCK : 0));
+				if (fd < 0) {
+					r.err = errno;
+				} else if (c.op == 'R') {
+					ssize_t n = read(fd, out, sizeof(out) - 1);
+					r.err = n < 0 ? errno : 0;
+					r.len = n > 0 ? n : 0;
+				} else {
+					r.err = write(fd, c.data, c.len) < 0 ? errno : 0;
+				}
+				if (fd >= 0)
+					close(fd);
+			}
+			write(resfd, &r, sizeof(r));
+			if (r.len)
+				write(resfd, out, r.len);
+			continue;
+		}
 		if (fds[c.card] < 0) {
 			char p[64];
 			snprintf(p, sizeof(p), "/dev/dri/card%d", c.card);
@@ -167,8 +221,51 @@ static struct res call(int a, struct cmd c)
 	if (!actors[a].pid)
 		return r;
 	write(actors[a].cmd, &c, sizeof(c));
-	read(actors[a].res, &r, sizeof(r));
+	readfull(actors[a].res, &r, sizeof(r));
+	if (r.len > 0) {
+		readfull(actors[a].res, out, r.len);
+		out[r.len] = 0;
+	}
 	return r;
+}
+
+static int xsetuid(int a, unsigned uid) { return call(a, (struct cmd){ .op = 'u', .region = uid }).err; }
+static int xdropcaps(int a) { return call(a, (struct cmd){ .op = 'c' }).err; }
+
+/* Delegation as cgroup-v2.rst describes it: chown the directory and three of its files. */
+static int xdelegate(const char *cg, unsigned uid)
+{
+	const char *files[] = { NULL, "cgroup.procs", "cgroup.threads", "cgroup.subtree_control" };
+	char p[4096];
+	for (int i = 0; i < 4; i++) {
+		path(p, cg, files[i]);
+		if (chown(p, uid, -1))
+			return errno;
+	}
+	return 0;
+}
+
+/* The actor performs a cgroupfs op itself, with its own credentials. */
+static int xas(int a, int op, const char *cg, const char *file, const char *data, size_t len)
+{
+	static struct cmd c;
+	memset(&c, 0, sizeof(c));
+	c.op = op;
+	path(c.path, cg, file);
+	memcpy(c.data, data, len);
+	c.len = len;
+	out[0] = 0;
+	struct res r = call(a, c);
+	return op == 'R' && !r.err ? -1 : r.err;
+}
+
+static int xasmove(int a, int b, const char *cg)
+{
+	char pid[32];
+	if (!actors[a].pid || !actors[b].pid)
+		return ESRCH;
+	snprintf(pid, sizeof(pid), "%d", actors[b].pid);
+	return xas(a, 'w', cg, "cgroup.procs", pid, strlen(pid));
 }
 
 static int xmkdir(const char *cg) { char p[4096]; path(p, cg, NULL); return mkdir(p, 0755) ? errno : 0; }
@@ -272,6 +369,9 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 	}
 	if (c.card < 0)
 		return ENODEV;
+	char node[64];	/* seat users may open DRM nodes, as udev's uaccess grants them */
+	snprintf(node, sizeof(node), "/dev/dri/card%d", c.card);
+	chmod(node, 0666);
 	struct res r = call(a, c);
 	if (c.op == 'v')	/* which resident vgem buffers did this allocation evict? */
 		for (int i = 0; i < 4096; i++) {

@@ -16,6 +16,8 @@ extension Session {
         for p in model.paths.filter({ !$0.isRoot }).sorted(by: { $0.depth > $1.depth }) { ops.append(.rmdir(p)) }
         // Exactly the boot controllers: dmem, and no memory (a memcg keeps removed cgroups dying).
         ops.append(.write(.root, file: "cgroup.subtree_control", data: Array("-memory +dmem".utf8), nonblock: false))
+        // A trace may have delegated the root itself: hand it back.
+        ops.append(.delegate(.root, uid: 0))
         ops.append(.dying(.root))
         ops.append(.read(.root, file: "dmem.capacity"))
         ops.append(.read(.root, file: "dmem.current"))

@@ -1,19 +1,25 @@
 /// cgroup-core behaviour that shapes what dmem sees: creation, removal, controller enablement,
 /// task placement, and when dying cgroups are finally released.
 extension Model {
-    public mutating func mkdir(_ path: CgroupPath) -> Errno? {
+    /// mkdir(2): the path walk (ENOENT), may_create() (EEXIST, then write+search on the parent
+    /// directory: EACCES), then cgroup_mkdir(). The new nodes belong to the creator's fsuid.
+    public mutating func mkdir(_ path: CgroupPath, by creds: Creds = .root) -> Errno? {
         guard let parentPath = path.parent else { return .EEXIST }
         guard let parent = livePaths[parentPath] else { return .ENOENT }
         if livePaths[path] != nil { return .EEXIST }
+        if !Model.mayWrite(creds, owner: dirOwner(parent)) { return .EACCES }
         let id = cgroups.count
-        cgroups.append(Cgroup(path: path, parent: parent))
+        var c = Cgroup(path: path, parent: parent)
+        c.owner = Owners(creds.uid)
+        cgroups.append(c)
         cgroups[parent].children.append(id)
         livePaths[path] = id
-        if cgroups[parent].subtree & dmemBit != 0 { attachNewCss(id) }
+        if cgroups[parent].subtree & dmemBit != 0 { attachNewCss(id, uid: creds.uid) }
         return nil
     }
 
-    mutating func attachNewCss(_ cg: Int) {
+    mutating func attachNewCss(_ cg: Int, uid: UInt32) {
+        cgroups[cg].owner.dmemFiles = uid
         let parentCss = cgroups[cgroups[cg].parent!].css!
         let css = csses.count
         csses.append(Css(cgroup: cg, parent: parentCss))
@@ -21,8 +27,11 @@ extension Model {
         cgroups[cg].css = css
     }
 
-    public mutating func rmdir(_ path: CgroupPath) -> Errno? {
+    /// rmdir(2): may_delete() wants write+search on the parent directory (for the mount root
+    /// that is sysfs's /sys/fs) before the mount point or cgroup_rmdir() can say EBUSY.
+    public mutating func rmdir(_ path: CgroupPath, by creds: Creds = .root) -> Errno? {
         guard let cg = livePaths[path] else { return .ENOENT }
+        if !Model.mayWrite(creds, owner: dirOwner(cgroups[cg].parent)) { return .EACCES }
         if path.isRoot { return .EBUSY }  // the mount point
         if cgroups[cg].tasks > 0 || cgroups[cg].children.contains(where: { cgroups[$0].live }) { return .EBUSY }
         cgroups[cg].live = false
@@ -80,7 +89,7 @@ extension Model {
 
     /// cgroup_subtree_control_write(): tokens split on single spaces after strstrip; "+name" or
     /// "-name"; the first failing controller in ssid order decides the errno.
-    mutating func writeSubtreeControl(_ cg: Int, _ text: ArraySlice<UInt8>) -> Errno? {
+    mutating func writeSubtreeControl(_ cg: Int, _ text: ArraySlice<UInt8>, uid: UInt32) -> Errno? {
         var enable: UInt32 = 0, disable: UInt32 = 0
         var rest: ArraySlice<UInt8>? = KernelString.strstrip(text)
         while let r = rest {
@@ -112,7 +121,7 @@ extension Model {
         cgroups[cg].subtree |= enable
         cgroups[cg].subtree &= ~disable
         let live = cgroups[cg].children.filter { cgroups[$0].live }
-        if enable & dmemBit != 0 { for c in live { attachNewCss(c) } }
+        if enable & dmemBit != 0 { for c in live { attachNewCss(c, uid: uid) } }
         if disable & dmemBit != 0 { for c in live { if let css = killCss(of: c) { release(css: css) } } }
         return nil
     }
@@ -132,9 +141,14 @@ extension Model {
         return nil
     }
 
-    public mutating func move(_ actor: ActorID, _ path: CgroupPath) -> Errno? {
+    /// Writing the actor's pid to `path`/cgroup.procs: opening the file (ENOENT, EACCES), then
+    /// cgroup_attach_permissions(): write access to cgroup.procs of the common ancestor of source
+    /// and destination (the delegation containment rule), then cgroup_migrate_vet_dst().
+    public mutating func move(_ actor: ActorID, _ path: CgroupPath, by creds: Creds = .root) -> Errno? {
         guard let a = actors[actor] else { return .ESRCH }
         guard let cg = livePaths[path] else { return .ENOENT }
+        if !Model.mayWrite(creds, owner: cgroups[cg].owner.procs) { return .EACCES }
+        if !Model.mayWrite(creds, owner: cgroups[commonAncestor(a.cgroup, cg)].owner.procs) { return .EACCES }
         if let e = vetDestination(cg) { return e }
         cgroups[a.cgroup].tasks -= 1
         cgroups[cg].tasks += 1

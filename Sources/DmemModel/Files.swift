@@ -73,10 +73,12 @@ extension Model {
         return .data(out)
     }
 
-    public mutating func write(_ path: CgroupPath, _ file: String, _ data: [UInt8], nonblock: Bool = false) -> FileResult {
+    public mutating func write(_ path: CgroupPath, _ file: String, _ data: [UInt8], nonblock: Bool = false, by creds: Creds = .root) -> FileResult {
         guard let cg = livePaths[path] else { return .error(.ENOENT) }
         guard let present = exists(file, on: cg) else { return .unmodeled }
         guard present, let f = DmemFile(rawValue: file) else { return .error(.ENOENT) }
+        // open(O_WRONLY): read-only files (0444) refuse even their owner without CAP_DAC_OVERRIDE.
+        if !Model.mayWrite(creds, owner: owner(of: f, on: cg), ownerWritable: f.writable) { return .error(.EACCES) }
         // Root may open a 0444 cgroup file for writing (cgroupfs does not set
         // KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK); kernfs then checks the length, and
         // cgroup_file_write() returns 0 for no bytes and -EINVAL when the cftype has no handler.
@@ -87,7 +89,7 @@ extension Model {
         let text = data[..<(data.firstIndex(of: 0) ?? data.endIndex)]
         let err: Errno?
         switch f {
-        case .subtreeControl: err = writeSubtreeControl(cg, text)
+        case .subtreeControl: err = writeSubtreeControl(cg, text, uid: creds.uid)
         default: err = profile.singlePairWrites
             ? limitWriteSingle(css: cgroups[cg].css!, f, text, nonblock: nonblock)
             : limitWriteLines(css: cgroups[cg].css!, f, text)

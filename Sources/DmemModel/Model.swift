@@ -32,6 +32,15 @@ public struct Model: Sendable {
         var oldCss: [Int] = []         // killed csses not yet released (pin the cgroup)
         var tasks = 0
         var dyingDescendants = 0
+        var owner = Owners()
+    }
+    /// uids of a cgroup's nodes (delegation chowns some of them).
+    struct Owners: Sendable {
+        var dir: UInt32 = 0
+        var procs: UInt32 = 0
+        var subtreeControl: UInt32 = 0
+        var dmemFiles: UInt32 = 0
+        init(_ uid: UInt32 = 0) { dir = uid; procs = uid; subtreeControl = uid; dmemFiles = uid }
     }
     struct Css: Sendable {
         var cgroup: Int
@@ -50,7 +59,11 @@ public struct Model: Sendable {
         var onCssList = true           // unregister unlinks pools from their css
         var children: [Int] = []       // counters whose parent is this one
     }
-    public struct Actor: Sendable { public var cgroup: Int; public var buffers: [BufferID] = [] }
+    public struct Actor: Sendable {
+        public var cgroup: Int
+        public var buffers: [BufferID] = []
+        public var creds = Creds.root
+    }
     public struct Buffer: Sendable {
         public var actor: ActorID
         public var region: Int

@@ -20,9 +20,10 @@ enum KernelReplay {
         for file in files {
             let (trace, lines) = try TraceFiles.load(file)
             let t0 = Date()
-            if trace.profile != guest.session.profile {
-                results.append(Result(file: file, status: .skip, detail: "holds for \(trace.profile), kernel is \(guest.session.profile)", seconds: 0))
-                log("skip \(file): holds for \(trace.profile), kernel is \(guest.session.profile)")
+            if !trace.holds(for: guest.session.profile) {
+                let holds = trace.profiles.map(\.rawValue).joined(separator: ", ")
+                results.append(Result(file: file, status: .skip, detail: "holds for \(holds), kernel is \(guest.session.profile)", seconds: 0))
+                log("skip \(file): holds for \(holds), kernel is \(guest.session.profile)")
                 continue
             }
             let run = try await guest.replayClean(trace)

@@ -24,25 +24,31 @@ struct ReplayCommand: AsyncParsableCommand {
         var failures = 0, checked = 0
         for file in try TraceFiles.expand(paths) {
             let (trace, lines) = try TraceFiles.load(file)
-            var exec = ModelExecutor(profile: profile ?? trace.profile, options: trace.options)
             if record {
+                var exec = ModelExecutor(profile: profile ?? trace.profile, options: trace.options)
                 var t = trace
                 t.steps = t.steps.map { Step($0.op, expect: exec.apply($0.op)) }
                 print(TracePrinter.trace(t), terminator: "")
                 continue
             }
+            // A trace that names several profiles must hold under each of them.
             var mismatch: String?
-            for (i, step) in trace.steps.enumerated() {
-                let got = exec.apply(step.op)
-                guard let want = step.expect else { continue }
-                checked += 1
-                if let got, got != want {
-                    mismatch = "\(file):\(lines[i]): \(TracePrinter.op(step.op)): expected \(TracePrinter.outcome(want)), model says \(TracePrinter.outcome(got))"
-                    break
+            for p in profile.map({ [$0] }) ?? trace.profiles where mismatch == nil {
+                var exec = ModelExecutor(profile: p, options: trace.options)
+                let tag = profile == nil && trace.profiles.count > 1 ? " [\(p)]" : ""
+                for (i, step) in trace.steps.enumerated() {
+                    let got = exec.apply(step.op)
+                    guard let want = step.expect else { continue }
+                    checked += 1
+                    if let got, got != want {
+                        mismatch = "\(file):\(lines[i])\(tag): \(TracePrinter.op(step.op)): expected \(TracePrinter.outcome(want)), model says \(TracePrinter.outcome(got))"
+                        break
+                    }
                 }
             }
             if let mismatch { print("FAIL \(mismatch)"); failures += 1 } else { print("ok   \(file)") }
         }
+        if record { return }
         print("\(checked) expectations checked, \(failures) trace(s) failed")
         if failures > 0 { throw ExitCode(1) }
     }

@@ -47,6 +47,20 @@ public struct ModelExecutor: Executor, Sendable {
         case let .evictQuery(a, r, size):
             let (e, ev) = model.evictQuery(a, region: r, size: size)
             return Outcome(errno: e, evicted: ev)
+        case let .delegate(p, uid): return errOrOk(model.delegate(p, to: uid))
+        case let .setuid(a, uid): return errOrOk(model.setuid(a, uid))
+        case let .dropCaps(a): return errOrOk(model.dropCaps(a))
+        case let .by(a, inner):
+            // The agent hands the op to the actor's process: no actor, nobody to do it.
+            guard let creds = model.creds(of: a) else { return .err(.ESRCH) }
+            switch inner {
+            case let .mkdir(p): return errOrOk(model.mkdir(p, by: creds))
+            case let .rmdir(p): return errOrOk(model.rmdir(p, by: creds))
+            case let .write(p, f, data, nb): return file(model.write(p, f, data, nonblock: nb, by: creds))
+            case let .read(p, f): return file(model.read(p, f))
+            case let .move(b, p): return errOrOk(model.move(b, p, by: creds))
+            default: return .err(.EINVAL)
+            }
         }
     }
 }

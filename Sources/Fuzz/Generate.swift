@@ -12,6 +12,8 @@ public struct GeneratorConfig: Sendable {
     public var maxDepth = 3
     public var maxActors = 6
     public var maxBuffers = 32
+    /// Share of ops that are delegation and privilege ops (delegate, setuid, dropcaps, as).
+    public var privilegePercent = 8
 
     public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
                 dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
@@ -67,7 +69,54 @@ public struct Generator: Sendable {
         config.regions.map(\.name) + config.dynamicRegions.map(\.name) + m.liveRegionNames
     }
 
+    /// The uids privilege ops use: root, the delegatee, and a stranger.
+    static let uids: [UInt32] = [0, 1000, 1000, 2000]
+
     mutating func attempt(_ m: Model) -> Op? {
+        if rng.chance(config.privilegePercent) { return privileged(m) }
+        return plain(m)
+    }
+
+    /// Delegation and dropped privileges: chown a subtree to a user, have actors give up root,
+    /// and have them do cgroupfs ops themselves, mostly inside what was delegated to them.
+    mutating func privileged(_ m: Model) -> Op? {
+        let paths = m.paths
+        let actors = m.actors.keys.sorted()
+        switch rng.below(10) {
+        case 0..<2:
+            guard let p = rng.pick(paths.filter { !$0.isRoot }) else { return nil }
+            return .delegate(p, uid: rng.pick(Self.uids)!)
+        case 2:
+            guard let a = rng.pick(actors) else { return nil }
+            return .setuid(a, uid: rng.pick(Self.uids)!)
+        case 3:
+            guard let a = rng.pick(actors) else { return nil }
+            return .dropCaps(a)
+        default:
+            guard let a = rng.pick(actors) else { return nil }
+            let uid = m.creds(of: a)?.uid ?? 0
+            // Aim at the actor's own subtrees most of the time, so delegation is exercised from
+            // the inside as well as refused from the outside.
+            let own = paths.filter { m.owner(ofDirectory: $0) == uid }
+            let target = (rng.chance(70) ? rng.pick(own) : nil) ?? rng.pick(paths)!
+            switch rng.below(10) {
+            case 0..<3:
+                guard target.depth < config.maxDepth else { return nil }
+                return .by(a, .mkdir(target.child("c\(rng.below(4))")))
+            case 3: return target.isRoot ? nil : .by(a, .rmdir(target))
+            case 4..<6: return .by(a, limitWrite(m, target))
+            case 6:
+                let token = rng.pick(["+dmem", "-dmem", "+dmem"])!
+                return .by(a, .write(target, file: "cgroup.subtree_control", data: Array(token.utf8), nonblock: false))
+            case 7: return .by(a, .read(target, file: rng.pick(DmemFile.allCases.map(\.rawValue))!))
+            default:
+                guard let b = rng.pick(actors) else { return nil }
+                return .by(a, .move(b, target))
+            }
+        }
+    }
+
+    mutating func plain(_ m: Model) -> Op? {
         let paths = m.paths
         let actors = m.actors.keys.sorted()
         let buffers = m.buffers.keys.sorted()

@@ -5,7 +5,9 @@ import CCap
 import CKmod
 
 /// Child protocol: 4 x Int64 command, 4 x Int64 reply ([errno, v1, v2, v3]).
-enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8 }
+/// `fs` is followed by a payload (path, NUL, data) of b bytes; its reply by v1 bytes of data.
+enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9 }
+enum ActorFs: Int64 { case mkdir = 1, rmdir = 2, write = 3, writeNonblock = 4, read = 5 }
 
 struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
 
@@ -78,6 +80,19 @@ final class ActorTable {
         return r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
     }
 
+    /// Has the actor perform a cgroupfs syscall itself. Returns (errno, bytes read).
+    func fs(_ id: Int, _ kind: ActorFs, _ path: String, _ data: [UInt8] = []) -> (Int32, [UInt8]) {
+        guard let p = actors[id] else { return (ESRCH, []) }
+        let payload = Array(path.utf8) + [0] + data
+        let msg = [ActorCmd.fs.rawValue, kind.rawValue, Int64(payload.count), 0]
+        guard Sys.writeAll(p.cmdFd, msg.withUnsafeBytes { Array($0) } + payload),
+              let r = Sys.readExact(p.replyFd, 32) else { return (ESRCH, []) }
+        let reply: [Int64] = r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+        guard reply[1] > 0 else { return (Int32(reply[0]), []) }
+        guard let bytes = Sys.readExact(p.replyFd, Int(reply[1])) else { return (ESRCH, []) }
+        return (Int32(reply[0]), bytes)
+    }
+
     /// Tells the actor to exit (its fds close, its buffers are freed) and reaps it.
     func exit(_ id: Int) -> Int32 {
         guard let p = actors[id] else { return ESRCH }
@@ -147,6 +162,23 @@ struct ActorChild {
                 _exit(0)
             case .ping:
                 reply[1] = Int64(getpid())
+            case .fs:
+                guard let payload = Sys.readExact(cmdFd, Int(m[2])) else { _exit(0) }
+                let nul = payload.firstIndex(of: 0) ?? payload.endIndex
+                let path = String(decoding: payload[..<nul], as: UTF8.self)
+                let data = nul < payload.endIndex ? Array(payload[(nul + 1)...]) : []
+                var out: [UInt8] = []
+                switch ActorFs(rawValue: m[1]) {
+                case .mkdir: reply[0] = Int64(Sys.mkdir(path))
+                case .rmdir: reply[0] = Int64(Sys.rmdir(path))
+                case .write: reply[0] = Int64(Sys.writeFile(path, data))
+                case .writeNonblock: reply[0] = Int64(Sys.writeFile(path, data, nonblock: true))
+                case .read: (reply[0], out) = { let (e, b) = Sys.readFile(path); return (Int64(e), b) }()
+                case nil: reply[0] = Int64(EINVAL)
+                }
+                reply[1] = Int64(out.count)
+                _ = Sys.writeAll(replyFd, reply.withUnsafeBytes { Array($0) } + out)
+                continue
             case nil:
                 reply[0] = Int64(EINVAL)
             }

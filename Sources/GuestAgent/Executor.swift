@@ -54,7 +54,32 @@ final class Executor {
         case .register(let region, let size): return e(register(region, size: size))
         case .unregister(let region): return e(unregister(region))
         case .evictQuery: return .err(.EOPNOTSUPP)
+        case .delegate(let p, let uid): return e(Sys.delegate(Self.dir(p), to: uid))
+        case .setuid(let a, let uid): return e(Int32(actors.call(a, .setuid, Int64(uid))[0]))
+        case .dropCaps(let a): return e(Int32(actors.call(a, .dropCaps)[0]))
+        case .by(let a, let inner): return perform(by: a, inner)
         }
+    }
+
+    /// An op the actor's own process performs, with its own credentials.
+    func perform(by a: ActorID, _ op: Op) -> Outcome {
+        guard actors.actors[a] != nil else { return .err(.ESRCH) }
+        let r: (Int32, [UInt8])
+        switch op {
+        case .mkdir(let p): r = actors.fs(a, .mkdir, Self.dir(p))
+        case .rmdir(let p): r = actors.fs(a, .rmdir, Self.dir(p))
+        case .write(let p, let f, let data, let nb):
+            r = actors.fs(a, nb ? .writeNonblock : .write, Self.file(p, f), data)
+            if f == "dmem.max" && !nb && r.0 == 0 { refreshResidency() }
+        case .read(let p, let f):
+            r = actors.fs(a, .read, Self.file(p, f))
+            return r.0 == 0 ? .bytes(r.1) : .err(Errno(r.0))
+        case .move(let b, let p):
+            guard let pid = actors.actors[b]?.pid else { return .err(.ESRCH) }
+            r = actors.fs(a, .write, Self.file(p, "cgroup.procs"), Array(String(pid).utf8))
+        default: return .err(.EINVAL)
+        }
+        return r.0 == 0 ? .ok : .err(Errno(r.0))
     }
 
     /// Re-reads the residency of every vgem buffer believed resident.
@@ -69,6 +94,9 @@ final class Executor {
         guard actors.actors[a] != nil else { return .err(.ESRCH) }
         if buffers[id] != nil { return .err(.EEXIST) }
         guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
+        // Seat users may open DRM nodes (udev's uaccess does it on desktops): an actor that gave up
+        // root allocates like any other, so charges are the same whoever the actor runs as.
+        switch t { case .vgem(let card, _), .vkms(let card): Sys.grantCardAccess(card) }
         switch t {
         case .vgem(let card, let idx):
             let before = buffers.filter { $0.value.vgem && $0.value.card == card && $0.value.resident }.keys.sorted()

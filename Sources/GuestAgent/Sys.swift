@@ -9,6 +9,16 @@ enum Sys {
     static func mkdir(_ path: String) -> Int32 { Glibc.mkdir(path, 0o755) == 0 ? 0 : errno }
     static func rmdir(_ path: String) -> Int32 { Glibc.rmdir(path) == 0 ? 0 : errno }
 
+    /// chown(2) of the directory and the files cgroup-v2.rst says a delegatee gets; first error wins.
+    static func delegate(_ dir: String, to uid: UInt32) -> Int32 {
+        for p in [dir, dir + "/cgroup.procs", dir + "/cgroup.threads", dir + "/cgroup.subtree_control"] {
+            if Glibc.chown(p, uid, gid_t.max) != 0 { return errno }
+        }
+        return 0
+    }
+
+    static func grantCardAccess(_ minor: Int) { _ = Glibc.chmod("/dev/dri/card\(minor)", 0o666) }
+
     /// open(O_WRONLY[|O_NONBLOCK]) + exactly one write(2) of `data`.
     static func writeFile(_ path: String, _ data: [UInt8], nonblock: Bool = false) -> Int32 {
         let fd = open(path, O_WRONLY | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0))

@@ -2,7 +2,7 @@ import DmemModel
 
 /// One step of a trace. Every op is something the guest executor can do against a real kernel,
 /// except `evictQuery`, a question only the model can answer without side effects.
-public enum Op: Hashable, Sendable {
+public indirect enum Op: Hashable, Sendable {
     /// A driver registers a dmem region (vgem at load, vkms device enable).
     case register(region: String, size: UInt64)
     /// A driver unregisters it (module unload, vkms device disable). Pools stay until uncharged.
@@ -26,6 +26,24 @@ public enum Op: Hashable, Sendable {
     case dying(CgroupPath)
     /// Which buffers would an allocation of `size` by `actor` evict (model only, no side effects)?
     case evictQuery(ActorID, region: String, size: UInt64)
+    /// Delegation to a less privileged user (cgroup-v2.rst "Model of Delegation"): root chowns the
+    /// directory and its cgroup.procs, cgroup.threads and cgroup.subtree_control to `uid`.
+    case delegate(CgroupPath, uid: UInt32)
+    /// The actor calls setuid(2) (from root: all uids change and every capability is dropped).
+    case setuid(ActorID, uid: UInt32)
+    /// The actor empties all its capability sets with libcap (its uid stays).
+    case dropCaps(ActorID)
+    /// The actor itself performs a cgroupfs op (mkdir, rmdir, write, read, or writing another
+    /// actor's pid to cgroup.procs for `move`) with its own credentials.
+    case by(ActorID, Op)
+
+    /// Ops an actor can perform itself with `by`.
+    public var actorPerformable: Bool {
+        switch self {
+        case .mkdir, .rmdir, .write, .read, .move: return true
+        default: return false
+        }
+    }
 }
 
 /// What an op returned. `errno == nil` is success.
@@ -56,12 +74,18 @@ public struct Step: Hashable, Sendable {
     public init(_ op: Op, expect: Outcome? = nil) { self.op = op; self.expect = expect }
 }
 
-/// A whole trace: the kernel profile and model options it holds for, and its steps.
+/// A whole trace: the kernel profiles and model options it holds for, and its steps.
 public struct Trace: Hashable, Sendable {
+    /// The profile the trace was written for; the model replays it under this one by default.
     public var profile: KernelProfile
+    /// Further profiles whose kernels give exactly the same outcomes, so one file pins a
+    /// behaviour that did not change between versions instead of a copy per version.
+    public var alsoHoldsFor: [KernelProfile]
     public var options: ModelOptions
     public var steps: [Step]
-    public init(profile: KernelProfile, options: ModelOptions = [], steps: [Step] = []) {
-        self.profile = profile; self.options = options; self.steps = steps
+    public init(profile: KernelProfile, alsoHoldsFor: [KernelProfile] = [], options: ModelOptions = [], steps: [Step] = []) {
+        self.profile = profile; self.alsoHoldsFor = alsoHoldsFor; self.options = options; self.steps = steps
     }
+    public var profiles: [KernelProfile] { [profile] + alsoHoldsFor }
+    public func holds(for p: KernelProfile) -> Bool { profile == p || alsoHoldsFor.contains(p) }
 }

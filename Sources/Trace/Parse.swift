@@ -40,13 +40,21 @@ public struct TraceParser {
             switch word {
             case "profile":
                 if !trace.steps.isEmpty { throw err(lineNo, start, "profile must come before the first op") }
+                if sawProfile { throw err(lineNo, start, "a second profile line (name every profile on one line: profile 7.3 7.2)") }
+                var profiles: [KernelProfile] = []
                 c.skipBlanks()
-                let at = c.i
-                let v = try token(&c, lineNo)
-                guard let p = KernelProfile(rawValue: v) else {
-                    throw err(lineNo, at, "unknown profile '\(v)' (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))")
+                while !c.atEnd {
+                    let at = c.i
+                    let v = try token(&c, lineNo)
+                    guard let p = KernelProfile(rawValue: v) else {
+                        throw err(lineNo, at, "unknown profile '\(v)' (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    if profiles.contains(p) { throw err(lineNo, at, "profile \(v) named twice") }
+                    profiles.append(p)
+                    c.skipBlanks()
                 }
-                trace.profile = p; sawProfile = true
+                guard let first = profiles.first else { throw err(lineNo, c.i, "profile needs a version (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))") }
+                trace.profile = first; trace.alsoHoldsFor = Array(profiles.dropFirst()); sawProfile = true
             case "option":
                 if !trace.steps.isEmpty { throw err(lineNo, start, "option must come before the first op") }
                 c.skipBlanks()
@@ -63,7 +71,6 @@ public struct TraceParser {
             }
             try end(&c, lineNo)
         }
-        _ = sawProfile
         return (trace, lines)
     }
 
@@ -116,6 +123,15 @@ public struct TraceParser {
         let t = try token(&c, line)
         guard t.first == prefix, let n = Int(t.dropFirst()), n >= 0 else { throw err(line, at, "bad \(what) '\(t)' (want \(prefix)N)") }
         return n
+    }
+
+    /// A uid: decimal, below (uid_t)-1, which setuid(2) and chown(2) read as "unchanged".
+    func uid(_ c: inout Cursor, _ line: Int) throws(TraceError) -> UInt32 {
+        c.skipBlanks()
+        let at = c.i
+        let t = try token(&c, line)
+        guard let v = UInt32(t), v != UInt32.max else { throw err(line, at, "bad uid '\(t)' (want 0..4294967294)") }
+        return v
     }
 
     /// Sizes: decimal with an optional K/M/G/T suffix (binary).
@@ -185,6 +201,19 @@ public struct TraceParser {
         case "resident": op = .resident(try id(&c, line, prefix: "b", what: "buffer"))
         case "dying": op = .dying(try path(&c, line))
         case "evict?": op = .evictQuery(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line), size: try size(&c, line))
+        case "delegate": op = .delegate(try path(&c, line), uid: try uid(&c, line))
+        case "setuid": op = .setuid(try id(&c, line, prefix: "a", what: "actor"), uid: try uid(&c, line))
+        case "dropcaps": op = .dropCaps(try id(&c, line, prefix: "a", what: "actor"))
+        case "as":
+            let a = try id(&c, line, prefix: "a", what: "actor")
+            c.skipBlanks()
+            let innerAt = c.i
+            let inner = try step(&c, line)
+            guard inner.op.actorPerformable else {
+                throw err(line, innerAt, "an actor can only mkdir, rmdir, write, read or move with 'as'")
+            }
+            // The outcome (if any) was parsed with the inner op: it belongs to the whole line.
+            return Step(.by(a, inner.op), expect: inner.expect)
         default: throw err(line, at, "unknown op '\(verb)'")
         }
         c.skipBlanks()

@@ -40,6 +40,10 @@ public enum TracePrinter {
         case let .resident(b): return "resident \(buffer(b))"
         case let .dying(p): return "dying \(p)"
         case let .evictQuery(a, r, size): return "evict? \(actor(a)) \(r) \(size)"
+        case let .delegate(p, uid): return "delegate \(p) \(uid)"
+        case let .setuid(a, uid): return "setuid \(actor(a)) \(uid)"
+        case let .dropCaps(a): return "dropcaps \(actor(a))"
+        case let .by(a, inner): return "as \(actor(a)) " + TracePrinter.op(inner)
         }
     }
 
@@ -58,7 +62,7 @@ public enum TracePrinter {
     }
 
     public static func trace(_ t: Trace) -> String {
-        var s = "# dmemfuzz trace\nprofile \(t.profile)\n"
+        var s = "# dmemfuzz trace\nprofile \(t.profiles.map(\.rawValue).joined(separator: " "))\n"
         for o in t.options.sorted() { s += "option \(o.rawValue)\n" }
         for st in t.steps { s += step(st) + "\n" }
         return s

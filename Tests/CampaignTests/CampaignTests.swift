@@ -20,6 +20,14 @@ final class CampaignTests: XCTestCase {
     move a1 / = ok
     free b1 = ok
     dying / = 0
+    delegate /g 1000 = ok
+    setuid a1 1000 = ok
+    dropcaps a1 = ok
+    as a1 mkdir /g/x = ok
+    as a1 write-nonblock /g/x dmem.max "vgem/region0 1M" = ENOENT
+    as a1 read /g dmem.max = "vgem/region0 1048576\\n"
+    as a1 move a1 /g = EACCES
+    as a1 rmdir /g/x = ok
     exit a1 = ok
     rmdir /g = ok
     """)
@@ -34,6 +42,9 @@ final class CampaignTests: XCTestCase {
         let ev = Divergence(index: 0, op: .alloc(1, region: "r", size: 4096, buffer: 1), expected: Outcome(evicted: [1]),
                             actual: Outcome(evicted: [1, 2]), modelTree: "")
         XCTAssertEqual(Finding.title(for: ev), "divergence in alloc: different evictions")
+        let by = Divergence(index: 0, op: .by(2, .write(CgroupPath(["d"]), file: "dmem.max", data: [], nonblock: false)),
+                            expected: .err(.EACCES), actual: .ok, modelTree: "")
+        XCTAssertEqual(Finding.title(for: by), "divergence in write dmem.max by an actor: kernel ok, model EACCES")
     }
 
     /// The reproducer must be a C program gcc accepts as is, for every op kind.

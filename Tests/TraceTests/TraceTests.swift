@@ -62,6 +62,43 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(message("alloc a1 r 4096 b1 = ok evicted"), "x.trace:1:32: 'evicted' needs at least one buffer")
     }
 
+    func testPrivilegeOpsAndProfileListsRoundTrip() throws {
+        let text = """
+        # dmemfuzz trace
+        profile 7.3 7.2
+        delegate /d 1000 = ok
+        setuid a1 1000 = ok
+        dropcaps a2 = ok
+        as a1 mkdir /d/x = ok
+        as a1 write-nonblock /d/x dmem.max "vgem/region0 1M" = EACCES
+        as a1 read /d dmem.max = "vgem/region0 max\\n"
+        as a1 move a2 /d/x = EACCES
+        as a2 rmdir /d/x = ok
+
+        """
+        let t = try TraceParser().parse(text)
+        XCTAssertEqual(t.profile, .v7_3)
+        XCTAssertEqual(t.alsoHoldsFor, [.v7_2])
+        XCTAssertTrue(t.holds(for: .v7_2))
+        XCTAssertEqual(t.steps[3].op, .by(1, .mkdir(CgroupPath(["d", "x"]))))
+        XCTAssertEqual(t.steps[4].expect, .err(.EACCES))
+        XCTAssertEqual(t.steps[6].op, .by(1, .move(2, CgroupPath(["d", "x"]))))
+        XCTAssertEqual(TracePrinter.trace(t), text)
+    }
+
+    func testPrivilegeOpErrors() {
+        func message(_ text: String) -> String {
+            do { _ = try TraceParser(file: "x.trace").parse(text); return "parsed" } catch { return error.description }
+        }
+        XCTAssertEqual(message("as a1 spawn a2 /"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
+        XCTAssertEqual(message("as a1 as a2 mkdir /x"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
+        XCTAssertEqual(message("setuid a1 4294967295"), "x.trace:1:11: bad uid '4294967295' (want 0..4294967294)")
+        XCTAssertEqual(message("delegate /d"), "x.trace:1:12: missing argument")
+        XCTAssertEqual(message("profile 7.3 7.3"), "x.trace:1:13: profile 7.3 named twice")
+        XCTAssertEqual(message("profile"), "x.trace:1:8: profile needs a version (known: 7.2, 7.3)")
+        XCTAssertEqual(message("profile 7.3\nprofile 7.2"), "x.trace:2:1: a second profile line (name every profile on one line: profile 7.3 7.2)")
+    }
+
     func testEveryByteSurvivesQuoting() throws {
         let all = (0...255).map(UInt8.init)
         let op = Op.write(.root, file: "f", data: all, nonblock: false)
