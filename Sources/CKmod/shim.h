@@ -20,6 +20,9 @@
 static inline int dmemfuzz_ioctl(int fd, unsigned long request, void *arg) {
     return ioctl(fd, request, arg);
 }
+static inline int dmemfuzz_ioctl_val(int fd, unsigned long request, unsigned long value) {
+    return ioctl(fd, request, value);
+}
 static inline int dmemfuzz_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 
 /* fork() straight into the cgroup open at cgroup_fd (clone3 + CLONE_INTO_CGROUP, Linux >= 5.7).

@@ -18,6 +18,13 @@ public struct CampaignConfig: Sendable {
 }
 
 public struct CampaignResult: Sendable {
+    /// "N signatures (K KCOV edges)": op signatures and dmem.c/page_counter.c edges together.
+    public static func describe<S: Sequence>(_ signatures: S) -> String where S.Element == String {
+        var n = 0, k = 0
+        for s in signatures { n += 1; if s.hasPrefix("kcov ") { k += 1 } }
+        return "\(n) signatures (\(k) KCOV edges)"
+    }
+
     public var executed: Int
     public var seconds: Double
     public var finding: Finding?
@@ -38,6 +45,8 @@ public enum CampaignRunner {
         var trace = Trace(profile: session.profile, options: config.options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         var signatures = Set<String>()
+        // What the reset before this round covered is not this round's.
+        if session.kcov { _ = try? session.kernel.coverage() }
         var splatCount = session.vm.splats().count
         var lastReport = Date()
         func done(_ finding: Finding?) -> CampaignResult {
@@ -65,6 +74,9 @@ public enum CampaignRunner {
             }
             trace.steps += lockstep.executed[before...]
             for s in lockstep.executed[before...] { signatures.insert(signature(s)) }
+            if session.kcov, let edges = try? session.kernel.coverage() {
+                for e in edges { signatures.insert("kcov " + String(e, radix: 16)) }
+            }
             let splats = session.vm.splats()
             if splats.count > splatCount || divergence != nil {
                 let all = splats.count > splatCount ? session.vm.awaitSplats(moreThan: splatCount, timeout: 3) : splats
@@ -76,7 +88,8 @@ public enum CampaignRunner {
             if let p = config.progress, Date().timeIntervalSince(lastReport) >= 5 {
                 lastReport = Date()
                 let t = Date().timeIntervalSince(start)
-                p(String(format: "%d ops, %.0f ops/s, %d signatures, 0 findings", lockstep.executed.count, Double(lockstep.executed.count) / t, signatures.count))
+                p(String(format: "%d ops, %.0f ops/s, %@, 0 findings", lockstep.executed.count, Double(lockstep.executed.count) / t,
+                         CampaignResult.describe(signatures)))
             }
         }
         return done(nil)

@@ -108,8 +108,9 @@ public final class CampaignDriver {
             state.signatures = known.sorted()
             try save()
             let t = Date().timeIntervalSince(start)
-            progress(String(format: "round %d: %d ops, %.0f ops/s, coverage %d signatures, %d findings, %d boots",
-                            state.round, state.ops, Double(state.ops - budgetStart) / max(t, 0.001), known.count, state.findings.count, guest.boots))
+            progress(String(format: "round %d: %d ops, %.0f ops/s, coverage %@, %d findings, %d boots",
+                            state.round, state.ops, Double(state.ops - budgetStart) / max(t, 0.001),
+                            CampaignResult.describe(known), state.findings.count, guest.boots))
         }
         return newFindings
     }

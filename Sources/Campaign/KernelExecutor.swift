@@ -21,6 +21,14 @@ public final class KernelExecutor: Executor {
         }
     }
 
+    /// KCOV edges in dmem.c/page_counter.c since the last call (`kcov` must have been accepted).
+    public func coverage() throws -> [UInt64] {
+        let r = try vm.request("cover")
+        let f = r.split(separator: " ", omittingEmptySubsequences: false)
+        guard f.first == "ok", f.count == 3 else { throw VMError.protocolError("cover: \(r)") }
+        return f[2].split(separator: ",").compactMap { UInt64($0, radix: 16) }
+    }
+
     /// The regions the booted kernel registered, as `register` ops for the model (dmem.capacity
     /// lists them in registration order).
     public static func regions(fromCapacity text: String) -> [Op] {

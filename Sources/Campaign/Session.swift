@@ -11,6 +11,8 @@ public final class Session {
     public let profile: KernelProfile
     public let bootRegions: [Op]
     public let release: String
+    /// KCOV edges of dmem.c/page_counter.c are reported (the kernel has KCOV and a vmlinux).
+    public let kcov: Bool
 
     public init(vm: VirtualMachine, profile override: KernelProfile? = nil) throws {
         self.vm = vm
@@ -24,6 +26,8 @@ public final class Session {
         profile = p
         kernel = KernelExecutor(vm: vm)
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity)
+        let ranges = KcovRanges.text(for: vm.config.kernel)
+        kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"
     }
 
     /// A model in the guest's boot state.

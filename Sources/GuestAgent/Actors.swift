@@ -6,13 +6,16 @@ import CKmod
 
 /// Child protocol: 4 x Int64 command, 4 x Int64 reply ([errno, v1, v2, v3]).
 /// `fs` is followed by a payload (path, NUL, data) of b bytes; its reply by v1 bytes of data.
-enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9 }
+/// `coverage` replies with v1 bytes of KCOV edges (UInt64 each).
+enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9, coverage = 10 }
 enum ActorFs: Int64 { case mkdir = 1, rmdir = 2, write = 3, writeNonblock = 4, read = 5 }
 
 struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
 
 final class ActorTable {
     var actors: [Int: ActorProc] = [:]
+    /// Set once the host turned KCOV on: each new actor traces its own syscalls.
+    var kcovFilter: KcovFilter?
 
     /// Whether clone3(CLONE_INTO_CGROUP) works here; on ENOSYS/EINVAL the agent falls back to
     /// fork + writing the pid to cgroup.procs for good.
@@ -28,10 +31,11 @@ final class ActorTable {
         guard dmemfuzz_pipe2(&rep, O_CLOEXEC) == 0 else { let e = errno; close(cmd[0]); close(cmd[1]); return e }
         let others = actors.values.flatMap { [$0.cmdFd, $0.replyFd] }
         func closeAll() { [cmd[0], cmd[1], rep[0], rep[1]].forEach { close($0) } }
+        let filter = kcovFilter
         func child() -> Never {
             for fd in others { close(fd) }
             close(cmd[1]); close(rep[0])
-            ActorChild(cmdFd: cmd[0], replyFd: rep[1]).loop()
+            ActorChild(cmdFd: cmd[0], replyFd: rep[1], kcov: filter.flatMap { Kcov(filter: $0) }).loop()
         }
         var pid: pid_t = -1
         if useClone3 {
@@ -93,6 +97,19 @@ final class ActorTable {
         return (Int32(reply[0]), bytes)
     }
 
+    /// Every actor's KCOV edges since the last ask.
+    func coverage() -> [UInt64] {
+        var out: [UInt64] = []
+        for p in actors.values {
+            guard Sys.writeAll(p.cmdFd, [ActorCmd.coverage.rawValue, 0, 0, 0].withUnsafeBytes { Array($0) }),
+                  let r = Sys.readExact(p.replyFd, 32) else { continue }
+            let n = Int(r.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int64.self) })
+            guard n > 0, let bytes = Sys.readExact(p.replyFd, n) else { continue }
+            bytes.withUnsafeBytes { raw in for i in 0..<(n / 8) { out.append(raw.load(fromByteOffset: i * 8, as: UInt64.self)) } }
+        }
+        return out
+    }
+
     /// Tells the actor to exit (its fds close, its buffers are freed) and reaps it.
     func exit(_ id: Int) -> Int32 {
         guard let p = actors[id] else { return ESRCH }
@@ -110,6 +127,7 @@ final class ActorTable {
 /// The child side: opens cards lazily, runs ioctls, answers on the reply pipe. Never returns.
 struct ActorChild {
     let cmdFd: Int32, replyFd: Int32
+    let kcov: Kcov?
 
     func loop() -> Never {
         var cardFds: [Int64: Int32] = [:]
@@ -162,6 +180,11 @@ struct ActorChild {
                 _exit(0)
             case .ping:
                 reply[1] = Int64(getpid())
+            case .coverage:
+                let edges = kcov?.take() ?? []
+                reply[1] = Int64(edges.count * 8)
+                _ = Sys.writeAll(replyFd, reply.withUnsafeBytes { Array($0) } + edges.withUnsafeBytes { Array($0) })
+                continue
             case .fs:
                 guard let payload = Sys.readExact(cmdFd, Int(m[2])) else { _exit(0) }
                 let nul = payload.firstIndex(of: 0) ?? payload.endIndex
@@ -177,11 +200,13 @@ struct ActorChild {
                 case nil: reply[0] = Int64(EINVAL)
                 }
                 reply[1] = Int64(out.count)
+                kcov?.collect()
                 _ = Sys.writeAll(replyFd, reply.withUnsafeBytes { Array($0) } + out)
                 continue
             case nil:
                 reply[0] = Int64(EINVAL)
             }
+            kcov?.collect()
             _ = send(reply)
         }
     }

@@ -14,7 +14,9 @@
 //                             dmem.*, cgroup.stat and cgroup.procs
 //   sh <command>           -> ok <exit status> <hex stdout+stderr>   (busybox sh -c)
 //   modprobe <name> [<hex options>] / rmmod <name>  -> ok | err <ERRNO>   (libkmod)
-//   caps <actor> / setuid <actor> [uid]             -> ok | err <ERRNO>   (actor drops all caps / setuid)
+//   kcov <hex ranges>      -> ok | err <ERRNO>: trace KCOV in the agent and every actor spawned from
+//                             now on, counting PCs in the `start end` hex ranges (one per line)
+//   cover                  -> ok <n> <hex edge>,<hex edge>...  edges since the last `cover`
 //   vgem-ioctls <create nr> <info nr>               -> ok   (override the vgem command numbers)
 //   poweroff               -> ok, then the guest reboots (QEMU -no-reboot exits)
 //   primitive ops (hex syntax, no trace parser): mkdir P | rmdir P | write P FILE <hex> [nb] |

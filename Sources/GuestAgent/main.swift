@@ -104,6 +104,8 @@ if !stdioMode {
 }
 
 let exec = Executor(kmod: kmod, moduleOptions: params)
+/// The agent's own KCOV, once the host sent the ranges that count (`kcov`).
+nonisolated(unsafe) var kcov: Kcov? = nil
 let reader = LineReader(fd: inFd)
 
 @MainActor func send(_ line: String) { _ = Sys.writeAll(outFd, Array((line + "\n").utf8)) }
@@ -137,6 +139,7 @@ nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is s
         let step = try TraceParser(file: "<agent>").parseStep(line)
         let t0 = Sys.monotonicSeconds()
         let out = exec.execute(step.op)
+        kcov?.collect()
         let verb = line.split(separator: " ", maxSplits: 1).first ?? ""
         let (n, t) = opStats[verb] ?? (0, 0)
         opStats[verb] = (n + 1, t + Sys.monotonicSeconds() - t0)
@@ -171,12 +174,19 @@ nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is s
     case "rmmod":
         let r = kmod.unload(String(rest))
         return r == 0 ? "ok" : "err \(Errno(r))"
-    case "caps", "setuid":
-        let f = rest.split(separator: " ")
-        guard let a = f.first.flatMap({ Int($0) }) else { return fail("\(verb): actor") }
-        let r = verb == "caps" ? exec.actors.call(a, .dropCaps)
-                               : exec.actors.call(a, .setuid, Int64(f.count > 1 ? Int(f[1]) ?? 65534 : 65534))
-        return r[0] == 0 ? "ok" : "err \(Errno(Int32(r[0])))"
+    case "kcov":
+        guard let text = Hex.decode(rest).map({ String(decoding: $0, as: UTF8.self) }) else { return fail("kcov: hex ranges") }
+        let filter = KcovFilter(text: text)
+        guard !filter.isEmpty else { return fail("kcov: no ranges") }
+        if kcov == nil { kcov = Kcov(filter: filter) }
+        guard kcov != nil else { return "err \(Errno(errno))" }
+        exec.actors.kcovFilter = filter
+        return "ok"
+    case "cover":
+        // Edges since the last `cover`, from the agent and every actor, as 16-digit hex words.
+        var all = Set(kcov?.take() ?? [])
+        all.formUnion(exec.actors.coverage())
+        return "ok \(all.count) " + all.map { String($0, radix: 16) }.joined(separator: ",")
     case "vgem-ioctls":  // override the DMEM_CREATE / DMEM_INFO command numbers
         let f = rest.split(separator: " ").compactMap { UInt($0) }
         guard f.count == 2 else { return fail("vgem-ioctls: two numbers") }
