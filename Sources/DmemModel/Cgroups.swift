@@ -7,7 +7,7 @@ extension Model {
         guard let parentPath = path.parent else { return .EEXIST }
         guard let parent = livePaths[parentPath] else { return .ENOENT }
         if livePaths[path] != nil { return .EEXIST }
-        if !Model.mayWrite(creds, owner: dirOwner(parent)) { return .EACCES }
+        if !mayWriteDirectory(creds, parent) { return .EACCES }
         let id = cgroups.count
         var c = Cgroup(path: path, parent: parent)
         c.owner = Owners(creds.uid)
@@ -31,7 +31,7 @@ extension Model {
     /// that is sysfs's /sys/fs) before the mount point or cgroup_rmdir() can say EBUSY.
     public mutating func rmdir(_ path: CgroupPath, by creds: Creds = .root) -> Errno? {
         guard let cg = livePaths[path] else { return .ENOENT }
-        if !Model.mayWrite(creds, owner: dirOwner(cgroups[cg].parent)) { return .EACCES }
+        if !mayWriteDirectory(creds, cgroups[cg].parent) { return .EACCES }
         if path.isRoot { return .EBUSY }  // the mount point
         if cgroups[cg].tasks > 0 || cgroups[cg].children.contains(where: { cgroups[$0].live }) { return .EBUSY }
         cgroups[cg].live = false

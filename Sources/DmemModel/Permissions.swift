@@ -17,8 +17,14 @@ extension Model {
         c.caps || (c.uid == owner && ownerWritable)
     }
 
-    /// Owner of a directory's node: the parent of the mount root is sysfs's /sys/fs, root's.
-    func dirOwner(_ cg: Int?) -> UInt32 { cg.map { cgroups[$0].owner.dir } ?? 0 }
+    /// May `c` create or remove entries in the directory of `cg`? Cgroup directories are 0755
+    /// (mkdir's mode under init's 022 umask), except the hierarchy's root: kernfs_create_root()
+    /// makes it 0555, so there even its owner needs CAP_DAC_OVERRIDE. Above the mount root is
+    /// sysfs's /sys/fs, 0755 root.
+    func mayWriteDirectory(_ c: Creds, _ cg: Int?) -> Bool {
+        guard let cg else { return Model.mayWrite(c, owner: 0) }
+        return Model.mayWrite(c, owner: cgroups[cg].owner.dir, ownerWritable: cgroups[cg].parent != nil)
+    }
 
     /// Owner of `file` on a cgroup, for the files the model knows. Files are created with the
     /// fsuid of whoever made them appear: the core files by mkdir, a controller's files by mkdir

@@ -37,8 +37,10 @@ public struct ModelExecutor: Executor, Sendable {
         case let .move(a, p): return errOrOk(model.move(a, p))
         case let .exit(a): return errOrOk(model.exit(a))
         case let .alloc(a, r, size, b):
+            // Evictions are a set: the agent can only ask each buffer afterwards, not see the
+            // order TTM walked the LRU in, so outcomes list them ascending.
             let (e, ev) = model.alloc(a, region: r, size: size, buffer: b)
-            return Outcome(errno: e, evicted: ev)
+            return Outcome(errno: e, evicted: ev.sorted())
         case let .free(b): return errOrOk(model.free(b))
         case let .resident(b):
             switch model.resident(b) { case .success(let r): return .number(r ? 1 : 0); case .failure(let e): return .err(e) }
@@ -46,7 +48,7 @@ public struct ModelExecutor: Executor, Sendable {
             switch model.dying(p) { case .success(let n): return .number(n); case .failure(let e): return .err(e) }
         case let .evictQuery(a, r, size):
             let (e, ev) = model.evictQuery(a, region: r, size: size)
-            return Outcome(errno: e, evicted: ev)
+            return Outcome(errno: e, evicted: ev.sorted())
         case let .delegate(p, uid): return errOrOk(model.delegate(p, to: uid))
         case let .setuid(a, uid): return errOrOk(model.setuid(a, uid))
         case let .dropCaps(a): return errOrOk(model.dropCaps(a))

@@ -81,6 +81,11 @@ final class PermissionTests: XCTestCase {
         XCTAssertEqual(m.write(p("/o"), "dmem.max", Array("vgem/region0 1M".utf8), by: capless), .ok)
         XCTAssertEqual(m.write(p("/o"), "dmem.current", Array("x".utf8), by: capless), .error(.EACCES))
         XCTAssertEqual(m.mkdir(p("/d/w"), by: capless), .EACCES)
+        XCTAssertNil(m.mkdir(p("/o/w"), by: capless))
+        // The hierarchy's root directory is 0555: its owner cannot create or remove entries.
+        XCTAssertEqual(m.mkdir(p("/w"), by: capless), .EACCES)
+        XCTAssertEqual(m.rmdir(p("/o"), by: capless), .EACCES)
+        XCTAssertEqual(m.rmdir(p("/o/w"), by: capless), nil)
         // A fresh actor is root with every capability.
         XCTAssertNil(m.spawn(3, .root))
         XCTAssertEqual(m.creds(of: 3), .root)
