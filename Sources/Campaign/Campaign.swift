@@ -12,6 +12,9 @@ public struct CampaignConfig: Sendable {
     public var duration: Double? = nil
     public var batch: Int = 16
     public var options: ModelOptions = []
+    /// Ops a round runs before generating its own (a prefix of a corpus trace), so coverage
+    /// found once is a starting point rather than luck to find again.
+    public var prefix: [Op] = []
     public var progress: (@Sendable (String) -> Void)? = nil
     public var stop: StopFlag? = nil
     public init() {}
@@ -44,6 +47,7 @@ public enum CampaignRunner {
         var lockstep = Lockstep(model: session.freshModel(options: config.options), subject: session.kernel)
         var trace = Trace(profile: session.profile, options: config.options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
+        var pending = config.prefix[...]
         var signatures = Set<String>()
         // What the reset before this round covered is not this round's.
         if session.kcov { _ = try? session.kernel.coverage() }
@@ -58,7 +62,8 @@ public enum CampaignRunner {
             var look = lockstep.model
             var ops: [Op] = []
             for _ in 0..<config.batch {
-                let op = gen.next(look.model)
+                let op: Op
+                if let p = pending.popFirst() { op = p; gen.observe(p) } else { op = gen.next(look.model) }
                 _ = look.apply(op)
                 ops.append(op)
             }

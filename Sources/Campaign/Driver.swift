@@ -32,6 +32,10 @@ public final class CampaignDriver {
     public var config: CampaignConfig
     public var roundOps = 400
     public var minimize = true
+    /// Traces rounds may start from (the seed corpus; the campaign's own corpus joins them).
+    public var seeds: [Trace] = []
+    /// Share of rounds that start from a prefix of a seed or corpus trace.
+    public var seededPercent = 50
     /// Stop at the first finding (selftest) instead of going on in a new guest.
     public var stopOnFinding = false
     public private(set) var lastFinding: Finding?
@@ -53,6 +57,25 @@ public final class CampaignDriver {
         } else {
             state = CampaignState(seed: config.seed)
         }
+        let corpusDir = self.dir.appendingPathComponent("corpus")
+        for f in ((try? FileManager.default.contentsOfDirectory(atPath: corpusDir.path)) ?? []).sorted() where f.hasSuffix(".trace") {
+            if let text = try? String(contentsOf: corpusDir.appendingPathComponent(f), encoding: .utf8),
+               let t = try? TraceParser(file: f).parse(text) { corpus.append(t) }
+        }
+    }
+
+    /// The campaign's own corpus (rounds that reached new signatures), also when resuming.
+    var corpus: [Trace] = []
+
+    /// A round's prefix: up to half a round of a seed or corpus trace's ops (boot prologue
+    /// dropped), for `seededPercent` of the rounds; deterministic in the round's seed.
+    func prefix(seed: UInt64, session: Session) -> [Op] {
+        var rng = SeededRandom(seed: seed ^ 0x5EED)
+        let pool = seeds + corpus
+        guard rng.chance(seededPercent), let t = rng.pick(pool) else { return [] }
+        let ops = session.splitPrologue(t.steps).rest.map(\.op)
+        guard !ops.isEmpty else { return [] }
+        return Array(ops.prefix(1 + rng.below(min(ops.count, max(1, roundOps / 2)))))
     }
 
     func save() throws {
@@ -77,6 +100,7 @@ public final class CampaignDriver {
             cfg.ops = min(roundOps, config.ops - (state.ops - budgetStart))
             cfg.progress = nil
             cfg.stop = stopRequested
+            cfg.prefix = prefix(seed: cfg.seed, session: session)
             let r = await CampaignRunner.run(session, config: cfg)
             last = r.model
             splatted = r.finding.map { $0.kind != .divergence } ?? false
@@ -87,6 +111,7 @@ public final class CampaignDriver {
                 t.steps = t.steps.map { Step($0.op, expect: $0.expect) }
                 try AtomicFile.write(Data(TracePrinter.trace(t).utf8),
                                      to: dir.appendingPathComponent("corpus/round-\(state.round).trace"))
+                corpus.append(t)
             }
             if let f = r.finding {
                 lastFinding = f

@@ -34,6 +34,7 @@ struct CheckCommand: AsyncParsableCommand {
             defer { g.stop() }
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
             let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)
+            driver.seeds = try TraceFiles.seeds(corpus)
             let found = try await driver.run { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) }
             try? FileManager.default.removeItem(atPath: dir)
             let st = driver.state

@@ -25,6 +25,8 @@ struct FuzzCommand: AsyncParsableCommand {
     var campaign: String = "campaigns/default"
     @Flag(help: "Continue the campaign in --campaign from where it stopped.") var resume = false
     @Flag(help: "Do not minimize findings.") var noMinimize = false
+    @Option(help: "Seed traces (files or directories; repeatable): half the rounds start from a prefix of one of them or of the campaign's corpus.")
+    var seeds: [String] = ["corpora"]
 
     func run() async throws {
         var cfg = CampaignConfig()
@@ -40,6 +42,7 @@ struct FuzzCommand: AsyncParsableCommand {
         }
         defer { driver.guest.stop() }
         driver.roundOps = round
+        driver.seeds = try TraceFiles.seeds(seeds)
         driver.minimize = !noMinimize
         // Ctrl-C: finish the batch in flight, save state and corpus, power the guest off.
         signal(SIGINT, SIG_IGN)

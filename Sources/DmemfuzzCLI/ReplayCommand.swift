@@ -73,6 +73,12 @@ enum TraceFiles {
         return out.sorted()
     }
 
+    /// Seed traces for a campaign; a missing path is skipped (the default `corpora` is relative to
+    /// the checkout), a malformed trace is an error naming it.
+    static func seeds(_ paths: [String]) throws -> [Trace] {
+        try expand(paths.filter { FileManager.default.fileExists(atPath: $0) }).map { try load($0).0 }
+    }
+
     static func load(_ file: String) throws -> (Trace, [Int]) {
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file): cannot read") }
         do {
