@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# build-kernel.sh [--kernel-version 7.2|7.3] [--kernel-tree DIR] [--series PATH]... [--verbose]
+# build-kernel.sh [--kernel-version 7.2|7.3] [--kernel-tree DIR] [--series PATH]... [--config FRAGMENT]... [--verbose]
 #
 # Builds a dmemfuzz guest kernel: source (Debian linux-source-<ver> via fetch-kernel-source.sh, or
 # a user tree that is copied, never modified) + user series + dmemfuzz test patches, config =
-# tinyconfig + kvm_guest.config + vm/dmemfuzz.config (every requested option verified).
+# tinyconfig + kvm_guest.config + vm/dmemfuzz.config + each --config fragment (a series that adds a
+# Kconfig option asks for it there; every requested option is verified).
 #
 # Result: ${DMEMFUZZ_CACHE:-~/.cache/dmemfuzz}/build/<key>/ with bzImage, modroot/lib/modules/<rel>,
 # config, System.map, build.log, src/ (the patched tree), manifest.json. The build dir is the last
@@ -18,7 +19,7 @@ die() { echo "build-kernel: $*" >&2; exit 1; }
 log() { echo "build-kernel: $*" >&2; }
 ts0=$(date +%s.%N)
 lap() { log "$(printf '%6.1f' "$(echo "$(date +%s.%N) - $ts0" | bc)") s: $*"; }
-version=7.3; tree=; series=(); verbose=0
+version=7.3; tree=; series=(); configs=(); verbose=0
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel-version) version=${2:?}; shift 2;;
@@ -27,6 +28,8 @@ while [ $# -gt 0 ]; do
     --kernel-tree=*) tree=${1#*=}; shift;;
     --series) series+=("${2:?}"); shift 2;;
     --series=*) series+=("${1#*=}"); shift;;
+    --config) configs+=("${2:?}"); shift 2;;
+    --config=*) configs+=("${1#*=}"); shift;;
     --verbose|-v) verbose=1; shift;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0;;
     *) die "unknown argument: $1";;
@@ -74,6 +77,13 @@ for s in "${series[@]}"; do
   fi
 done
 frag=$here/dmemfuzz.config
+if [ ${#configs[@]} -gt 0 ]; then
+  for c in "${configs[@]}"; do [ -f "$c" ] || die "--config $c: no such file"; done
+  # content-addressed, so the key (and the reused config) follow what the fragments say
+  all=$(cat "$frag" "${configs[@]}")
+  frag=$cache/config-$(printf '%s\n' "$all" | sha | cut -c1-16).fragment
+  printf '%s\n' "$all" >"$frag"
+fi
 frag_sha=$(sha <"$frag")
 tp_sha=$( { [ -d "$tpdir" ] && find "$tpdir" -maxdepth 1 -name '*.patch' | LC_ALL=C sort | while IFS= read -r f; do basename "$f"; sha256sum <"$f"; done; cat "$here/apply-series.sh"; } | sha)
 key=$(printf 'dmemfuzz-build-v1\n%s\n%s\n%s\n%s\n' "$ident" "${series_sha[*]:-}" "$frag_sha" "$tp_sha" | sha | cut -c1-20)

@@ -63,6 +63,9 @@ extension Model {
     public mutating func alloc(_ actor: ActorID, region name: String, size: UInt64, buffer: BufferID) -> (Errno?, [BufferID]) {
         guard let a = actors[actor] else { return (.ESRCH, []) }
         guard buffers[buffer] == nil else { return (.EEXIST, []) }
+        if name == Model.selftestRegion {
+            return (selftestCharge(actor, region: liveRegion(named: name), size: size, buffer: buffer), [])
+        }
         guard let region = liveRegion(named: name) else { return (.ENODEV, []) }
         if size == 0 || size % 4096 != 0 { return (.EINVAL, []) }
         buffers[buffer] = Buffer(actor: actor, region: region, size: size, pool: nil)
@@ -240,10 +243,35 @@ extension Model {
     // MARK: regions
 
     public mutating func register(_ name: String, size: UInt64) -> Errno? {
+        let selftest = name == Model.selftestRegion
+        // modprobe of a loaded module: the agent refuses, as it does for vgem and vkms.
+        if selftest && liveRegion(named: name) != nil { return .EEXIST }
         if size == 0 { return nil }  // dmem_cgroup_register_region() returns NULL, registers nothing
         // vgem's test patch gives its regions TTM-style eviction and a reclaim callback.
         liveRegions.append(regions.count)
-        regions.append(Region(name: name, size: size, live: true, evicting: name.hasPrefix("vgem/")))
+        var r = Region(name: name, size: size, live: true, evicting: name.hasPrefix("vgem/"))
+        r.moduleCharge = selftest
+        regions.append(r)
+        return nil
+    }
+
+    /// The region the dmem_selftest module registers (256 MiB, debugfs dmem_selftest/charge and
+    /// uncharge), from "[PATCH v4 1/4] cgroup: Add dmem_selftest module" on the cgroups list.
+    public static let selftestRegion = "dmem_selftest"
+
+    /// dmem_selftest_charge_write() as the actor: the path walk into /sys/kernel/debug (0700
+    /// root) and the 0200 root file, then kstrtou64, zero, the single outstanding charge, and
+    /// dmem_cgroup_try_charge()'s -EAGAIN at a limit. No eviction, no capacity check.
+    mutating func selftestCharge(_ actor: ActorID, region: Int?, size: UInt64, buffer: BufferID) -> Errno? {
+        guard let creds = actors[actor]?.creds, creds.caps || creds.uid == 0 else { return .EACCES }
+        guard let region else { return .ENOENT }  // module not loaded: no debugfs directory
+        if size == 0 { return .EINVAL }
+        if buffers.values.contains(where: { $0.region == region }) { return .EBUSY }
+        let pool = getPool(css: effectiveCss(actors[actor]!.cgroup), region: region)
+        if tryCharge(pool: pool, size: size) != nil { return .EAGAIN }
+        // The module holds the charge: the actor's exit leaves it, `free` writes uncharge.
+        buffers[buffer] = Buffer(actor: actor, region: region, size: size, pool: nil)
+        commit(buffer: buffer, pool: pool)
         return nil
     }
 
@@ -253,6 +281,10 @@ extension Model {
         regions[r].live = false
         liveRegions.removeAll { $0 == r }
         for p in regions[r].pools { pools[p].onCssList = false }
+        // dmem_selftest_remove(): unregister first, then drop the outstanding charge.
+        if regions[r].moduleCharge {
+            for b in buffers.keys.sorted() where buffers[b]!.region == r { _ = free(b) }
+        }
         return nil
     }
 

@@ -19,6 +19,9 @@ public struct Model: Sendable {
         var lru: [BufferID] = []
         var resident: UInt64 = 0
         var evicting: Bool
+        /// dmem_selftest (proposed on the cgroups list): one outstanding charge at a time, made by
+        /// writing a size to debugfs, owned by the module rather than by the writer's process.
+        var moduleCharge = false
         var pools: [Int] = []
     }
     struct Cgroup: Sendable {

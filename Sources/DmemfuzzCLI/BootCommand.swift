@@ -12,6 +12,8 @@ struct GuestOptions: ParsableArguments {
     var kernelTree: String?
     @Option(help: "Patch series to apply before the test patches (mbox, directory of .patch, or a diff; repeatable).")
     var series: [String] = []
+    @Option(help: "Kernel config fragment added to vm/dmemfuzz.config, e.g. for an option the series adds (repeatable).")
+    var config: [String] = []
     @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
     var accel: String?
     @Option(name: .customLong("vgem"), help: "vgem module parameters, e.g. \"dmem_regions=2 dmem_size=268435456\".")
@@ -31,7 +33,7 @@ struct GuestOptions: ParsableArguments {
     func makeVM() throws -> VirtualMachine {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
-        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree) }
+        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config) }
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = VMConfig(kernel: kb, initramfs: initrd)

@@ -13,10 +13,11 @@ struct KernelCommand: ParsableCommand {
         @Option(name: .customLong("kernel-version"), help: "Debian linux-source version: 7.2 or 7.3.") var kernelVersion = "7.3"
         @Option(name: .customLong("kernel-tree"), help: "Your own tree instead (never modified).") var kernelTree: String?
         @Option(help: "Patch series (mbox, directory of .patch, or a diff; repeatable).") var series: [String] = []
+        @Option(help: "Kernel config fragment added to vm/dmemfuzz.config (repeatable).") var config: [String] = []
 
         func run() throws {
             let kb: KernelBuild
-            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree) }
+            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config) }
             catch { FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8)); throw ExitCode(2) }
             print(kb.dir.path)
             print((try? String(contentsOf: kb.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "")

@@ -20,6 +20,11 @@ enum KernelReplay {
         for file in files {
             let (trace, lines) = try TraceFiles.load(file)
             let t0 = Date()
+            if let missing = trace.requires.first(where: { !guest.session.vm.config.kernel.hasModule($0) }) {
+                results.append(Result(file: file, status: .skip, detail: "needs module \(missing)", seconds: 0))
+                log("skip \(file): needs module \(missing), which this kernel does not have")
+                continue
+            }
             if !trace.holds(for: guest.session.profile) {
                 let holds = trace.profiles.map(\.rawValue).joined(separator: ", ")
                 results.append(Result(file: file, status: .skip, detail: "holds for \(holds), kernel is \(guest.session.profile)", seconds: 0))

@@ -9,7 +9,12 @@ final class Executor {
     /// Module options from the kernel command line (`dmemfuzz.vgem="..."`), used by `register`.
     var moduleOptions: [String: String]
 
-    struct Buffer { var actor: ActorID; var card: Int; var handle: UInt32; var region: String; var vgem: Bool; var resident: Bool }
+    struct Buffer {
+        var actor: ActorID; var card: Int; var handle: UInt32; var region: String; var vgem: Bool; var resident: Bool
+        /// A dmem_selftest charge: the module holds it, not the actor's fds.
+        var selftest = false
+    }
+    static let selftestDir = "/sys/kernel/debug/dmem_selftest"
     var buffers: [BufferID: Buffer] = [:]
 
     init(kmod: Kmod, moduleOptions: [String: String]) { self.kmod = kmod; self.moduleOptions = moduleOptions }
@@ -35,11 +40,16 @@ final class Executor {
         case .move(let a, let p): return e(actors.move(a, cgroupDir: Self.dir(p)))
         case .exit(let a):
             let r = actors.exit(a)
-            if r == 0 { buffers = buffers.filter { $0.value.actor != a } }
+            if r == 0 { buffers = buffers.filter { $0.value.actor != a || $0.value.selftest } }
             return e(r)
         case .alloc(let a, let region, let size, let id): return alloc(a, region: region, size: size, id: id)
         case .free(let id):
             guard let b = buffers[id] else { return .err(.ENOENT) }
+            if b.selftest {
+                let r = Sys.writeFile(Self.selftestDir + "/uncharge", "1")
+                if r == 0 { buffers[id] = nil }
+                return e(r)
+            }
             let r = actors.call(b.actor, .free, Int64(b.card), Int64(b.handle))
             if r[0] == 0 { buffers[id] = nil }
             return e(Int32(r[0]))
@@ -93,6 +103,12 @@ final class Executor {
     func alloc(_ a: ActorID, region: String, size: UInt64, id: BufferID) -> Outcome {
         guard actors.actors[a] != nil else { return .err(.ESRCH) }
         if buffers[id] != nil { return .err(.EEXIST) }
+        if region == Model.selftestRegion {
+            // The actor writes the size itself: the charge goes to its cgroup, with its credentials.
+            let (r, _) = actors.fs(a, .write, Self.selftestDir + "/charge", Array(String(size).utf8))
+            if r == 0 { buffers[id] = Buffer(actor: a, card: -1, handle: 0, region: region, vgem: false, resident: true, selftest: true) }
+            return r == 0 ? .ok : .err(Errno(r))
+        }
         guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
         // Seat users may open DRM nodes (udev's uaccess does it on desktops): an actor that gave up
         // root allocates like any other, so charges are the same whoever the actor runs as.
@@ -148,6 +164,11 @@ final class Executor {
     // MARK: regions
 
     func register(_ region: String, size: UInt64) -> Int32 {
+        if region == Model.selftestRegion {
+            // The module's region is always 256 MiB; `size` is for the model.
+            if Sys.isDir(Self.selftestDir) { return EEXIST }
+            return kmod.load("dmem_selftest", options: nil)
+        }
         let parts = region.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return EINVAL }
         switch (parts[0], parts[1]) {
@@ -169,6 +190,11 @@ final class Executor {
     }
 
     func unregister(_ region: String) -> Int32 {
+        if region == Model.selftestRegion {
+            let r = kmod.unload("dmem_selftest")
+            if r == 0 { buffers = buffers.filter { !$0.value.selftest } }
+            return r
+        }
         let parts = region.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return EINVAL }
         switch (parts[0], parts[1]) {

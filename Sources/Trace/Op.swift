@@ -82,6 +82,9 @@ public struct Trace: Hashable, Sendable {
     /// behaviour that did not change between versions instead of a copy per version.
     public var alsoHoldsFor: [KernelProfile]
     public var options: ModelOptions
+    /// Kernel modules the trace needs beyond vgem/vkms (`requires dmem_selftest`): kernels
+    /// without them skip it.
+    public var requires: [String] = []
     public var steps: [Step]
     public init(profile: KernelProfile, alsoHoldsFor: [KernelProfile] = [], options: ModelOptions = [], steps: [Step] = []) {
         self.profile = profile; self.alsoHoldsFor = alsoHoldsFor; self.options = options; self.steps = steps

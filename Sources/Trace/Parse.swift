@@ -55,6 +55,9 @@ public struct TraceParser {
                 }
                 guard let first = profiles.first else { throw err(lineNo, c.i, "profile needs a version (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))") }
                 trace.profile = first; trace.alsoHoldsFor = Array(profiles.dropFirst()); sawProfile = true
+            case "requires":
+                if !trace.steps.isEmpty { throw err(lineNo, start, "requires must come before the first op") }
+                trace.requires.append(try token(&c, lineNo))
             case "option":
                 if !trace.steps.isEmpty { throw err(lineNo, start, "option must come before the first op") }
                 c.skipBlanks()

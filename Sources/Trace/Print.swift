@@ -64,6 +64,7 @@ public enum TracePrinter {
     public static func trace(_ t: Trace) -> String {
         var s = "# dmemfuzz trace\nprofile \(t.profiles.map(\.rawValue).joined(separator: " "))\n"
         for o in t.options.sorted() { s += "option \(o.rawValue)\n" }
+        for m in t.requires { s += "requires \(m)\n" }
         for st in t.steps { s += step(st) + "\n" }
         return s
     }

@@ -4,7 +4,8 @@ import Foundation
 /// shared libraries (ldd), busybox-static + applet links, and the modules vgem/vkms (+ deps) need.
 /// Cached next to the kernel build, keyed by the agent binary, module set and busybox.
 public enum Initramfs {
-    public static let defaultModules = ["vgem", "vkms", "lkdtm"]
+    /// dmem_selftest is there only when the kernel carries the proposed module.
+    public static let defaultModules = ["vgem", "vkms", "lkdtm", "dmem_selftest"]
 
     /// The release agent binary: $DMEMFUZZ_AGENT, else <root>/.build-agent-static/release/dmemfuzz-agent
     /// (its own scratch path: `swift test --scratch-path .build-agent` holds that one's lock),

@@ -18,6 +18,15 @@ public struct KernelBuild: Sendable {
         self.release = rel
     }
 
+    /// Does the build have module `name` (modules.dep lists it)?
+    public func hasModule(_ name: String) -> Bool {
+        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return false }
+        return dep.split(separator: "\n").contains { line in
+            let path = line.prefix { $0 != ":" }
+            return path.hasSuffix("/\(name).ko") || path.contains("/\(name).ko.")
+        }
+    }
+
     /// The package root (where Package.swift and vm/ are), from a source file path.
     public static func packageRoot(from file: String = #filePath) -> URL {
         var u = URL(fileURLWithPath: file).deletingLastPathComponent()
@@ -50,10 +59,11 @@ public struct KernelBuild: Sendable {
     }
 
     /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits).
-    public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil) throws -> KernelBuild {
+    public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
+                             config: [String] = []) throws -> KernelBuild {
         let out = try Shell.run([root.appendingPathComponent("vm/build-kernel.sh").path]
                                 + (tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version])
-                                + series.flatMap { ["--series", $0] }, stderrToConsole: true)
+                                + series.flatMap { ["--series", $0] } + config.flatMap { ["--config", $0] }, stderrToConsole: true)
         guard let last = out.split(separator: "\n").last else { throw VMError.setup("build-kernel.sh printed nothing") }
         return try KernelBuild(dir: URL(fileURLWithPath: String(last)))
     }

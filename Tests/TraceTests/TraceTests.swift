@@ -66,6 +66,8 @@ final class TraceTests: XCTestCase {
         let text = """
         # dmemfuzz trace
         profile 7.3 7.2
+        requires dmem_selftest
+        alloc a1 dmem_selftest 5000 b1 = EAGAIN
         delegate /d 1000 = ok
         setuid a1 1000 = ok
         dropcaps a2 = ok
@@ -80,9 +82,10 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(t.profile, .v7_3)
         XCTAssertEqual(t.alsoHoldsFor, [.v7_2])
         XCTAssertTrue(t.holds(for: .v7_2))
-        XCTAssertEqual(t.steps[3].op, .by(1, .mkdir(CgroupPath(["d", "x"]))))
-        XCTAssertEqual(t.steps[4].expect, .err(.EACCES))
-        XCTAssertEqual(t.steps[6].op, .by(1, .move(2, CgroupPath(["d", "x"]))))
+        XCTAssertEqual(t.requires, ["dmem_selftest"])
+        XCTAssertEqual(t.steps[4].op, .by(1, .mkdir(CgroupPath(["d", "x"]))))
+        XCTAssertEqual(t.steps[5].expect, .err(.EACCES))
+        XCTAssertEqual(t.steps[7].op, .by(1, .move(2, CgroupPath(["d", "x"]))))
         XCTAssertEqual(TracePrinter.trace(t), text)
     }
 
