@@ -28,6 +28,10 @@ final class CampaignTests: XCTestCase {
     as a1 read /g dmem.max = "vgem/region0 1048576\\n"
     as a1 move a1 /g = EACCES
     as a1 rmdir /g/x = ok
+    register dmem_selftest 268435456 = ok
+    alloc a1 dmem_selftest 5000 b3 = EACCES
+    free b3 = ENOENT
+    unregister dmem_selftest = ok
     exit a1 = ok
     rmdir /g = ok
     """)
