@@ -1,37 +1,90 @@
 import DmemModel
 import Trace
 
-/// Shrinks a failing trace: delta debugging over steps, then simplification of values, keeping
-/// the caller's failure predicate true at every accepted step. Expectations are dropped (the
-/// shrunk trace is re-run to get its own).
+/// Shrinks a failing trace, keeping the caller's failure predicate true at every accepted step.
+/// Expectations are dropped (the shrunk trace is re-run to get its own).
+///
+/// Delta debugging over steps stops where every remaining op is needed as long as actor, cgroup
+/// and buffer identities stay fixed. So, in the style of syzkaller's minimizer, ddmin (and once,
+/// removing a whole cgroup subtree, actor or buffer with every op that names it) is followed by
+/// rounds of structural passes until a round changes nothing: merge two actors into one, merge two
+/// unrelated cgroups, collapse a cgroup into its parent or lift it a level, merge two allocations
+/// of one actor, end an actor early with its exit, point a free/resident at an older buffer; then
+/// ddmin op by op (what a merge left unused) and smaller values. Every pass only makes the trace
+/// smaller in some respect (ops, actors, cgroups, path depth, non-exit ops, values), so the rounds
+/// end. Each candidate costs one predicate run (a kernel replay, ~1-2 s), so candidates identical
+/// to the current trace are skipped and verdicts are remembered: no trace runs twice.
 public struct Shrinker {
     public var stillFails: (Trace) async throws -> Bool
+    /// Predicate runs so far (remembered verdicts are not run again and do not count).
     public private(set) var attempts = 0
     public var maxAttempts: Int
+    /// Verdicts by candidate ops: the predicate is taken to be deterministic.
+    var verdicts: [[Op]: Bool] = [:]
 
     public init(maxAttempts: Int = 2000, stillFails: @escaping (Trace) async throws -> Bool) {
         self.stillFails = stillFails; self.maxAttempts = maxAttempts
     }
 
     mutating func check(_ t: Trace) async throws -> Bool {
+        let key = t.steps.map(\.op)
+        if let v = verdicts[key] { return v }
         guard attempts < maxAttempts else { return false }
         attempts += 1
-        return try await stillFails(t)
+        let v = try await stillFails(t)
+        verdicts[key] = v
+        return v
     }
 
     public mutating func minimize(_ input: Trace) async throws -> Trace {
         var t = input
         t.steps = t.steps.map { Step($0.op) }
-        t = try await ddmin(t)
-        t = try await simplifyValues(t)
-        t = try await ddmin(t)
+        t = try await counted("ddmin", t) { try await $0.ddmin(t) }
+        t = try await counted("remove", t) { try await $0.pass(t, Shrinker.removals) }
+        while attempts < maxAttempts {
+            let before = t
+            t = try await counted("actors", t) { try await $0.pass(t, Shrinker.actorMerges) }
+            t = try await counted("cgroups", t) { try await $0.pass(t, Shrinker.cgroupMerges) }
+            t = try await counted("hoist", t) { try await $0.pass(t, Shrinker.hoists) }
+            t = try await counted("allocs", t) { try await $0.pass(t, Shrinker.allocMerges) }
+            t = try await counted("exits", t) { try await $0.pass(t, Shrinker.earlyExits) }
+            t = try await counted("buffers", t) { try await $0.pass(t, Shrinker.bufferMerges) }
+            // What the merges left unused (a cgroup's mkdir and writes, an actor's spawn) goes op by op.
+            if t != before { t = try await counted("ddmin", t) { try await $0.ddmin(t, from: t.steps.count) } }
+            t = try await counted("values", t) { try await $0.simplifyValues(t) }
+            if t == before { break }
+        }
+        return try await counted("ids", t) { try await $0.canonicalize(t) }
+    }
+
+    /// Predicate runs and ops removed per pass, for tuning the pass order.
+    public private(set) var passStats: [String: (runs: Int, removed: Int)] = [:]
+
+    mutating func counted(_ name: String, _ t: Trace, _ body: (inout Shrinker) async throws -> Trace) async throws -> Trace {
+        let a = attempts
+        let out = try await body(&self)
+        passStats[name, default: (0, 0)].runs += attempts - a
+        passStats[name, default: (0, 0)].removed += t.steps.count - out.steps.count
+        return out
+    }
+
+    /// Tries `candidates(t)` in order and takes the first that still fails, then asks again for
+    /// candidates of the new trace, until none is left.
+    mutating func pass(_ input: Trace, _ candidates: (Trace) -> [Trace]) async throws -> Trace {
+        var t = input
+        next: while attempts < maxAttempts {
+            for c in candidates(t) where c.steps != t.steps {
+                if try await check(c) { t = c; continue next }
+            }
+            break
+        }
         return t
     }
 
     /// Zeller's ddmin over steps: try removing chunks, halve chunk size when nothing goes.
-    mutating func ddmin(_ input: Trace) async throws -> Trace {
+    mutating func ddmin(_ input: Trace, from granularity: Int = 2) async throws -> Trace {
         var t = input
-        var n = 2
+        var n = max(2, granularity)
         while t.steps.count >= 2 {
             let chunk = max(1, t.steps.count / n)
             var removedAny = false
@@ -75,5 +128,197 @@ public struct Shrinker {
             return [.register(region: r, size: 1 << 20)]
         default: return []
         }
+    }
+
+    // MARK: structural candidates
+
+    /// `t` with its ops replaced by `ops`.
+    static func with(_ t: Trace, _ ops: [Op]) -> Trace {
+        var c = t
+        c.steps = ops.map { Step($0) }
+        return c
+    }
+
+    /// Whole entities with every op that names them, transitively: a cgroup subtree (its mkdirs,
+    /// writes, reads, spawns there and so the actors spawned there), an actor (its spawn, moves,
+    /// allocations and so their buffers), a buffer (its allocation and uses). Biggest first.
+    static func removals(_ t: Trace) -> [Trace] {
+        var out: [Trace] = []
+        for p in t.paths.sorted(by: { $0.depth < $1.depth }) { out.append(removing(t, subtree: p)) }
+        for a in t.actors { out.append(removing(t, actors: [a])) }
+        for b in t.buffers { out.append(removing(t, buffers: [b])) }
+        return out
+    }
+
+    static func removing(_ t: Trace, subtree: CgroupPath? = nil, actors: Set<ActorID> = [], buffers: Set<BufferID> = []) -> Trace {
+        var gone = (actors: actors, buffers: buffers)
+        var keep = Array(repeating: true, count: t.steps.count)
+        var changed = true
+        while changed {
+            changed = false
+            for (i, st) in t.steps.enumerated() where keep[i] {
+                let op = st.op
+                let named = op.actors.contains(where: gone.actors.contains) || op.buffers.contains(where: gone.buffers.contains)
+                    || (subtree.map { s in op.paths.contains { s.contains($0) } } ?? false)
+                guard named else { continue }
+                keep[i] = false
+                changed = true
+                // What the removed op would have created is gone too.
+                if case let .spawn(a, _) = op { gone.actors.insert(a) }
+                if case let .alloc(_, _, _, b) = op { gone.buffers.insert(b) }
+            }
+        }
+        var c = t
+        c.steps = t.steps.indices.filter { keep[$0] }.map { t.steps[$0] }
+        return c
+    }
+
+    /// Pairs of actors become one (the one seen first keeps its id): living where the first was
+    /// spawned, or where the second was. The second's spawn goes.
+    static func actorMerges(_ t: Trace) -> [Trace] {
+        let actors = t.actors
+        var out: [Trace] = []
+        let ops = t.steps.map(\.op)
+        func firstSpawn(_ a: ActorID) -> Int? {
+            ops.firstIndex { if case let .spawn(x, _) = $0 { return x == a }; return false }
+        }
+        for (i, x) in actors.enumerated() {
+            for y in actors[(i + 1)...] {
+                out.append(with(t, renamingActor(ops, y, to: x)))
+                if let sx = firstSpawn(x), let sy = firstSpawn(y), case let .spawn(_, px) = ops[sx], case let .spawn(_, py) = ops[sy], px != py {
+                    var swapped = ops
+                    swapped[sx] = .spawn(x, py)
+                    swapped[sy] = .spawn(y, px)
+                    out.append(with(t, renamingActor(swapped, y, to: x)))
+                }
+            }
+        }
+        return out
+    }
+
+    static func renamingActor(_ ops: [Op], _ from: ActorID, to: ActorID) -> [Op] {
+        dropDuplicateCreations(ops.map { $0.renaming(actor: from, to: to) }, changedFrom: ops)
+    }
+
+    /// Pairs of unrelated cgroups (neither contains the other) become one: the later-created one's
+    /// subtree is renamed into the earlier one's; when their parents differ, also the other way.
+    static func cgroupMerges(_ t: Trace) -> [Trace] {
+        let paths = t.paths
+        var out: [Trace] = []
+        for (i, p) in paths.enumerated() {
+            for q in paths[(i + 1)...] where p.isUnrelated(to: q) {
+                out.append(renamingSubtree(t, q, to: p))
+                if p.parent != q.parent { out.append(renamingSubtree(t, p, to: q)) }
+            }
+        }
+        return out
+    }
+
+    /// A cgroup merged into its parent (its subtree moves up, a leaf becomes its parent), then a
+    /// cgroup lifted one level (`/x/y/...` becomes `/y/...`).
+    static func hoists(_ t: Trace) -> [Trace] {
+        let paths = t.paths
+        var out: [Trace] = []
+        for p in paths { if let parent = p.parent { out.append(renamingSubtree(t, p, to: parent)) } }
+        for p in paths where p.depth >= 2 {
+            out.append(renamingSubtree(t, p, to: p.parent!.parent!.child(p.name)))
+        }
+        return out
+    }
+
+    static func renamingSubtree(_ t: Trace, _ from: CgroupPath, to: CgroupPath) -> Trace {
+        let ops = t.steps.map(\.op)
+        return with(t, dropDuplicateCreations(ops.map { $0.renaming(subtree: from, to: to) }, changedFrom: ops))
+    }
+
+    /// Two allocations of one actor on one region become one of the summed size, where the later
+    /// one was; uses of the earlier buffer after that point name the merged one.
+    static func allocMerges(_ t: Trace) -> [Trace] {
+        let ops = t.steps.map(\.op)
+        var out: [Trace] = []
+        for i in ops.indices {
+            guard case let .alloc(a, r, s1, b1) = ops[i] else { continue }
+            for j in (i + 1)..<ops.count {
+                guard case let .alloc(a2, r2, s2, b2) = ops[j], a2 == a, r2 == r, b2 != b1 else { continue }
+                let (sum, overflow) = s1.addingReportingOverflow(s2)
+                if overflow { continue }
+                var c = ops
+                c[j] = .alloc(a, region: r, size: sum, buffer: b2)
+                for k in (j + 1)..<c.count { c[k] = c[k].renaming(usedBuffer: b1, to: b2) }
+                c.remove(at: i)
+                out.append(with(t, c))
+            }
+        }
+        return out
+    }
+
+    /// An actor's life cut short: one of its ops (after its spawn) becomes its exit, and its later
+    /// ops go. Exit frees the actor's buffers, so this stands in for free, eviction and move-away.
+    static func earlyExits(_ t: Trace) -> [Trace] {
+        let ops = t.steps.map(\.op)
+        var out: [Trace] = []
+        for a in t.actors {
+            var spawned = false
+            for (i, op) in ops.enumerated() where op.actors.contains(a) {
+                if case .spawn = op, !spawned { spawned = true; continue }
+                if case .exit = op { break }
+                var c = Array(ops[..<i]) + [.exit(a)]
+                c += ops[(i + 1)...].filter { !$0.actors.contains(a) }
+                out.append(with(t, c))
+            }
+        }
+        return out
+    }
+
+    /// A free/resident of a buffer renamed to one allocated earlier, so the later allocation may go.
+    static func bufferMerges(_ t: Trace) -> [Trace] {
+        let ops = t.steps.map(\.op)
+        let buffers = t.buffers
+        var out: [Trace] = []
+        for (i, x) in buffers.enumerated() {
+            for y in buffers[(i + 1)...] {
+                let c = ops.map { $0.renaming(usedBuffer: y, to: x) }
+                if c != ops { out.append(with(t, c)) }
+            }
+        }
+        return out
+    }
+
+    /// After a rename, a changed mkdir of a cgroup that already exists and a changed spawn of an
+    /// actor that is already alive are duplicates (EEXIST): drop them. Unchanged ops stay, so a
+    /// trace's own deliberate EEXIST is kept.
+    static func dropDuplicateCreations(_ ops: [Op], changedFrom old: [Op]) -> [Op] {
+        var livePaths: Set<CgroupPath> = [.root]
+        var liveActors = Set<ActorID>()
+        var out: [Op] = []
+        for (i, op) in ops.enumerated() {
+            let created = op.creates
+            if op != old[i] {
+                if let p = created.path, livePaths.contains(p) { continue }
+                if let a = created.actor, liveActors.contains(a) { continue }
+            }
+            if let p = created.path { livePaths.insert(p) }
+            if let a = created.actor { liveActors.insert(a) }
+            switch op {
+            case let .rmdir(p), let .by(_, .rmdir(p)): livePaths.remove(p)
+            case let .exit(a): liveActors.remove(a)
+            default: break
+            }
+            out.append(op)
+        }
+        return out
+    }
+
+    /// Actors and buffers numbered 1, 2, ... in order of first appearance, if the trace still
+    /// fails that way (ids are names only, but the predicate has the last word).
+    mutating func canonicalize(_ t: Trace) async throws -> Trace {
+        let actors = Dictionary(uniqueKeysWithValues: t.actors.enumerated().map { ($1, $0 + 1) })
+        let buffers = Dictionary(uniqueKeysWithValues: t.buffers.enumerated().map { ($1, $0 + 1) })
+        let ops = t.steps.map {
+            $0.op.renamed(actor: { actors[$0] ?? $0 }, bound: { buffers[$0] ?? $0 }, used: { buffers[$0] ?? $0 })
+        }
+        let c = Shrinker.with(t, ops)
+        if c.steps != t.steps, try await check(c) { return c }
+        return t
     }
 }
