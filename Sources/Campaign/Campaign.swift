@@ -15,6 +15,10 @@ public struct CampaignConfig: Sendable {
     /// Ops a round runs before generating its own (a prefix of a corpus trace), so coverage
     /// found once is a starting point rather than luck to find again.
     public var prefix: [Op] = []
+    /// Every this many batches, a batch that reads every dmem.* file of the whole tree, so state
+    /// no op happened to read (partial multi-line writes, offline resets, ancestors' usage) is
+    /// compared too. 0: never.
+    public var treeCheckEvery = 6
     public var progress: (@Sendable (String) -> Void)? = nil
     public var stop: StopFlag? = nil
     public init() {}
@@ -51,6 +55,7 @@ public enum CampaignRunner {
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         if dynamic.contains(where: { $0.name == Model.selftestRegion }) { trace.requires = ["dmem_selftest"] }
         var pending = config.prefix[...]
+        var batches = 0
         var signatures = Set<String>()
         // What the reset before this round covered is not this round's.
         if session.kcov { _ = try? session.kernel.coverage() }
@@ -64,7 +69,11 @@ public enum CampaignRunner {
             if let d = config.duration, Date().timeIntervalSince(start) >= d { break }
             var look = lockstep.model
             var ops: [Op] = []
-            for _ in 0..<config.batch {
+            batches += 1
+            if config.treeCheckEvery > 0 && batches % (config.treeCheckEvery + 1) == 0 {
+                ops = look.model.snapshot().map { .read($0.0, file: $0.1) }
+            }
+            for _ in 0..<(ops.isEmpty ? config.batch : 0) {
                 let op: Op
                 if let p = pending.popFirst() { op = p; gen.observe(p) } else { op = gen.next(look.model) }
                 _ = look.apply(op)
