@@ -280,7 +280,12 @@ extension Model {
         guard let r = liveRegion(named: name) else { return .ENOENT }
         regions[r].live = false
         liveRegions.removeAll { $0 == r }
-        for p in regions[r].pools { pools[p].onCssList = false }
+        // list_del_rcu(&pool->css_node): the css's list forgets them (or the root css's list would
+        // grow with every vkms device ever enabled, and every lookup with it).
+        for p in regions[r].pools {
+            pools[p].onCssList = false
+            csses[pools[p].css].pools.removeAll { $0 == p }
+        }
         // dmem_selftest_remove(): unregister first, then drop the outstanding charge.
         if regions[r].moduleCharge {
             for b in buffers.keys.sorted() where buffers[b]!.region == r { _ = free(b) }
