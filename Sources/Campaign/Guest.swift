@@ -8,21 +8,22 @@ import VM
 public final class Guest {
     let makeVM: () throws -> VirtualMachine
     let profile: KernelProfile?
+    let kcov: Bool
     public private(set) var session: Session
     public private(set) var boots = 1
     /// What the last `replayClean` left behind, for the next reset; `dirty` forces a new boot.
     var lastModel: Model?
     var dirty = false
 
-    public init(profile: KernelProfile? = nil, makeVM: @escaping () throws -> VirtualMachine) throws {
-        self.makeVM = makeVM; self.profile = profile
-        session = try Session(vm: try makeVM(), profile: profile)
+    public init(profile: KernelProfile? = nil, kcov: Bool = true, makeVM: @escaping () throws -> VirtualMachine) throws {
+        self.makeVM = makeVM; self.profile = profile; self.kcov = kcov
+        session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
     }
 
     public func reboot() throws {
         session.vm.stop()
         session.vm.cleanup()
-        session = try Session(vm: try makeVM(), profile: profile)
+        session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
         boots += 1
     }
 

@@ -14,7 +14,8 @@ public final class Session {
     /// KCOV edges of dmem.c/page_counter.c are reported (the kernel has KCOV and a vmlinux).
     public let kcov: Bool
 
-    public init(vm: VirtualMachine, profile override: KernelProfile? = nil) throws {
+    /// `kcov: false` leaves KCOV off even when the kernel has it (`dmemfuzz bench lockstep` measures the difference).
+    public init(vm: VirtualMachine, profile override: KernelProfile? = nil, kcov wantKcov: Bool = true) throws {
         self.vm = vm
         try vm.start()
         let hello = try vm.hello()
@@ -26,7 +27,7 @@ public final class Session {
         profile = p
         kernel = KernelExecutor(vm: vm)
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity)
-        let ranges = KcovRanges.text(for: vm.config.kernel)
+        let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
         kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"
     }
 

@@ -55,6 +55,13 @@ struct BenchCommand: AsyncParsableCommand {
         for (verb, c, t) in rows.sorted(by: { $0.2 > $1.2 }) {
             print(String(format: "  %-16@ %6d  %9.1f us  (%4.1f%% of guest time)", verb, c, 1e6 * t / Double(c), 100 * t / guestSeconds))
         }
+        guard session.kcov else { return }
+        // The same ops in a guest with KCOV left off: what coverage costs, measured in this run.
+        let plain = try Session(vm: try guest.makeVM(), kcov: false)
+        defer { plain.stop() }
+        let r2 = await CampaignRunner.run(plain, config: cfg)
+        let on = Double(r.executed) / r.seconds, off = Double(r2.executed) / r2.seconds
+        print(String(format: "same ops with KCOV off: %.0f ops/s; with KCOV on lockstep runs at %.0f%% of that", off, 100 * on / off))
     }
 
     /// Incremental rebuild: a one-line change to kernel/cgroup/dmem.c as a series (a new comment

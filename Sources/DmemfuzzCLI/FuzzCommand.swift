@@ -25,6 +25,7 @@ struct FuzzCommand: AsyncParsableCommand {
     var campaign: String = "campaigns/default"
     @Flag(help: "Continue the campaign in --campaign from where it stopped.") var resume = false
     @Flag(help: "Do not minimize findings.") var noMinimize = false
+    @Flag(help: "Leave KCOV off (coverage is then op signatures only; lockstep runs a few percent faster).") var noKcov = false
     @Option(help: "Seed traces (files or directories; repeatable): half the rounds start from a prefix of one of them or of the campaign's corpus.")
     var seeds: [String] = ["corpora"]
 
@@ -34,7 +35,7 @@ struct FuzzCommand: AsyncParsableCommand {
         cfg.duration = try duration.map(parseDuration)
         let driver: CampaignDriver
         do {
-            let g = try Guest(profile: profile, makeVM: guest.makeVM)
+            let g = try Guest(profile: profile, kcov: !noKcov, makeVM: guest.makeVM)
             driver = try CampaignDriver(guest: g, dir: campaign, findings: try FindingStore(root: findings), config: cfg, resume: resume)
         } catch {
             FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8))
