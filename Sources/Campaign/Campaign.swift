@@ -47,13 +47,14 @@ public enum CampaignRunner {
     public static func run(_ session: Session, config: CampaignConfig) async -> CampaignResult {
         let start = Date()
         // A kernel carrying the dmem_selftest module gets its region as a further charge source.
+        let selftest = session.modules.contains("dmem_selftest")
         var dynamic: [(name: String, size: UInt64)] = [("vkms/dev1", UInt64(64) << 20)]
-        if session.vm.config.kernel.hasModule("dmem_selftest") { dynamic.append((Model.selftestRegion, UInt64(256) << 20)) }
+        if selftest { dynamic.append((Model.selftestRegion, UInt64(256) << 20)) }
         var gen = Generator(seed: config.seed, config: GeneratorConfig(regions: [], dynamicRegions: dynamic, modelOnly: false))
         var lockstep = Lockstep(model: session.freshModel(options: config.options), subject: session.kernel)
         var trace = Trace(profile: session.profile, options: config.options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
-        if dynamic.contains(where: { $0.name == Model.selftestRegion }) { trace.requires = ["dmem_selftest"] }
+        if selftest { trace.requires = ["dmem_selftest"] }
         var pending = config.prefix[...]
         var batches = 0
         var signatures = Set<String>()

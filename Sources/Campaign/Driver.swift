@@ -71,8 +71,7 @@ public final class CampaignDriver {
     /// dropped), for `seededPercent` of the rounds; deterministic in the round's seed.
     func prefix(seed: UInt64, session: Session) -> [Op] {
         var rng = SeededRandom(seed: seed ^ 0x5EED)
-        let kernel = session.vm.config.kernel
-        let pool = (seeds + corpus).filter { $0.requires.allSatisfy(kernel.hasModule) }
+        let pool = (seeds + corpus).filter { $0.requires.allSatisfy(session.modules.contains) }
         guard rng.chance(seededPercent), let t = rng.pick(pool) else { return [] }
         let ops = session.splitPrologue(t.steps).rest.map(\.op)
         guard !ops.isEmpty else { return [] }

@@ -13,6 +13,8 @@ public final class Session {
     public let release: String
     /// KCOV edges of dmem.c/page_counter.c are reported (the kernel has KCOV and a vmlinux).
     public let kcov: Bool
+    /// Modules the booted kernel's build has (read once per boot, asked every round).
+    public let modules: Set<String>
 
     /// `kcov: false` leaves KCOV off even when the kernel has it (`dmemfuzz bench lockstep` measures the difference).
     public init(vm: VirtualMachine, profile override: KernelProfile? = nil, kcov wantKcov: Bool = true) throws {
@@ -27,6 +29,7 @@ public final class Session {
         profile = p
         kernel = KernelExecutor(vm: vm)
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity)
+        modules = vm.config.kernel.moduleNames()
         let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
         kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"
     }

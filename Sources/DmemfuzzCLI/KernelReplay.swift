@@ -20,7 +20,7 @@ enum KernelReplay {
         for file in files {
             let (trace, lines) = try TraceFiles.load(file)
             let t0 = Date()
-            if let missing = trace.requires.first(where: { !guest.session.vm.config.kernel.hasModule($0) }) {
+            if let missing = trace.requires.first(where: { !guest.session.modules.contains($0) }) {
                 results.append(Result(file: file, status: .skip, detail: "needs module \(missing)", seconds: 0))
                 log("skip \(file): needs module \(missing), which this kernel does not have")
                 continue

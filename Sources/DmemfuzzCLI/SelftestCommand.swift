@@ -45,7 +45,7 @@ struct SelftestCommand: AsyncParsableCommand {
             defer { g.stop() }
             var caught: Finding? = nil
             var how = "not caught"
-            for t in traces where t.holds(for: g.session.profile) && t.requires.allSatisfy(kernel.hasModule) && caught == nil {
+            for t in traces where t.holds(for: g.session.profile) && t.requires.allSatisfy(g.session.modules.contains) && caught == nil {
                 let run = try await g.replayClean(t)
                 caught = run.result?.finding(of: t, splats: run.splats, console: run.session.vm.console)
                 if caught != nil { how = "corpus" }

@@ -18,13 +18,14 @@ public struct KernelBuild: Sendable {
         self.release = rel
     }
 
-    /// Does the build have module `name` (modules.dep lists it)?
-    public func hasModule(_ name: String) -> Bool {
-        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return false }
-        return dep.split(separator: "\n").contains { line in
-            let path = line.prefix { $0 != ":" }
-            return path.hasSuffix("/\(name).ko") || path.contains("/\(name).ko.")
-        }
+    /// The modules the build has (modules.dep), by name: `dmem_selftest` for `.../dmem_selftest.ko[.xz]`.
+    public func moduleNames() -> Set<String> {
+        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return [] }
+        return Set(dep.split(separator: "\n").compactMap { line in
+            let file = line.prefix { $0 != ":" }.split(separator: "/").last ?? ""
+            guard let ko = file.range(of: ".ko") else { return nil }
+            return String(file[..<ko.lowerBound])
+        })
     }
 
     /// The package root (where Package.swift and vm/ are), from a source file path.

@@ -41,3 +41,17 @@ final class KcovRangesTests: XCTestCase {
         XCTAssertGreaterThan(lines.count, 30)
     }
 }
+
+/// Which modules a build has: the module files modules.dep lists, not their dependencies.
+final class ModuleNamesTests: XCTestCase {
+    func testNamesFromModulesDep() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modnames-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mods = dir.appendingPathComponent("modroot/lib/modules/7.2.13")
+        try FileManager.default.createDirectory(at: mods, withIntermediateDirectories: true)
+        try Data().write(to: dir.appendingPathComponent("bzImage"))
+        try Data("kernel/kernel/cgroup/dmem_selftest.ko:\nkernel/drivers/gpu/drm/vgem/vgem.ko.xz: kernel/drivers/dma-buf/dmabuf_helper.ko\n".utf8)
+            .write(to: mods.appendingPathComponent("modules.dep"))
+        XCTAssertEqual(try KernelBuild(dir: dir).moduleNames(), ["dmem_selftest", "vgem"])
+    }
+}
