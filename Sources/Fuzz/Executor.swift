@@ -16,7 +16,10 @@ public struct ModelExecutor: Executor, Sendable {
 
     public mutating func execute(_ ops: [Op]) async throws -> [Outcome?] { ops.map { apply($0) } }
 
-    public mutating func apply(_ op: Op) -> Outcome? {
+    public mutating func apply(_ op: Op) -> Outcome? { apply(op, by: .root) }
+
+    /// `creds`: who does the cgroupfs ops (the agent is root; `as` hands them to an actor).
+    mutating func apply(_ op: Op, by creds: Creds) -> Outcome? {
         func errOrOk(_ e: Errno?) -> Outcome { e.map(Outcome.err) ?? .ok }
         func file(_ r: FileResult) -> Outcome? {
             switch r {
@@ -29,18 +32,16 @@ public struct ModelExecutor: Executor, Sendable {
         switch op {
         case let .register(r, size): return errOrOk(model.register(r, size: size))
         case let .unregister(r): return errOrOk(model.unregister(r))
-        case let .mkdir(p): return errOrOk(model.mkdir(p))
-        case let .rmdir(p): return errOrOk(model.rmdir(p))
-        case let .write(p, f, data, nb): return file(model.write(p, f, data, nonblock: nb))
+        case let .mkdir(p): return errOrOk(model.mkdir(p, by: creds))
+        case let .rmdir(p): return errOrOk(model.rmdir(p, by: creds))
+        case let .write(p, f, data, nb): return file(model.write(p, f, data, nonblock: nb, by: creds))
         case let .read(p, f): return file(model.read(p, f))
         case let .spawn(a, p): return errOrOk(model.spawn(a, p))
-        case let .move(a, p): return errOrOk(model.move(a, p))
+        case let .move(a, p): return errOrOk(model.move(a, p, by: creds))
         case let .exit(a): return errOrOk(model.exit(a))
         case let .alloc(a, r, size, b):
-            // Evictions are a set: the agent can only ask each buffer afterwards, not see the
-            // order TTM walked the LRU in, so outcomes list them ascending.
             let (e, ev) = model.alloc(a, region: r, size: size, buffer: b)
-            return Outcome(errno: e, evicted: ev.sorted())
+            return Outcome(errno: e, evicted: ev)
         case let .free(b): return errOrOk(model.free(b))
         case let .resident(b):
             switch model.resident(b) { case .success(let r): return .number(r ? 1 : 0); case .failure(let e): return .err(e) }
@@ -48,21 +49,15 @@ public struct ModelExecutor: Executor, Sendable {
             switch model.dying(p) { case .success(let n): return .number(n); case .failure(let e): return .err(e) }
         case let .evictQuery(a, r, size):
             let (e, ev) = model.evictQuery(a, region: r, size: size)
-            return Outcome(errno: e, evicted: ev.sorted())
+            return Outcome(errno: e, evicted: ev)
         case let .delegate(p, uid): return errOrOk(model.delegate(p, to: uid))
         case let .setuid(a, uid): return errOrOk(model.setuid(a, uid))
         case let .dropCaps(a): return errOrOk(model.dropCaps(a))
         case let .by(a, inner):
             // The agent hands the op to the actor's process: no actor, nobody to do it.
-            guard let creds = model.creds(of: a) else { return .err(.ESRCH) }
-            switch inner {
-            case let .mkdir(p): return errOrOk(model.mkdir(p, by: creds))
-            case let .rmdir(p): return errOrOk(model.rmdir(p, by: creds))
-            case let .write(p, f, data, nb): return file(model.write(p, f, data, nonblock: nb, by: creds))
-            case let .read(p, f): return file(model.read(p, f))
-            case let .move(b, p): return errOrOk(model.move(b, p, by: creds))
-            default: return .err(.EINVAL)
-            }
+            guard let actorCreds = model.creds(of: a) else { return .err(.ESRCH) }
+            guard inner.actorPerformable else { return .err(.EINVAL) }
+            return apply(inner, by: actorCreds)
         }
     }
 }

@@ -54,10 +54,12 @@ public struct Outcome: Hashable, Sendable {
     /// Numeric answers: `dying`, `resident` (1/0).
     public var value: UInt64?
     /// Buffers evicted by an `alloc` (also on failure: evictions stay done) or named by `evictQuery`.
+    /// A set, kept ascending: the agent can only ask each buffer afterwards, not see the order TTM
+    /// walked its LRU in, so the model's eviction order must not count.
     public var evicted: [BufferID]
 
     public init(errno: Errno? = nil, data: [UInt8]? = nil, value: UInt64? = nil, evicted: [BufferID] = []) {
-        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted
+        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted.sorted()
     }
     public static let ok = Outcome()
     public static func err(_ e: Errno) -> Outcome { Outcome(errno: e) }

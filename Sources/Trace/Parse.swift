@@ -251,7 +251,7 @@ public struct TraceParser {
             c.skipBlanks()
             while !c.atEnd { o.evicted.append(try id(&c, line, prefix: "b", what: "buffer")); c.skipBlanks() }
             if o.evicted.isEmpty { throw err(line, c.i, "'evicted' needs at least one buffer") }
-            o.evicted.sort()  // a set: see ModelExecutor.apply
+            o.evicted.sort()  // a set: see Outcome.evicted
         }
         return o
     }
