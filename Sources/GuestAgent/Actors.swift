@@ -73,27 +73,30 @@ final class ActorTable {
         return Sys.writeFile(cgroupDir + "/cgroup.procs", Array(String(a.pid).utf8))
     }
 
+    /// One request on the child protocol: the command words and an optional payload out, the
+    /// reply words back, plus the v1 bytes that follow them for the commands that send data
+    /// (`fs`, `coverage`). nil when the child is gone.
+    func request(_ p: ActorProc, _ words: [Int64], payload: [UInt8] = [], withData: Bool = false) -> ([Int64], [UInt8])? {
+        guard Sys.writeAll(p.cmdFd, words.withUnsafeBytes { Array($0) } + payload),
+              let r = Sys.readExact(p.replyFd, 32) else { return nil }
+        let reply: [Int64] = r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+        guard withData, reply[1] > 0 else { return (reply, []) }
+        guard let bytes = Sys.readExact(p.replyFd, Int(reply[1])) else { return nil }
+        return (reply, bytes)
+    }
+
     /// Sends a command and waits for the reply. A dead child answers ESRCH.
     func call(_ id: Int, _ c: ActorCmd, _ a: Int64 = 0, _ b: Int64 = 0, _ d: Int64 = 0) -> [Int64] {
-        guard let p = actors[id] else { return [Int64(ESRCH), 0, 0, 0] }
-        let msg = [c.rawValue, a, b, d]
-        let bytes = msg.withUnsafeBytes { Array($0) }
-        guard Sys.writeAll(p.cmdFd, bytes), let r = Sys.readExact(p.replyFd, 32) else {
-            return [Int64(ESRCH), 0, 0, 0]
-        }
-        return r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+        guard let p = actors[id], let (reply, _) = request(p, [c.rawValue, a, b, d]) else { return [Int64(ESRCH), 0, 0, 0] }
+        return reply
     }
 
     /// Has the actor perform a cgroupfs syscall itself. Returns (errno, bytes read).
     func fs(_ id: Int, _ kind: ActorFs, _ path: String, _ data: [UInt8] = []) -> (Int32, [UInt8]) {
-        guard let p = actors[id] else { return (ESRCH, []) }
         let payload = Array(path.utf8) + [0] + data
-        let msg = [ActorCmd.fs.rawValue, kind.rawValue, Int64(payload.count), 0]
-        guard Sys.writeAll(p.cmdFd, msg.withUnsafeBytes { Array($0) } + payload),
-              let r = Sys.readExact(p.replyFd, 32) else { return (ESRCH, []) }
-        let reply: [Int64] = r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
-        guard reply[1] > 0 else { return (Int32(reply[0]), []) }
-        guard let bytes = Sys.readExact(p.replyFd, Int(reply[1])) else { return (ESRCH, []) }
+        guard let p = actors[id],
+              let (reply, bytes) = request(p, [ActorCmd.fs.rawValue, kind.rawValue, Int64(payload.count), 0],
+                                           payload: payload, withData: true) else { return (ESRCH, []) }
         return (Int32(reply[0]), bytes)
     }
 
@@ -101,11 +104,8 @@ final class ActorTable {
     func coverage() -> [UInt64] {
         var out: [UInt64] = []
         for p in actors.values {
-            guard Sys.writeAll(p.cmdFd, [ActorCmd.coverage.rawValue, 0, 0, 0].withUnsafeBytes { Array($0) }),
-                  let r = Sys.readExact(p.replyFd, 32) else { continue }
-            let n = Int(r.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int64.self) })
-            guard n > 0, let bytes = Sys.readExact(p.replyFd, n) else { continue }
-            bytes.withUnsafeBytes { raw in for i in 0..<(n / 8) { out.append(raw.load(fromByteOffset: i * 8, as: UInt64.self)) } }
+            guard let (_, bytes) = request(p, [ActorCmd.coverage.rawValue, 0, 0, 0], withData: true) else { continue }
+            bytes.withUnsafeBytes { raw in for i in 0..<(bytes.count / 8) { out.append(raw.load(fromByteOffset: i * 8, as: UInt64.self)) } }
         }
         return out
     }
@@ -181,9 +181,7 @@ struct ActorChild {
             case .ping:
                 reply[1] = Int64(getpid())
             case .coverage:
-                let edges = kcov?.take() ?? []
-                reply[1] = Int64(edges.count * 8)
-                _ = Sys.writeAll(replyFd, reply.withUnsafeBytes { Array($0) } + edges.withUnsafeBytes { Array($0) })
+                _ = send(reply, data: (kcov?.take() ?? []).withUnsafeBytes { Array($0) })
                 continue
             case .fs:
                 guard let payload = Sys.readExact(cmdFd, Int(m[2])) else { _exit(0) }
@@ -199,9 +197,8 @@ struct ActorChild {
                 case .read: (reply[0], out) = { let (e, b) = Sys.readFile(path); return (Int64(e), b) }()
                 case nil: reply[0] = Int64(EINVAL)
                 }
-                reply[1] = Int64(out.count)
                 kcov?.collect()
-                _ = Sys.writeAll(replyFd, reply.withUnsafeBytes { Array($0) } + out)
+                _ = send(reply, data: out)
                 continue
             case nil:
                 reply[0] = Int64(EINVAL)
@@ -211,6 +208,12 @@ struct ActorChild {
         }
     }
     func send(_ r: [Int64]) -> Bool { Sys.writeAll(replyFd, r.withUnsafeBytes { Array($0) }) }
+    /// A reply followed by `data`, whose length goes in v1.
+    func send(_ r: [Int64], data: [UInt8]) -> Bool {
+        var r = r
+        r[1] = Int64(data.count)
+        return Sys.writeAll(replyFd, r.withUnsafeBytes { Array($0) } + data)
+    }
 }
 
 struct VgemCreate { var size: UInt64; var region: UInt32; var handle: UInt32 = 0; var id: UInt64 = 0 }

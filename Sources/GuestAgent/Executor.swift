@@ -22,16 +22,16 @@ final class Executor {
     static func dir(_ p: CgroupPath) -> String { p.isRoot ? cgroupRoot : cgroupRoot + p.description }
     static func file(_ p: CgroupPath, _ f: String) -> String { dir(p) + "/" + f }
 
+    static func e(_ code: Int32) -> Outcome { code == 0 ? .ok : .err(Errno(code)) }
+
     func execute(_ op: Op) -> Outcome {
-        func e(_ code: Int32) -> Outcome { code == 0 ? .ok : .err(Errno(code)) }
+        let e = Self.e
         switch op {
         case .mkdir(let p): return e(Sys.mkdir(Self.dir(p)))
         case .rmdir(let p): return e(Sys.rmdir(Self.dir(p)))
         case .write(let p, let f, let data, let nb):
             let r = Sys.writeFile(Self.file(p, f), data, nonblock: nb)
-            // A blocking dmem.max write may reclaim (7.3): learn what it evicted now, or the next
-            // alloc would report those buffers as its own evictions.
-            if f == "dmem.max" && !nb { refreshResidency() }
+            wrote(f, nonblock: nb)
             return e(r)
         case .read(let p, let f):
             let (code, bytes) = Sys.readFile(Self.file(p, f))
@@ -80,7 +80,7 @@ final class Executor {
         case .rmdir(let p): r = actors.fs(a, .rmdir, Self.dir(p))
         case .write(let p, let f, let data, let nb):
             r = actors.fs(a, nb ? .writeNonblock : .write, Self.file(p, f), data)
-            if f == "dmem.max" && !nb && r.0 == 0 { refreshResidency() }
+            wrote(f, nonblock: nb)
         case .read(let p, let f):
             r = actors.fs(a, .read, Self.file(p, f))
             return r.0 == 0 ? .bytes(r.1) : .err(Errno(r.0))
@@ -89,7 +89,13 @@ final class Executor {
             r = actors.fs(a, .write, Self.file(p, "cgroup.procs"), Array(String(pid).utf8))
         default: return .err(.EINVAL)
         }
-        return r.0 == 0 ? .ok : .err(Errno(r.0))
+        return Self.e(r.0)
+    }
+
+    /// After a write by anyone: a blocking dmem.max write may reclaim (7.3), so learn what it
+    /// evicted now, or the next alloc would report those buffers as its own evictions.
+    func wrote(_ file: String, nonblock: Bool) {
+        if file == "dmem.max" && !nonblock { refreshResidency() }
     }
 
     /// Re-reads the residency of every vgem buffer believed resident.
@@ -107,7 +113,7 @@ final class Executor {
             // The actor writes the size itself: the charge goes to its cgroup, with its credentials.
             let (r, _) = actors.fs(a, .write, Self.selftestDir + "/charge", Array(String(size).utf8))
             if r == 0 { buffers[id] = Buffer(actor: a, card: -1, handle: 0, region: region, vgem: false, resident: true, selftest: true) }
-            return r == 0 ? .ok : .err(Errno(r))
+            return Self.e(r)
         }
         guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
         // Seat users may open DRM nodes (udev's uaccess does it on desktops): an actor that gave up
