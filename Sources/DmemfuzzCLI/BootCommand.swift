@@ -1,4 +1,5 @@
 import ArgumentParser
+import Campaign
 import Foundation
 import VM
 
@@ -28,6 +29,14 @@ struct GuestOptions: ParsableArguments {
     static func vm(kernel kb: KernelBuild) throws -> VirtualMachine {
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         return VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
+    }
+
+    /// A booted guest for a command, or the one-line error and exit 2.
+    func startGuest() throws -> Guest {
+        do { return try Guest(makeVM: makeVM) } catch {
+            FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 
     func makeVM() throws -> VirtualMachine {

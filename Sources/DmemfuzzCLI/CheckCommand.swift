@@ -27,10 +27,7 @@ struct CheckCommand: AsyncParsableCommand {
         if seconds > 0 {
             var cfg = CampaignConfig()
             cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max
-            let g: Guest
-            do { g = try Guest(makeVM: guest.makeVM) } catch {
-                FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2)
-            }
+            let g = try guest.startGuest()
             defer { g.stop() }
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
             let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)

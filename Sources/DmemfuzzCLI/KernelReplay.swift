@@ -12,9 +12,7 @@ enum KernelReplay {
 
     static func run(paths: [String], guest options: GuestOptions, log: (String) -> Void) async throws -> [Result] {
         let files = try TraceFiles.expand(paths)
-        let guest: Guest
-        do { guest = try Guest(makeVM: options.makeVM) }
-        catch { FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2) }
+        let guest = try options.startGuest()
         defer { guest.stop() }
         var results: [Result] = []
         for file in files {

@@ -18,10 +18,7 @@ struct MinimizeCommand: AsyncParsableCommand {
     func run() async throws {
         let (dir, traceFile) = FindingFiles.locate(finding)
         let (trace, _) = try TraceFiles.load(traceFile)
-        let g: Guest
-        do { g = try Guest(makeVM: guest.makeVM) } catch {
-            FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8)); throw ExitCode(2)
-        }
+        let g = try guest.startGuest()
         defer { g.stop() }
         let s = g.session
         let before = s.vm.splats().count
