@@ -116,17 +116,11 @@ public enum CampaignRunner {
     /// Coverage proxy: op kind x outcome class x whether the target is nested.
     static func signature(_ s: Step) -> String {
         let o = s.expect.map { $0.errno?.description ?? ($0.evicted.isEmpty ? "ok" : "evict") } ?? "-"
+        let op = TracePrinter.summary(s.op)
         // An op an actor performs is its own kind: "as write dmem.max d1 EACCES".
-        var op = s.op, prefix = ""
-        if case let .by(_, inner) = op { op = inner; prefix = "as " }
-        let verb = prefix + TracePrinter.op(op).split(separator: " ").first!
-        var where_ = ""
-        switch op {
-        case let .write(p, f, _, _), let .read(p, f): where_ = " \(f) d\(min(p.depth, 2))"
-        case let .mkdir(p), let .rmdir(p), let .spawn(_, p), let .move(_, p): where_ = " d\(min(p.depth, 2))"
-        default: break
-        }
-        return "\(verb)\(where_) \(o)"
+        let file = op.file.map { " " + $0 } ?? ""
+        let depth = op.path.map { " d\(min($0.depth, 2))" } ?? ""
+        return "\(op.byActor ? "as " : "")\(op.verb)\(file)\(depth) \(o)"
     }
 
     static func finding(_ session: Session, _ trace: Trace, index: Int, divergence: Divergence?, splats: [Splat], hung: Bool, _ model: Model) -> Finding {

@@ -33,17 +33,10 @@ public struct Finding: Sendable {
             if o.value != nil { return "value" }
             return o.evicted.isEmpty ? "ok" : "ok+evictions"
         }
-        var op = d.op, by = ""
-        if case let .by(_, inner) = op { op = inner; by = " by an actor" }
-        let verb = TracePrinter.op(op).split(separator: " ").first.map(String.init) ?? "?"
-        var file = ""
-        switch op {
-        case let .write(_, f, _, _), let .read(_, f): file = " " + f
-        default: break
-        }
+        let op = TracePrinter.summary(d.op)
         let (k, m) = (kind(d.actual), kind(d.expected))
         let what = k == m ? (d.actual.evicted != d.expected.evicted ? "different evictions" : "different \(k)") : "kernel \(k), model \(m)"
-        return "divergence in \(verb)\(file)\(by): \(what)"
+        return "divergence in \(op.verb)\(op.file.map { " " + $0 } ?? "")\(op.byActor ? " by an actor" : ""): \(what)"
     }
 
     public var slug: String {

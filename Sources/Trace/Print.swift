@@ -47,6 +47,19 @@ public enum TracePrinter {
         }
     }
 
+    /// What coverage signatures and finding titles call an op: the op an actor performed for `as`
+    /// (`byActor`), its verb as printed, and the file and cgroup it touches, where it has them.
+    public static func summary(_ op: Op) -> (verb: String, file: String?, path: CgroupPath?, byActor: Bool) {
+        var op = op, byActor = false
+        if case let .by(_, inner) = op { op = inner; byActor = true }
+        let verb = String(self.op(op).prefix { $0 != " " })
+        switch op {
+        case let .write(p, f, _, _), let .read(p, f): return (verb, f, p, byActor)
+        case let .mkdir(p), let .rmdir(p), let .spawn(_, p), let .move(_, p): return (verb, nil, p, byActor)
+        default: return (verb, nil, nil, byActor)
+        }
+    }
+
     public static func outcome(_ o: Outcome) -> String {
         var s: String
         if let e = o.errno { s = e.description }
