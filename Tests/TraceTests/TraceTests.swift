@@ -46,10 +46,12 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(t.steps.map(\.op), [.mkdir(CgroupPath(["a"])), .alloc(1, region: "r", size: 4096, buffer: 1)])
     }
 
+    /// The parse error for `text` as the CLI prints it, or "parsed".
+    func message(_ text: String) -> String {
+        do { _ = try TraceParser(file: "x.trace").parse(text); return "parsed" } catch { return error.description }
+    }
+
     func testErrorsNameFileLineAndColumn() {
-        func message(_ text: String) -> String {
-            do { _ = try TraceParser(file: "x.trace").parse(text); return "parsed" } catch { return error.description }
-        }
         XCTAssertEqual(message("mkdir /a\nfrob /b\n"), "x.trace:2:1: unknown op 'frob'")
         XCTAssertEqual(message("mkdir a"), "x.trace:1:7: bad cgroup path 'a' (want /, /a, /a/b)")
         XCTAssertEqual(message("write / dmem.max \"abc"), "x.trace:1:22: unterminated string")
@@ -90,9 +92,6 @@ final class TraceTests: XCTestCase {
     }
 
     func testPrivilegeOpErrors() {
-        func message(_ text: String) -> String {
-            do { _ = try TraceParser(file: "x.trace").parse(text); return "parsed" } catch { return error.description }
-        }
         XCTAssertEqual(message("as a1 spawn a2 /"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
         XCTAssertEqual(message("as a1 as a2 mkdir /x"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
         XCTAssertEqual(message("setuid a1 4294967295"), "x.trace:1:11: bad uid '4294967295' (want 0..4294967294)")
