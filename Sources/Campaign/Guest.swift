@@ -84,8 +84,8 @@ public struct KernelMinimizer {
         let splat = f.kind != .divergence
         var steps = f.trace.steps
         if f.index + 1 < steps.count { steps.removeSubrange((f.index + 1)...) }
-        var start = Trace(profile: f.trace.profile, options: f.trace.options, steps: steps)
-        start.requires = f.trace.requires
+        var start = f.trace
+        start.steps = steps
         var shrinker = Shrinker(maxAttempts: maxAttempts) { [self] candidate in
             try await reproduces(candidate, title: f.title, splat: splat)
         }

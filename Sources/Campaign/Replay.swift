@@ -44,8 +44,8 @@ extension ReplayResult {
     /// The finding a replay turned up, if any: its first divergence, else its first new splat.
     public func finding(of trace: Trace, splats: [Splat], console: String, kernelState: String = "") -> Finding? {
         // The finding holds for the kernel it ran on, whatever else the replayed trace named.
-        var t = Trace(profile: model.profile, options: trace.options, steps: executed)
-        t.requires = trace.requires
+        var t = trace
+        t.profile = model.profile; t.alsoHoldsFor = []; t.steps = executed
         if let d = divergence {
             return Finding(kind: .divergence, title: Finding.title(for: d), trace: t, index: d.index, divergence: d,
                            splats: [], console: console, modelTree: d.modelTree, kernelState: kernelState)

@@ -22,7 +22,9 @@ struct MinimizeCommand: AsyncParsableCommand {
         defer { g.stop() }
         let s = g.session
         let before = s.vm.splats().count
-        let r = try await s.replay(Trace(profile: trace.profile, options: trace.options, steps: trace.steps.map { Step($0.op) }))
+        var unexpected = trace
+        unexpected.steps = trace.steps.map { Step($0.op) }
+        let r = try await s.replay(unexpected)
         let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 2).dropFirst(before))
         guard let f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.state()) ?? "") else {
             print("\(traceFile): does not reproduce on this kernel (no divergence, no splat)")
