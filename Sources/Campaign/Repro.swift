@@ -154,6 +154,32 @@ static int readfull(int fd, void *buf, size_t len)
 	return 1;
 }
 
+/* One write(2) of data to the file at p: the reproducer's cgroupfs writes and its actors'. */
+static int write_path(const char *p, const char *data, size_t len, int nonblock)
+{
+	int fd = open(p, O_WRONLY | (nonblock ? O_NONBLOCK : 0));
+	if (fd < 0)
+		return errno;
+	int r = write(fd, data, len) < 0 ? errno : 0;
+	close(fd);
+	return r;
+}
+
+/* One read(2) of the file at p into out (NUL-terminated); *len gets the bytes read. */
+static int read_path(const char *p, int *len)
+{
+	*len = 0;
+	int fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return errno;
+	ssize_t n = read(fd, out, sizeof(out) - 1);
+	int r = n < 0 ? errno : 0;
+	*len = n > 0 ? n : 0;
+	out[*len] = 0;
+	close(fd);
+	return r;
+}
+
 static void actor_loop(int cmdfd, int resfd)
 {
 	int fds[64];
@@ -174,19 +200,10 @@ static void actor_loop(int cmdfd, int resfd)
 				r.err = mkdir(c.path, 0755) ? errno : 0;
 			} else if (c.op == 'r') {
 				r.err = rmdir(c.path) ? errno : 0;
+			} else if (c.op == 'R') {
+				r.err = read_path(c.path, &r.len);
 			} else {
-				int fd = open(c.path, c.op == 'R' ? O_RDONLY : O_WRONLY | (c.op == 'n' ? O_NONBLOCK : 0));
-				if (fd < 0) {
-					r.err = errno;
-				} else if (c.op == 'R') {
-					ssize_t n = read(fd, out, sizeof(out) - 1);
-					r.err = n < 0 ? errno : 0;
-					r.len = n > 0 ? n : 0;
-				} else {
-					r.err = write(fd, c.data, c.len) < 0 ? errno : 0;
-				}
-				if (fd >= 0)
-					close(fd);
+				r.err = write_path(c.path, c.data, c.len, c.op == 'n');
 			}
 			write(resfd, &r, sizeof(r));
 			if (r.len)
@@ -280,25 +297,15 @@ static int xwrite(const char *cg, const char *file, const char *data, size_t len
 {
 	char p[4096];
 	path(p, cg, file);
-	int fd = open(p, O_WRONLY | (nonblock ? O_NONBLOCK : 0));
-	if (fd < 0)
-		return errno;
-	int r = write(fd, data, len) < 0 ? errno : 0;
-	close(fd);
-	return r;
+	return write_path(p, data, len, nonblock);
 }
 
 static int xread(const char *cg, const char *file)
 {
 	char p[4096];
+	int n;
 	path(p, cg, file);
-	int fd = open(p, O_RDONLY);
-	if (fd < 0)
-		return errno;
-	ssize_t n = read(fd, out, sizeof(out) - 1);
-	int r = n < 0 ? errno : 0;
-	out[n > 0 ? n : 0] = 0;
-	close(fd);
+	int r = read_path(p, &n);
 	return r ? r : -1;	/* -1: print the data */
 }
 
@@ -407,10 +414,7 @@ static int xfree(int b)
 	if (!buffers[b].live)
 		return ENOENT;
 	if (buffers[b].selftest) {
-		int fd = open(SELFTEST "/uncharge", O_WRONLY);
-		int e = fd < 0 ? errno : write(fd, "1", 1) < 0 ? errno : 0;
-		if (fd >= 0)
-			close(fd);
+		int e = write_path(SELFTEST "/uncharge", "1", 1, 0);
 		if (!e)
 			buffers[b].live = 0;
 		return e;
