@@ -1,6 +1,7 @@
-/// Charging, uncharging, and the driver-side allocation that vgem's test patch transliterates
-/// from TTM (ttm_bo_mem_space → ttm_bo_alloc_resource → ttm_bo_evict_alloc → ttm_bo_evict_cb,
-/// with no ww ticket, one placement whose capacity is the region size).
+/// Charging, uncharging, and the driver-side allocation that vgem's test patch runs through TTM
+/// (ttm_bo_init_reserved → ttm_bo_validate → ttm_bo_alloc_resource → ttm_bo_evict_alloc →
+/// ttm_bo_evict_cb in drivers/gpu/drm/ttm/ttm_bo.c, with no ww ticket, one VRAM placement in a
+/// range manager of the region's size; eviction moves a buffer to uncharged system placement).
 extension Model {
     /// page_counter_try_charge() on the pool chain; returns the failing pool if any.
     mutating func tryCharge(pool: Int, size: UInt64) -> Int? {
@@ -30,18 +31,25 @@ extension Model {
         if csses[css].charges == 0 && !csses[css].online { release(css: css) }
     }
 
-    mutating func commit(buffer: BufferID, pool: Int) {
+    mutating func commit(buffer: BufferID, pool: Int, node: UInt64? = nil) {
         let r = buffers[buffer]!.region
         buffers[buffer]!.pool = pool
+        buffers[buffer]!.node = node
         regions[r].lru.append(buffer)
-        regions[r].resident &+= buffers[buffer]!.size
     }
 
+    /// ttm_range_man_alloc(): PFN_UP(size) pages, best fit; nil is its -ENOSPC.
+    mutating func managerAlloc(region: Int, size: UInt64) -> UInt64? {
+        regions[region].mm!.alloc(pages: (size &+ 4095) / 4096)
+    }
+
+    /// ttm_resource_free() of the buffer's resource: the manager's node, then the uncharge.
     mutating func evict(_ buffer: BufferID) {
         guard let b = buffers[buffer], let pool = b.pool else { return }
         buffers[buffer]!.pool = nil
+        buffers[buffer]!.node = nil
         regions[b.region].lru.removeAll { $0 == buffer }
-        regions[b.region].resident &-= b.size
+        if let node = b.node { regions[b.region].mm!.free(start: node) }
         uncharge(pool: pool, size: b.size)
     }
 
@@ -113,11 +121,11 @@ extension Model {
     mutating func resourceAlloc72(_ a: inout Allocation, wantLimit: Bool) -> (Int, Int?) {
         let pool = getPool(css: a.css, region: a.region)
         if let fail = tryCharge(pool: pool, size: a.size) { return (Model.ENOSPC, wantLimit ? fail : nil) }
-        if regions[a.region].resident &+ a.size > regions[a.region].size {
+        guard let node = managerAlloc(region: a.region, size: a.size) else {
             uncharge(pool: pool, size: a.size)
             return (Model.ENOSPC, nil)
         }
-        commit(buffer: a.buffer, pool: pool)
+        commit(buffer: a.buffer, pool: pool, node: node)
         return (0, nil)
     }
 
@@ -189,10 +197,10 @@ extension Model {
             a.mayTryLow = mayEvict
             mayEvict = mayEvict || below(\.elow, test: a.chargePool!)
         }
-        if regions[a.region].resident &+ a.size > regions[a.region].size {
+        guard let node = managerAlloc(region: a.region, size: a.size) else {
             return mayEvict ? Model.EBUSY : Model.ENOSPC
         }
-        commit(buffer: a.buffer, pool: a.chargePool!)
+        commit(buffer: a.buffer, pool: a.chargePool!, node: node)
         a.chargePool = nil
         return 0
     }
@@ -216,28 +224,47 @@ extension Model {
         }
     }
 
-    /// vgem's reclaim callback: the trylock passes of ttm_bo_evict_cgroup() in drain mode (pass 1,
-    /// then a try_low pass if pass 1 hit low protection); returns bytes freed. The sleeping-lock
-    /// passes of TTM are left out by the test patch (vm/patches/README.md): in vgem every trylock
-    /// succeeds, and set_resource_max() calls the callback again while it makes progress.
+    /// ttm_resource_manager_dmem_reclaim() → ttm_bo_evict_cgroup() in drain mode (no evictor, no
+    /// place, alloc_state {limit_pool, in_evict}); returns bytes freed. Every pass is kept,
+    /// though with one op at a time every trylock succeeds: protection is recomputed from current
+    /// usage at each victim, so after evictions a later pass can find victims an earlier one
+    /// could not.
     mutating func evictCgroup(limit: Int, target: UInt64) -> UInt64 {
         let region = pools[limit].region
-        var hitLow = false
-        func pass(_ m: inout Model, target: UInt64, tryLow: Bool) -> UInt64 {
+        var tryLow = false, hitLow = false, evicted = 0
+        // ttm_lru_walk_for_evict() with ttm_bo_evict_cb() returning the victim's size.
+        func pass(_ m: inout Model, target: UInt64) -> UInt64 {
             var progress: UInt64 = 0
             for bo in m.regions[region].lru {
                 guard let victim = m.buffers[bo]?.pool else { continue }
                 if !m.evictValuable(limit: limit, test: victim, ignoreLow: tryLow, hitLow: &hitLow) { continue }
                 let size = m.buffers[bo]!.size
                 m.evict(bo)
+                evicted += 1
                 progress += size
                 if progress >= target { break }
             }
             return progress
         }
-        var freed = pass(&self, target: target, tryLow: false)
-        if freed < target && hitLow { freed += pass(&self, target: target - freed, tryLow: true) }
-        return freed
+        // Pass 1: trylock only.
+        var lret = pass(&self, target: target)
+        if lret >= target { return lret }
+        // Pass 2: also BOs at the low watermark.
+        if hitLow {
+            tryLow = true
+            lret += pass(&self, target: target - lret)
+            if lret >= target { return lret }
+        }
+        // Sleeping-lock passes while they make progress, once more with try_low if they hit low.
+        tryLow = false; hitLow = false
+        while true {
+            repeat {
+                evicted = 0
+                lret += pass(&self, target: target - lret)
+            } while lret < target && evicted > 0
+            if lret < target && hitLow && !tryLow { tryLow = true; continue }
+            return lret
+        }
     }
 
     // MARK: regions
@@ -247,9 +274,10 @@ extension Model {
         // modprobe of a loaded module: the agent refuses, as it does for vgem and vkms.
         if selftest && liveRegion(named: name) != nil { return .EEXIST }
         if size == 0 { return nil }  // dmem_cgroup_register_region() returns NULL, registers nothing
-        // vgem's test patch gives its regions TTM-style eviction and a reclaim callback.
+        // vgem regions are TTM VRAM range managers (eviction; on 7.3 TTM reclaim behind dmem.max).
         liveRegions.append(regions.count)
-        var r = Region(name: name, size: size, live: true, evicting: name.hasPrefix("vgem/"))
+        var r = Region(name: name, size: size, live: true)
+        if name.hasPrefix("vgem/") { r.mm = RangeManager(pages: size / 4096) }
         r.moduleCharge = selftest
         regions.append(r)
         return nil

@@ -15,10 +15,13 @@ public struct Model: Sendable {
         var name: String
         var size: UInt64
         var live: Bool
-        /// Resident buffers, least recently added first: the TTM LRU of vgem's emulation.
+        /// Resident buffers, least recently added first: the VRAM manager's LRU. TTM adds a
+        /// resource at the tail (ttm_resource_init) and vgem never touches it again.
         var lru: [BufferID] = []
-        var resident: UInt64 = 0
-        var evicting: Bool
+        /// vgem: the TTM range manager the region's buffers are placed in; nil for charge-only
+        /// regions (vkms, dmem_selftest), which have no eviction and no capacity.
+        var mm: RangeManager?
+        var evicting: Bool { mm != nil }
         /// dmem_selftest (proposed on the cgroups list): one outstanding charge at a time, made by
         /// writing a size to debugfs, owned by the module rather than by the writer's process.
         var moduleCharge = false
@@ -72,6 +75,7 @@ public struct Model: Sendable {
         public var region: Int
         public var size: UInt64
         public var pool: Int?           // nil once evicted
+        var node: UInt64?               // first page in the region's RangeManager while resident
     }
 
     var regions: [Region] = []

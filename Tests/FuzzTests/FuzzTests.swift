@@ -32,7 +32,13 @@ final class FuzzTests: XCTestCase {
                         }
                     }
                     for r in m.regions.indices where m.regions[r].evicting {
-                        XCTAssertLessThanOrEqual(m.regions[r].resident, m.regions[r].size)
+                        // The range manager holds exactly the resident buffers, in disjoint nodes.
+                        let mm = m.regions[r].mm!
+                        let resident = m.buffers.values.filter { $0.region == r && $0.pool != nil }
+                        XCTAssertEqual(mm.usedPages * 4096, resident.reduce(0) { $0 + $1.size })
+                        XCTAssertEqual(Set(resident.compactMap(\.node)), Set(mm.nodes.map(\.start)))
+                        for (x, y) in zip(mm.nodes, mm.nodes.dropFirst()) { XCTAssertLessThanOrEqual(x.start + x.pages, y.start) }
+                        XCTAssertLessThanOrEqual(mm.nodes.last.map { $0.start + $0.pages } ?? 0, mm.pages)
                     }
                 }
             }
