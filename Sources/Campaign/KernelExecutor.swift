@@ -29,13 +29,46 @@ public final class KernelExecutor: Executor {
         return f[2].split(separator: ",").compactMap { UInt64($0, radix: 16) }
     }
 
-    /// The regions the booted kernel registered, as `register` ops for the model (dmem.capacity
-    /// lists them in registration order).
-    public static func regions(fromCapacity text: String) -> [Op] {
+    /// The regions the booted kernel registered, as `register` ops for the model: names and order
+    /// from dmem.capacity (registration order), sizes from what the agent asked the test patches
+    /// for (`requested`), never from the kernel's own capacity text, so a kernel that prints a
+    /// wrong capacity shows up as `read dmem.capacity: different data` instead of resizing the
+    /// model. Regions no module parameter describes (a series' own driver, dmem_selftest) keep
+    /// the size the kernel printed: nothing else says what it should be.
+    public static func regions(fromCapacity text: String, requested: RequestedRegions = RequestedRegions()) -> [Op] {
         text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
-            guard f.count == 2, let size = UInt64(f[1]) else { return nil }
-            return .register(region: String(f[0]), size: size)
+            guard f.count == 2, let printed = UInt64(f[1]) else { return nil }
+            let name = String(f[0])
+            return .register(region: name, size: requested.size(of: name) ?? printed)
         }
+    }
+}
+
+/// The region sizes the agent asks vgem and vkms for: their `dmem_size` module parameter, or the
+/// test patches' defaults (vm/patches/README.md).
+public struct RequestedRegions: Sendable, Equatable {
+    public var vgemSize: UInt64 = 268_435_456
+    public var vkmsSize: UInt64 = 67_108_864
+
+    public init() {}
+    /// From the module parameter strings the guest was booted with (`dmem_regions=2 dmem_size=N`).
+    public init(vgem: String?, vkms: String?) {
+        if let v = vgem.flatMap({ Self.param("dmem_size", in: $0) }) { vgemSize = v }
+        if let v = vkms.flatMap({ Self.param("dmem_size", in: $0) }) { vkmsSize = v }
+    }
+
+    static func param(_ key: String, in text: String) -> UInt64? {
+        for word in text.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+            let kv = word.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == key { return UInt64(kv[1]) }
+        }
+        return nil
+    }
+
+    public func size(of region: String) -> UInt64? {
+        if region.hasPrefix("vgem/") { return vgemSize }
+        if region.hasPrefix("vkms/") { return vkmsSize }
+        return nil
     }
 }

@@ -28,7 +28,8 @@ public final class Session {
         }
         profile = p
         kernel = KernelExecutor(vm: vm)
-        bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity)
+        bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity,
+                                             requested: RequestedRegions(vgem: vm.config.vgemParams, vkms: vm.config.vkmsParams))
         modules = vm.config.kernel.moduleNames()
         let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
         kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"

@@ -48,8 +48,8 @@ struct GuestOptions: ParsableArguments {
         var cfg = VMConfig(kernel: kb, initramfs: initrd)
         cfg.memoryMB = memory
         if let accel { cfg.accel = Accel(rawValue: accel) }
-        if let vgemParams { cfg.cmdline.append("dmemfuzz.vgem=\"\(vgemParams)\"") }
-        if let vkmsParams { cfg.cmdline.append("dmemfuzz.vkms=\"\(vkmsParams)\"") }
+        cfg.vgemParams = vgemParams
+        cfg.vkmsParams = vkmsParams
         cfg.cmdline += append
         return VirtualMachine(config: cfg)
     }

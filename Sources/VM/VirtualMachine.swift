@@ -54,7 +54,11 @@ public struct VMConfig: Sendable {
     public var initramfs: URL
     public var memoryMB = 1024
     public var cpus = 2
-    /// Extra kernel command line words, e.g. `dmemfuzz.vgem="dmem_regions=2 dmem_size=268435456"`.
+    /// Module parameters the agent loads vgem and vkms with (`dmem_regions=2 dmem_size=268435456`);
+    /// nil: the test patches' defaults. They go on the kernel command line as dmemfuzz.vgem=/vkms=.
+    public var vgemParams: String?
+    public var vkmsParams: String?
+    /// Extra kernel command line words.
     public var cmdline: [String] = []
     public var accel: Accel? = nil
     /// Boot (QEMU start to agent `ready`) deadline, seconds.
@@ -93,7 +97,8 @@ public final class VirtualMachine {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
         accel = config.accel ?? Accel.probe(kernel: config.kernel)
         let sockPath = workDir.appendingPathComponent("agent.sock").path
-        let append = (["console=ttyS0", "panic=-1", "loglevel=7", "printk.time=1", "rdinit=/init"] + config.cmdline)
+        let params = [("vgem", config.vgemParams), ("vkms", config.vkmsParams)].compactMap { m, p in p.map { "dmemfuzz.\(m)=\"\($0)\"" } }
+        let append = (["console=ttyS0", "panic=-1", "loglevel=7", "printk.time=1", "rdinit=/init"] + params + config.cmdline)
             .filter { !$0.isEmpty }.joined(separator: " ")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.qemuBinary)

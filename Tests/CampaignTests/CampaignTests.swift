@@ -98,4 +98,17 @@ final class CampaignTests: XCTestCase {
         XCTAssertEqual(KernelExecutor.regions(fromCapacity: "vgem/region0 268435456\nvkms/default 67108864\n"),
                        [.register(region: "vgem/region0", size: 268435456), .register(region: "vkms/default", size: 67108864)])
     }
+
+    /// Sizes come from what the agent asked for: a kernel printing capacity in KiB must not shrink
+    /// the model's regions (it must show as a dmem.capacity read mismatch instead).
+    func testRegionSizesComeFromTheModuleParametersNotTheCapacityText() {
+        let asked = RequestedRegions(vgem: "dmem_regions=2 dmem_size=16777216", vkms: nil)
+        XCTAssertEqual(KernelExecutor.regions(fromCapacity: "vgem/region0 16384
+vgem/region1 16384
+vkms/default 65536
+dmem_selftest 268435456
+", requested: asked),
+                       [.register(region: "vgem/region0", size: 16 << 20), .register(region: "vgem/region1", size: 16 << 20),
+                        .register(region: "vkms/default", size: 64 << 20), .register(region: "dmem_selftest", size: 256 << 20)])
+    }
 }
