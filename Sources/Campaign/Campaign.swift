@@ -81,6 +81,7 @@ public enum CampaignRunner {
                 ops.append(op)
             }
             let before = lockstep.executed.count
+            var pre = lockstep.model
             let divergence: Divergence?
             do {
                 divergence = try await lockstep.run(ops)
@@ -91,7 +92,7 @@ public enum CampaignRunner {
                                     splats: Array(splats.dropFirst(splatCount)), hung: true, lockstep.model.model))
             }
             trace.steps += lockstep.executed[before...]
-            for s in lockstep.executed[before...] { signatures.insert(signature(s)) }
+            for s in lockstep.executed[before...] { signatures.insert(signature(s, before: pre.model)); _ = pre.apply(s.op) }
             if session.kcov, let edges = try? session.kernel.coverage() {
                 for e in edges { signatures.insert("kcov " + String(e, radix: 16)) }
             }
@@ -113,9 +114,15 @@ public enum CampaignRunner {
         return done(nil)
     }
 
-    /// Coverage proxy: op kind x outcome class x whether the target is nested.
-    static func signature(_ s: Step) -> String {
-        let o = s.expect.map { $0.errno?.description ?? ($0.evicted.isEmpty ? "ok" : "evict") } ?? "-"
+    /// Coverage proxy: op kind x outcome class x whether the target is nested; for an op that
+    /// evicted, the shape of the eviction in the model state before it (Model.evictionShape).
+    static func signature(_ s: Step, before m: Model? = nil) -> String {
+        var o = s.expect.map { $0.errno?.description ?? ($0.evicted.isEmpty ? "ok" : "evict") } ?? "-"
+        if let m, let e = s.expect?.evicted, !e.isEmpty {
+            var actor: ActorID?
+            if case let .alloc(a, _, _, _) = s.op { actor = a }
+            o += m.evictionShape(actor: actor, evicted: e)
+        }
         let op = TracePrinter.summary(s.op)
         // An op an actor performs is its own kind: "as write dmem.max d1 EACCES".
         let file = op.file.map { " " + $0 } ?? ""

@@ -159,7 +159,8 @@ public struct Generator: Sendable {
             guard let a = rng.pick(actors), buffers.count < config.maxBuffers else { return nil }
             let names = m.liveRegionNames
             let region = rng.chance(95) ? (rng.pick(names) ?? "vgem/region0") : "nosuch/region"
-            return .alloc(a, region: region, size: allocSize(m.regionSize(region) ?? 1 << 20), buffer: nextBuffer)
+            let size = rng.chance(40) ? boundarySize(m, actor: a, region: region) : nil
+            return .alloc(a, region: region, size: size ?? allocSize(m.regionSize(region) ?? 1 << 20), buffer: nextBuffer)
         case 85..<91:
             guard let b = rng.pick(buffers) else { return nil }
             return .free(b)
@@ -175,6 +176,26 @@ public struct Generator: Sendable {
         default:
             guard config.modelOnly, let a = rng.pick(actors), let r = rng.pick(m.liveRegionNames) else { return nil }
             return .evictQuery(a, region: r, size: allocSize(m.regionSize(r) ?? 1 << 20))
+        }
+    }
+
+    /// A size at an edge the model can see: exactly the actor's headroom under its tightest
+    /// dmem.max or one page over it, exactly the largest block the range manager can still place
+    /// or one page over it (forcing eviction), or the size of a resident buffer (evicting exactly
+    /// one may or may not be enough, depending on where it sits).
+    mutating func boundarySize(_ m: Model, actor: ActorID, region: String) -> UInt64? {
+        let page: UInt64 = 4096
+        func aligned(_ v: UInt64) -> UInt64? { let a = v / page * page; return a == 0 ? nil : a }
+        switch rng.below(5) {
+        case 0:
+            guard let room = m.headroom(actor: actor, region: region), room < m.regionSize(region) ?? 0 else { return nil }
+            return aligned(room)
+        case 1:
+            guard let room = m.headroom(actor: actor, region: region), room < m.regionSize(region) ?? 0 else { return nil }
+            return aligned(room).map { $0 + page } ?? page
+        case 2: return m.largestFreeBlock(region: region).flatMap(aligned)
+        case 3: return m.largestFreeBlock(region: region).map { $0 + page }
+        default: return rng.pick(m.residentSizes(region: region))
         }
     }
 
@@ -201,7 +222,13 @@ public struct Generator: Sendable {
             return rng.pick(allRegionNames(m) + ["nosuch", "vgem/region", ""])!
         }
         let size = m.regionSize(names.first ?? "") ?? 256 << 20
+        // dmem.current of the target on the first region: limits and protection set exactly at,
+        // one page below or one page above what the cgroup uses put it under pressure at once.
+        let used = names.first.flatMap { m.usage(p, region: $0) } ?? 0
         func value() -> String {
+            if used > 0 && rng.chance(30) {
+                return String(rng.pick([used, used, used - min(used, 4096), used + 4096, used / 2])!)
+            }
             switch rng.below(24) {
             case 0: return "max"
             case 1: return "0"
