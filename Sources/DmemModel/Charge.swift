@@ -324,7 +324,9 @@ extension Model {
     /// What would the allocation evict? Runs it on a copy.
     public func evictQuery(_ actor: ActorID, region: String, size: UInt64) -> (Errno?, [BufferID]) {
         var copy = self
-        let id = (buffers.keys.max() ?? 0) + 1_000_000
+        // An id no trace uses: past the largest, or -1 (ids parse as N >= 0) when that overflows.
+        let (past, overflow) = (buffers.keys.max() ?? 0).addingReportingOverflow(1_000_000)
+        let id = overflow ? -1 : past
         return copy.alloc(actor, region: region, size: size, buffer: id)
     }
 }

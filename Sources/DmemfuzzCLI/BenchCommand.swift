@@ -12,9 +12,9 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s), `bench lockstep` (boot-to-ready, lockstep ops/s vs the raw guest cost of the same ops).")
 
     @Argument(help: "What to measure: model or lockstep.") var what: String = "model"
-    @Option(help: "Ops to run (model: 2000000, lockstep: 2000 by default).") var ops: Int?
+    @Option(parsing: .unconditional, help: "Ops to run (model: 2000000, lockstep: 2000 by default).", transform: Count.parser(Count.ops)) var ops: Int?
     @Option(help: "Profile.") var profile: KernelProfile = .v7_3
-    @Option(help: "Ops per batch (lockstep).") var batch: Int = 16
+    @Option(parsing: .unconditional, help: "Ops per batch (lockstep; 1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
     @OptionGroup var guest: GuestOptions
 
     func run() async throws {
@@ -101,7 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
         var gen = Generator(seed: 42, config: GeneratorConfig(modelOnly: false))
         var exec = ModelExecutor(profile: profile)
         let genStart = Date()
-        let trace = gen.steps(ops: ops - gen.prologue().count, on: &exec).map(\.op)
+        let trace = gen.steps(ops: max(1, ops - gen.prologue().count), on: &exec).map(\.op)
         let genTime = Date().timeIntervalSince(genStart)
         var fresh = ModelExecutor(profile: profile)
         let start = Date()

@@ -23,7 +23,7 @@ struct GuestOptions: ParsableArguments {
     var vkmsParams: String?
     @Option(name: .customLong("append"), help: "Extra kernel command line word (repeatable).")
     var append: [String] = []
-    @Option(help: "Memory in MiB.") var memory: Int = 1024
+    @Option(parsing: .unconditional, help: "Memory in MiB (128...65536).", transform: Count.parser(128...65536)) var memory: Int = 1024
 
     /// A VM for a given kernel build with default guest settings.
     static func vm(kernel kb: KernelBuild) throws -> VirtualMachine {

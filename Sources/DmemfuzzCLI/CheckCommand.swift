@@ -13,8 +13,9 @@ struct CheckCommand: AsyncParsableCommand {
 
     @OptionGroup var guest: GuestOptions
     @Option(help: "Corpus directories or files to replay.") var corpus: [String] = ["corpora/regress"]
-    @Option(help: "How long to fuzz after the replay (0 to skip).") var duration: String = "2m"
-    @Option(help: "Fuzzing seed.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "How long to fuzz after the replay (0 to skip).", transform: CheckDuration.parse)
+    var duration: CheckDuration = .fuzz(FuzzDuration(seconds: 120, text: "2m"))
+    @Option(parsing: .unconditional, help: "Fuzzing seed.", transform: Seed.parse) var seed: UInt64 = 1
     @Option(help: "Write JUnit XML here too.") var junit: String?
     @Option(help: "Where findings go.") var findings: String = "findings"
 
@@ -23,7 +24,7 @@ struct CheckCommand: AsyncParsableCommand {
         let results = try await KernelReplay.run(paths: corpus, guest: guest, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
         var cases: [(name: String, ok: Bool, skip: Bool, detail: String, seconds: Double)] =
             results.map { ($0.file, $0.status != .fail, $0.status == .skip, $0.detail, $0.seconds) }
-        let seconds = try parseDuration(duration)
+        let seconds = duration.seconds
         if seconds > 0 {
             var cfg = CampaignConfig()
             cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max

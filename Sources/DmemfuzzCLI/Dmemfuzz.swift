@@ -1,5 +1,6 @@
 import ArgumentParser
 import DmemModel
+import Foundation
 
 @main
 struct Dmemfuzz: AsyncParsableCommand {
@@ -8,6 +9,36 @@ struct Dmemfuzz: AsyncParsableCommand {
         abstract: "Test and fuzz harness for the Linux dmem cgroup controller.",
         subcommands: [ModelCommand.self, KernelCommand.self, ReplayCommand.self, FuzzCommand.self, CheckCommand.self, SelftestCommand.self, MinimizeCommand.self, ReproCommand.self, BenchCommand.self, BootCommand.self, ShellCommand.self]
     )
+
+    /// The one error path of every command: exit 0 clean, 1 a finding or failed check (the
+    /// command printed why and threw `ExitCode(1)`), 2 a usage or setup error as ONE line on
+    /// stderr naming the file or the command to run. ArgumentParser's own `main` would print
+    /// the usage banner and exit 64 for the same errors.
+    static func main() async {
+        let args = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(args)
+            if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }   // --help, --version
+            FileHandle.standardError.write(Data((oneLine(error, args: args) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
+
+    /// `dmemfuzz: <what> (dmemfuzz <sub> --help)` for a usage error; `dmemfuzz: <what>` for a
+    /// setup error thrown from `run()`.
+    static func oneLine(_ error: Error, args: [String]) -> String {
+        let isUsage = exitCode(for: error) == .validationFailure
+        var text = message(for: error)
+        if text.hasPrefix("Error: ") { text.removeFirst(7) }
+        let first = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)"
+        guard isUsage else { return "dmemfuzz: " + first }
+        let sub = args.first.flatMap { a in configuration.subcommands.first { $0.configuration.commandName == a } }
+        return "dmemfuzz: \(first) (see dmemfuzz\(sub.map { " " + ($0.configuration.commandName ?? "") } ?? "") --help)"
+    }
 }
 
 extension KernelProfile: ExpressibleByArgument {}

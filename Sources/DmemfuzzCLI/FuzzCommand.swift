@@ -13,11 +13,11 @@ struct FuzzCommand: AsyncParsableCommand {
         abstract: "Fuzz a kernel in lockstep with the model. Exit 0: nothing found; 1: a finding was written; 2: usage or setup error.")
 
     @OptionGroup var guest: GuestOptions
-    @Option(help: "Generator seed.") var seed: UInt64 = 1
-    @Option(help: "Stop after this many ops.") var ops: Int = 1_000_000
-    @Option(help: "Stop after this long: 90s, 10m, 1h.") var duration: String?
-    @Option(help: "Ops per batch sent to the guest.") var batch: Int = 16
-    @Option(help: "Ops per round (each round starts from a clean guest).") var round: Int = 400
+    @Option(parsing: .unconditional, help: "Generator seed.", transform: Seed.parse) var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Stop after this many ops.", transform: Count.parser(Count.ops)) var ops: Int = 1_000_000
+    @Option(parsing: .unconditional, help: "Stop after this long: 90s, 10m, 1h.", transform: FuzzDuration.parse) var duration: FuzzDuration?
+    @Option(parsing: .unconditional, help: "Ops per batch sent to the guest (1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
+    @Option(parsing: .unconditional, help: "Ops per round (each round starts from a clean guest).", transform: Count.parser(Count.ops)) var round: Int = 400
     @Option(name: .customLong("option"), help: "Model option (repeatable).") var options: [ModelOption] = []
     @Option(help: "Override the model profile (default: from the kernel release).") var profile: KernelProfile?
     @Option(help: "Where findings go.") var findings: String = "findings"
@@ -32,7 +32,7 @@ struct FuzzCommand: AsyncParsableCommand {
     func run() async throws {
         var cfg = CampaignConfig()
         cfg.seed = seed; cfg.ops = ops; cfg.batch = batch; cfg.options = Set(options)
-        cfg.duration = try duration.map(parseDuration)
+        cfg.duration = duration?.seconds
         let driver: CampaignDriver
         do {
             let g = try Guest(profile: profile, kcov: !noKcov, makeVM: guest.makeVM)
@@ -62,11 +62,4 @@ struct FuzzCommand: AsyncParsableCommand {
         for f in found { print("FINDING \(f)") }
         if !found.isEmpty { throw ExitCode(1) }
     }
-}
-
-func parseDuration(_ s: String) throws -> Double {
-    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
-    if let u = s.last, let mul = units[u], let v = Double(s.dropLast()) { return v * mul }
-    if let v = Double(s) { return v }
-    throw ValidationError("bad duration '\(s)' (want e.g. 90s, 10m, 1h)")
 }

@@ -13,7 +13,7 @@ struct MinimizeCommand: AsyncParsableCommand {
 
     @Argument(help: "Finding directory or trace file.") var finding: String
     @OptionGroup var guest: GuestOptions
-    @Option(help: "Most candidate runs.") var attempts: Int = 300
+    @Option(parsing: .unconditional, help: "Most candidate runs.", transform: Count.parser(1...1_000_000)) var attempts: Int = 300
 
     func run() async throws {
         let (dir, traceFile) = FindingFiles.locate(finding)

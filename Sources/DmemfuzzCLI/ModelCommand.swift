@@ -8,8 +8,8 @@ import Trace
 struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "model", abstract: "Run the reference model alone on generated ops and print a summary.")
 
-    @Option(help: "Generator seed.") var seed: UInt64 = 1
-    @Option(help: "Number of ops.") var ops: Int = 1000
+    @Option(parsing: .unconditional, help: "Generator seed.", transform: Seed.parse) var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Number of ops (1...1000000000).", transform: Count.parser(Count.ops)) var ops: Int = 1000
     @Option(help: "Kernel profile (7.2 or 7.3).") var profile: KernelProfile = .v7_3
     @Option(name: .customLong("option"), help: "Model option (repeatable): \(ModelOption.allCases.map(\.rawValue).joined(separator: ", ")).")
     var options: [ModelOption] = []

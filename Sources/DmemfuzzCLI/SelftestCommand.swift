@@ -13,7 +13,8 @@ struct SelftestCommand: AsyncParsableCommand {
         abstract: "Build each mutant kernel in vm/mutants/, run the corpus and a short campaign against it, report which were caught, how fast, and the minimized trace size.")
 
     @Option(help: "Mutant patches (default: vm/mutants/*.patch).") var mutant: [String] = []
-    @Option(help: "Fuzzing time per mutant when the corpus does not catch it.") var duration: String = "60s"
+    @Option(parsing: .unconditional, help: "Fuzzing time per mutant when the corpus does not catch it (0: corpus only).", transform: CheckDuration.parse)
+    var duration: CheckDuration = .fuzz(FuzzDuration(seconds: 60, text: "60s"))
     @Option(help: "Corpus replayed first.") var corpus: [String] = ["corpora/regress"]
     @Option(help: "Where findings go.") var findings: String = "findings/selftest"
     @Option(help: "Kernel version the mutants apply to.") var kernelVersion: String = "7.3"
@@ -53,10 +54,10 @@ struct SelftestCommand: AsyncParsableCommand {
                 if caught != nil { how = "corpus" }
             }
             var fuzzSeconds: Double? = nil
-            if caught == nil, try parseDuration(duration) > 0 {
+            if caught == nil, duration.seconds > 0 {
                 let f0 = Date()
                 var cfg = CampaignConfig()
-                cfg.duration = try parseDuration(duration); cfg.ops = .max
+                cfg.duration = duration.seconds; cfg.ops = .max
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-selftest-\(getpid())").path
                 let driver = try CampaignDriver(guest: g, dir: dir, findings: store, config: cfg, resume: false)
                 driver.minimize = false

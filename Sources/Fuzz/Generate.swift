@@ -40,7 +40,10 @@ public struct Generator: Sendable {
     /// generator reads the model's state); `each` sees the model after every generated step.
     public mutating func steps(ops: Int, on exec: inout ModelExecutor, each: (Model, Step) -> Void = { _, _ in }) -> [Step] {
         var out = prologue().map { Step($0, expect: exec.apply($0)) }
-        out.reserveCapacity(out.count + ops)
+        // Checked: a count from the command line may be anything an Int holds.
+        let ops = max(0, ops)
+        let (capacity, overflow) = out.count.addingReportingOverflow(ops)
+        out.reserveCapacity(overflow ? out.count : min(capacity, 1 << 24))
         for _ in 0..<ops {
             let op = next(exec.model)
             let step = Step(op, expect: exec.apply(op))
@@ -53,8 +56,10 @@ public struct Generator: Sendable {
     /// Keeps ids fresh after replaying an existing trace (corpus seeds, resumed campaigns).
     public mutating func observe(_ op: Op) {
         switch op {
-        case let .spawn(a, _): nextActor = max(nextActor, a + 1)
-        case let .alloc(_, _, _, b): nextBuffer = max(nextBuffer, b + 1)
+        // Saturating: a trace may name a9223372036854775807 (Int.max is then reused, and the
+        // model answers EEXIST for it, as for any reused id).
+        case let .spawn(a, _): nextActor = max(nextActor, a == .max ? a : a + 1)
+        case let .alloc(_, _, _, b): nextBuffer = max(nextBuffer, b == .max ? b : b + 1)
         default: break
         }
     }

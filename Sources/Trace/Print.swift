@@ -21,6 +21,19 @@ public enum TracePrinter {
         return s + "\""
     }
 
+    /// Bytes as a one-line message shows them: printable ASCII as is, everything else (NUL, ESC,
+    /// a BOM, NBSP, a newline, any non-ASCII byte) as `\xHH`, so what is invisible on a terminal
+    /// is visible in the message and nothing in it can move the cursor.
+    public static func visible<S: Sequence<UInt8>>(_ bytes: S) -> String {
+        var s = ""
+        let hex = Array("0123456789abcdef")
+        for b in bytes {
+            if (0x20...0x7e).contains(b) { s.unicodeScalars.append(Unicode.Scalar(b)) }
+            else { s += "\\x" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 15)]) }
+        }
+        return s
+    }
+
     public static func actor(_ a: ActorID) -> String { "a\(a)" }
     public static func buffer(_ b: BufferID) -> String { "b\(b)" }
 
