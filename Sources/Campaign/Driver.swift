@@ -14,6 +14,12 @@ public struct CampaignState: Codable, Sendable {
     public var findings: [String] = []
 }
 
+/// A campaign directory that cannot be used, as one line naming the file.
+public struct CampaignError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// Atomic file writes: a temporary file in the same directory, then rename(2).
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
@@ -47,21 +53,35 @@ public final class CampaignDriver {
         self.guest = guest; self.store = findings; self.config = config
         self.dir = URL(fileURLWithPath: dir)
         try FileManager.default.createDirectory(at: self.dir.appendingPathComponent("corpus"), withIntermediateDirectories: true)
-        let stateURL = self.dir.appendingPathComponent("state.json")
+        (state, corpus) = try Self.load(dir: dir, seed: config.seed, resume: resume)
+    }
+
+    /// A campaign directory's state (with `resume`; else a fresh one for `seed`) and its corpus.
+    /// Callable before a guest boots, so a bad campaign is a setup error and not a boot later.
+    /// A corpus trace that cannot be read or parsed is an error naming it (file:line:col), never
+    /// skipped: resuming without it would silently forget the coverage it stands for.
+    public static func load(dir: String, seed: UInt64, resume: Bool) throws -> (CampaignState, [Trace]) {
+        let root = URL(fileURLWithPath: dir)
+        let stateURL = root.appendingPathComponent("state.json")
+        let state: CampaignState
         if resume {
             guard let data = FileManager.default.contents(atPath: stateURL.path) else {
-                throw VMError.protocolError("\(stateURL.path): no campaign to resume")
+                throw CampaignError("\(stateURL.path): no campaign to resume (run without --resume to start one)")
             }
             do { state = try JSONDecoder().decode(CampaignState.self, from: data) }
-            catch { throw VMError.protocolError("\(stateURL.path): unreadable campaign state (\(error))") }
+            catch { throw CampaignError("\(stateURL.path): unreadable campaign state") }
         } else {
-            state = CampaignState(seed: config.seed)
+            state = CampaignState(seed: seed)
         }
-        let corpusDir = self.dir.appendingPathComponent("corpus")
+        let corpusDir = root.appendingPathComponent("corpus")
+        var corpus: [Trace] = []
         for f in ((try? FileManager.default.contentsOfDirectory(atPath: corpusDir.path)) ?? []).sorted() where f.hasSuffix(".trace") {
-            if let text = try? String(contentsOf: corpusDir.appendingPathComponent(f), encoding: .utf8),
-               let t = try? TraceParser(file: f).parse(text) { corpus.append(t) }
+            let path = corpusDir.appendingPathComponent(f).path
+            guard let data = FileManager.default.contents(atPath: path) else { throw CampaignError("\(path): cannot read") }
+            do { corpus.append(try TraceParser(file: path).parseLocated(bytes: Array(data)).trace) }
+            catch { throw CampaignError(error.description) }
         }
+        return (state, corpus)
     }
 
     /// The campaign's own corpus (rounds that reached new signatures), also when resuming.

@@ -33,6 +33,10 @@ struct FuzzCommand: AsyncParsableCommand {
         var cfg = CampaignConfig()
         cfg.seed = seed; cfg.ops = ops; cfg.batch = batch; cfg.options = Set(options)
         cfg.duration = duration?.seconds
+        // Input first, so a bad campaign or seed is named before a kernel is built or booted.
+        let seedTraces = try TraceFiles.seeds(seeds)
+        do { _ = try CampaignDriver.load(dir: campaign, seed: seed, resume: resume) }
+        catch { throw BadInput("\(error)") }
         let driver: CampaignDriver
         do {
             let g = try Guest(profile: profile, kcov: !noKcov, makeVM: guest.makeVM)
@@ -43,7 +47,7 @@ struct FuzzCommand: AsyncParsableCommand {
         }
         defer { driver.guest.stop() }
         driver.roundOps = round
-        driver.seeds = try TraceFiles.seeds(seeds)
+        driver.seeds = seedTraces
         driver.minimize = !noMinimize
         // Ctrl-C: finish the batch in flight, save state and corpus, power the guest off.
         signal(SIGINT, SIG_IGN)

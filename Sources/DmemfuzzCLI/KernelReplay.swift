@@ -11,12 +11,24 @@ enum KernelReplay {
     struct Result { enum Status { case pass, fail, skip }; var file: String; var status: Status; var detail: String; var seconds: Double }
 
     static func run(paths: [String], guest options: GuestOptions, log: (String) -> Void) async throws -> [Result] {
-        let files = try TraceFiles.expand(paths)
+        // Every trace is loaded before the guest boots: unusable ones are named all at once, in
+        // one line, and nothing runs on a corpus that is not the one the user meant.
+        var traces: [(file: String, trace: Trace, lines: [Int])] = []
+        var bad: [BadInput] = []
+        for (file, loaded) in try TraceFiles.walk(paths) {
+            switch loaded {
+            case .success(let (t, l)): traces.append((file, t, l))
+            case .failure(let e): bad.append(e)
+            }
+        }
+        if let first = bad.first {
+            let more = bad.dropFirst().map { String($0.description.prefix { $0 != ":" }) }
+            throw BadInput(more.isEmpty ? first.description : "\(first) (and \(more.count) more unusable: \(more.joined(separator: ", ")))")
+        }
         let guest = try options.startGuest()
         defer { guest.stop() }
         var results: [Result] = []
-        for file in files {
-            let (trace, lines) = try TraceFiles.load(file)
+        for (file, trace, lines) in traces {
             let t0 = Date()
             if let missing = trace.requires.first(where: { !guest.session.modules.contains($0) }) {
                 results.append(Result(file: file, status: .skip, detail: "needs module \(missing)", seconds: 0))

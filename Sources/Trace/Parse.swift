@@ -25,12 +25,21 @@ public struct TraceParser {
 
     /// The trace and, for each step, the line it came from (for mismatch messages).
     public func parseLocated(_ text: String) throws(TraceError) -> (trace: Trace, lines: [Int]) {
+        try parseLocated(bytes: Array(text.utf8))
+    }
+
+    /// The same from a file's bytes as read, so a message shows the bytes that are there (a
+    /// String would have replaced bytes that are not UTF-8).
+    public func parseLocated(bytes: [UInt8]) throws(TraceError) -> (trace: Trace, lines: [Int]) {
         var trace = Trace(profile: .v7_3)
         var lines: [Int] = []
         var sawProfile = false
         var lineNo = 0
+        if bytes.starts(with: [0xef, 0xbb, 0xbf]) {
+            throw err(1, 0, "the file starts with a byte-order mark (\\xef\\xbb\\xbf); write traces as UTF-8 without one")
+        }
         // Split bytes, not Characters: Swift treats "\r\n" as one Character.
-        for raw in Array(text.utf8).split(separator: 0x0a, omittingEmptySubsequences: false) {
+        for raw in bytes.split(separator: 0x0a, omittingEmptySubsequences: false) {
             lineNo += 1
             var c = Cursor(raw.last == 0x0d ? raw.dropLast() : raw)
             c.skipBlanks()
@@ -47,7 +56,7 @@ public struct TraceParser {
                     let at = c.i
                     let v = try token(&c, lineNo)
                     guard let p = KernelProfile(rawValue: v) else {
-                        throw err(lineNo, at, "unknown profile '\(v)' (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        throw err(lineNo, at, "unknown profile '\(shown(v))' (known: \(KernelProfile.allCases.map(\.rawValue).joined(separator: ", ")))")
                     }
                     if profiles.contains(p) { throw err(lineNo, at, "profile \(v) named twice") }
                     profiles.append(p)
@@ -64,7 +73,7 @@ public struct TraceParser {
                 let at = c.i
                 let v = try token(&c, lineNo)
                 guard let o = ModelOption(rawValue: v) else {
-                    throw err(lineNo, at, "unknown option '\(v)' (known: \(ModelOption.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw err(lineNo, at, "unknown option '\(shown(v))' (known: \(ModelOption.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 trace.options.insert(o)
             default:
@@ -101,7 +110,30 @@ public struct TraceParser {
 
     func end(_ c: inout Cursor, _ line: Int) throws(TraceError) {
         c.skipBlanks()
-        if !c.atEnd { throw err(line, c.i, "unexpected '\(String(decoding: c.bytes[c.i...], as: UTF8.self))'") }
+        if !c.atEnd { throw err(line, c.i, "unexpected '\(TracePrinter.visible(c.bytes[c.i...]))'") }
+    }
+
+    /// A token as a message quotes it: invisible and non-ASCII bytes as \xHH.
+    func shown(_ t: String) -> String { TracePrinter.visible(t.utf8) }
+
+    /// Path and file names: no control bytes (the kernel would cut a name at NUL), and no '='
+    /// (`mkdir /g=ok` is an outcome without its blank, not a cgroup named "g=ok").
+    func name(_ t: String, _ line: Int, _ at: Int, what: String) throws(TraceError) {
+        if let i = t.utf8.firstIndex(of: 0x3d) {
+            let before = String(t[..<i])
+            throw err(line, at, "'=' in \(what) '\(shown(t))' (an outcome needs a blank before '=': '\(shown(before)) = ...')")
+        }
+        if t.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) {
+            throw err(line, at, "control byte in \(what) '\(shown(t))'")
+        }
+    }
+
+    func file(_ c: inout Cursor, _ line: Int) throws(TraceError) -> String {
+        c.skipBlanks()
+        let at = c.i
+        let t = try token(&c, line)
+        try name(t, line, at, what: "file name")
+        return t
     }
 
     func token(_ c: inout Cursor, _ line: Int) throws(TraceError) -> String {
@@ -116,7 +148,8 @@ public struct TraceParser {
         c.skipBlanks()
         let at = c.i
         let t = try token(&c, line)
-        guard let p = CgroupPath(parsing: Substring(t)) else { throw err(line, at, "bad cgroup path '\(t)' (want /, /a, /a/b)") }
+        try name(t, line, at, what: "cgroup path")
+        guard let p = CgroupPath(parsing: Substring(t)) else { throw err(line, at, "bad cgroup path '\(shown(t))' (want /, /a, /a/b)") }
         return p
     }
 
@@ -124,7 +157,7 @@ public struct TraceParser {
         c.skipBlanks()
         let at = c.i
         let t = try token(&c, line)
-        guard t.first == prefix, let n = Int(t.dropFirst()), n >= 0 else { throw err(line, at, "bad \(what) '\(t)' (want \(prefix)N)") }
+        guard t.first == prefix, let n = Int(t.dropFirst()), n >= 0 else { throw err(line, at, "bad \(what) '\(shown(t))' (want \(prefix)N)") }
         return n
     }
 
@@ -133,7 +166,7 @@ public struct TraceParser {
         c.skipBlanks()
         let at = c.i
         let t = try token(&c, line)
-        guard let v = UInt32(t), v != UInt32.max else { throw err(line, at, "bad uid '\(t)' (want 0..4294967294)") }
+        guard let v = UInt32(t), v != UInt32.max else { throw err(line, at, "bad uid '\(shown(t))' (want 0..4294967294)") }
         return v
     }
 
@@ -141,10 +174,12 @@ public struct TraceParser {
     func size(_ c: inout Cursor, _ line: Int) throws(TraceError) -> UInt64 {
         c.skipBlanks()
         let at = c.i
-        var t = try token(&c, line)
+        let t = try token(&c, line)
+        var digits = Substring(t)
         var shift: UInt64 = 0
-        if let last = t.last, let s = ["K": 10, "M": 20, "G": 30, "T": 40][String(last)] { shift = UInt64(s); t.removeLast() }
-        guard let v = UInt64(t), shift == 0 || v <= UInt64.max >> shift else { throw err(line, at, "bad size '\(t)'") }
+        if let last = t.last, let s = ["K": 10, "M": 20, "G": 30, "T": 40][String(last)] { shift = UInt64(s); digits.removeLast() }
+        guard let v = UInt64(digits) else { throw err(line, at, "bad size '\(shown(t))' (want decimal bytes, optionally with K, M, G or T)") }
+        guard shift == 0 || v <= UInt64.max >> shift else { throw err(line, at, "size '\(shown(t))' does not fit in 64 bits") }
         return v << shift
     }
 
@@ -175,7 +210,14 @@ public struct TraceParser {
                     throw err(line, at, "bad \\x escape (want \\xHH)")
                 }
                 out.append(h << 4 | l); c.i += 2
-            default: throw err(line, at, "unknown escape '\\\(Character(Unicode.Scalar(c.bytes[c.i])))'")
+            default:
+                let known = "(known: \\n \\t \\r \\\" \\\\ \\0 \\xHH)"
+                let b = c.bytes[c.i]
+                if (0x21...0x7e).contains(b) { throw err(line, at, "unknown escape '\\\(Character(Unicode.Scalar(b)))' \(known)") }
+                // A non-ASCII character or an invisible byte: name its bytes, not a guess at a character.
+                var end = c.i + 1
+                if b >= 0xc0 { while end < c.bytes.count && c.bytes[end] & 0xc0 == 0x80 && end - c.i < 4 { end += 1 } }
+                throw err(line, at, "unknown escape: '\\' before \(TracePrinter.visible(c.bytes[c.i..<end])) \(known)")
             }
             c.i += 1
         }
@@ -192,8 +234,8 @@ public struct TraceParser {
         case "mkdir": op = .mkdir(try path(&c, line))
         case "rmdir": op = .rmdir(try path(&c, line))
         case "write", "write-nonblock":
-            op = .write(try path(&c, line), file: try token(&c, line), data: try string(&c, line), nonblock: verb == "write-nonblock")
-        case "read": op = .read(try path(&c, line), file: try token(&c, line))
+            op = .write(try path(&c, line), file: try file(&c, line), data: try string(&c, line), nonblock: verb == "write-nonblock")
+        case "read": op = .read(try path(&c, line), file: try file(&c, line))
         case "spawn": op = .spawn(try id(&c, line, prefix: "a", what: "actor"), try path(&c, line))
         case "move": op = .move(try id(&c, line, prefix: "a", what: "actor"), try path(&c, line))
         case "exit": op = .exit(try id(&c, line, prefix: "a", what: "actor"))
@@ -217,7 +259,7 @@ public struct TraceParser {
             }
             // The outcome (if any) was parsed with the inner op: it belongs to the whole line.
             return Step(.by(a, inner.op), expect: inner.expect)
-        default: throw err(line, at, "unknown op '\(verb)'")
+        default: throw err(line, at, "unknown op '\(shown(verb))'")
         }
         c.skipBlanks()
         if c.i < c.bytes.count && c.bytes[c.i] == 0x3d {
@@ -241,7 +283,7 @@ public struct TraceParser {
             } else if let e = Errno(name: t) {
                 o.errno = e
             } else {
-                throw err(line, at, "bad outcome '\(t)' (want ok, an errno name, a number or a quoted string)")
+                throw err(line, at, "bad outcome '\(shown(t))' (want ok, an errno name, a number or a quoted string)")
             }
         }
         c.skipBlanks()
