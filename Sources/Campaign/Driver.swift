@@ -127,8 +127,8 @@ public final class CampaignDriver {
             let fresh = r.signatures.subtracting(known)
             if !fresh.isEmpty, let f = r.trace {
                 known.formUnion(fresh)
-                var t = f
-                t.steps = t.steps.map { Step($0.op, expect: $0.expect) }
+                // A round that ended in a divergence: its last op expects what the model says.
+                let t = r.finding?.modelTrace ?? f
                 try AtomicFile.write(Data(TracePrinter.trace(t).utf8),
                                      to: dir.appendingPathComponent("corpus/round-\(state.round).trace"))
                 corpus.append(t)

@@ -25,6 +25,31 @@ public struct Finding: Sendable {
         self.splats = splats; self.console = console; self.modelTree = modelTree; self.kernelState = kernelState
     }
 
+    /// The first comment line of a finding's trace.trace: what its outcomes mean. `repro` refuses
+    /// a trace.trace without it (an older dmemfuzz wrote the kernel's outcome as the expectation,
+    /// so its reproducer passed on the buggy kernel).
+    public static let modelOutcomesMarker = "finding: each '= outcome' is the model's (what a fixed kernel does); at the divergent op the kernel's own outcome follows as '# kernel: ...'"
+
+    /// `trace` with the model's outcome as the divergent op's expectation. Before that op the
+    /// model and the kernel agreed (ops only one of them answers keep that one's outcome), so
+    /// every expectation is then what a fixed kernel does, and a replay or reproducer of it fails
+    /// on the kernel it was found on.
+    public var modelTrace: Trace {
+        var t = trace
+        if let d = divergence, t.steps.indices.contains(index) { t.steps[index].expect = d.expected }
+        return t
+    }
+
+    /// What the kernel did where it disagreed, as a note on that step.
+    public var kernelNotes: [Int: String] {
+        divergence.map { [index: "kernel: " + TracePrinter.outcome($0.actual)] } ?? [:]
+    }
+
+    /// The text of the finding's trace.trace: `modelTrace`, marked, the kernel's outcome noted.
+    public var traceFile: String {
+        TracePrinter.trace(modelTrace, comments: [Self.modelOutcomesMarker], notes: kernelNotes)
+    }
+
     /// Stable title for deduplication, syzbot style: what happened where, not the values.
     public static func title(for d: Divergence) -> String {
         func kind(_ o: Outcome) -> String {

@@ -21,10 +21,10 @@ public struct FindingStore {
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         let manifest = kernelDir.flatMap { try? String(contentsOf: $0.appendingPathComponent("manifest.json"), encoding: .utf8) } ?? "{}"
         try Data(Report.render(f, minimized: minimized, manifest: manifest).utf8).write(to: tmp.appendingPathComponent("report.txt"))
-        try Data(TracePrinter.trace(f.trace).utf8).write(to: tmp.appendingPathComponent("trace.trace"))
+        try Data(f.traceFile.utf8).write(to: tmp.appendingPathComponent("trace.trace"))
         if let minimized {
             try Data(TracePrinter.trace(minimized).utf8).write(to: tmp.appendingPathComponent("minimized.trace"))
-            try Data(Repro.c(minimized).utf8).write(to: tmp.appendingPathComponent("repro.c"))
+            try Data(Repro.cOrError(minimized).utf8).write(to: tmp.appendingPathComponent("repro.c"))
         }
         try Data(f.console.utf8).write(to: tmp.appendingPathComponent("console.log"))
         try Data(manifest.utf8).write(to: tmp.appendingPathComponent("manifest.json"))

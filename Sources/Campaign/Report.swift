@@ -13,11 +13,12 @@ public enum Report {
         s += "profile: \(f.trace.profiles.map(\.rawValue).joined(separator: " "))"
         if !f.trace.options.isEmpty { s += ", options: " + f.trace.options.sorted().map(\.rawValue).joined(separator: " ") }
         s += "\nkernel manifest:\n" + indent(manifest) + "\n\n"
-        let shown = minimized ?? f.trace
+        let shown = minimized ?? f.modelTrace
+        let notes = minimized == nil ? f.kernelNotes : [:]
         s += (minimized != nil ? "minimized trace" : "trace") + " (\(shown.steps.count) ops):\n"
         let mark = minimized.map { $0.steps.count - 1 } ?? f.index
         for (i, st) in shown.steps.enumerated() {
-            s += (i == mark ? ">>> " : "    ") + TracePrinter.step(st) + "\n"
+            s += (i == mark ? ">>> " : "    ") + TracePrinter.step(st) + (notes[i].map { "  # " + $0 } ?? "") + "\n"
         }
         if let d = f.divergence {
             s += "\nat op: \(TracePrinter.op(d.op))\n  expected (model): \(TracePrinter.outcome(d.expected))\n  actual (kernel):  \(TracePrinter.outcome(d.actual))\n"

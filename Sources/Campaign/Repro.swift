@@ -18,7 +18,48 @@ public enum Repro {
         return s + "\""
     }
 
-    public static func c(_ t: Trace) -> String {
+    /// What the C program's fixed-size tables hold; `c(_:)` refuses a trace beyond them (and the
+    /// C helpers check again, so an edited reproducer cannot write past them either).
+    public static let maxActors = 256, maxBuffers = 4096, maxData = 16384, maxPath = 4000
+
+    /// A trace the reproducer cannot express, as one line naming the op.
+    public struct Unsupported: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    static func check(_ t: Trace) throws(Unsupported) {
+        func fail(_ i: Int, _ why: String) -> Unsupported {
+            Unsupported(description: "op \(i + 1) (\(TracePrinter.op(t.steps[i].op))): \(why)")
+        }
+        func ids(_ op: Op) -> (actors: [Int], buffers: [Int], data: Int, paths: [CgroupPath]) {
+            switch op {
+            case let .spawn(a, p), let .move(a, p): return ([a], [], 0, [p])
+            case let .exit(a), let .setuid(a, _), let .dropCaps(a), let .evictQuery(a, _, _): return ([a], [], 0, [])
+            case let .alloc(a, _, _, b): return ([a], [b], 0, [])
+            case let .free(b), let .resident(b): return ([], [b], 0, [])
+            case let .write(p, _, d, _): return ([], [], d.count, [p])
+            case let .mkdir(p), let .rmdir(p), let .read(p, _), let .dying(p), let .delegate(p, _): return ([], [], 0, [p])
+            case let .by(a, inner): let r = ids(inner); return ([a] + r.actors, r.buffers, r.data, r.paths)
+            case .register, .unregister: return ([], [], 0, [])
+            }
+        }
+        for (i, st) in t.steps.enumerated() {
+            let r = ids(st.op)
+            if let a = r.actors.first(where: { !(0..<maxActors).contains($0) }) { throw fail(i, "actor a\(a) is beyond the reproducer's a0...a\(maxActors - 1)") }
+            if let b = r.buffers.first(where: { !(0..<maxBuffers).contains($0) }) { throw fail(i, "buffer b\(b) is beyond the reproducer's b0...b\(maxBuffers - 1)") }
+            if r.data > maxData { throw fail(i, "\(r.data) bytes of data, the reproducer writes at most \(maxData)") }
+            if let p = r.paths.first(where: { $0.description.utf8.count > maxPath }) { throw fail(i, "a \(p.description.utf8.count)-byte path, the reproducer takes at most \(maxPath)") }
+        }
+    }
+
+    /// The reproducer, or a C file that does not compile and says why (for a finding's files,
+    /// which are written whatever the trace holds).
+    public static func cOrError(_ t: Trace) -> String {
+        do { return try c(t) } catch { return "#error \(cString(Array("dmemfuzz cannot write a reproducer for this trace: \(error)".utf8)))\n" }
+    }
+
+    public static func c(_ t: Trace) throws(Unsupported) -> String {
+        try check(t)
         var body = ""
         for st in t.steps {
             let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
@@ -97,10 +138,16 @@ static int mismatches;
 static char out[65536];
 
 /* op 'm'/'r'/'w'/'n'/'R' (mkdir, rmdir, write, write O_NONBLOCK, read): the actor does it. */
-struct cmd { int op, card; uint32_t region, handle; uint64_t size; size_t len; char path[4096], data[4096]; };
+/* Table sizes: dmemfuzz refuses traces beyond them, and every helper checks again. */
+#define NACTORS 256
+#define NBUFFERS 4096
+#define NDATA 16384
+struct cmd { int op, card; uint32_t region, handle; uint64_t size; size_t len; char path[4096], data[NDATA]; };
 struct res { int err; uint32_t handle, resident; int len; };
-struct actor { pid_t pid; int cmd, res; } actors[256];
-struct buffer { int live, actor, card, vgem, selftest; uint32_t handle, resident; } buffers[4096];
+struct actor { pid_t pid; int cmd, res; } actors[NACTORS];
+struct buffer { int live, actor, card, vgem, selftest; uint32_t handle, resident; } buffers[NBUFFERS];
+#define ACTOR_OK(a) ((a) >= 0 && (a) < NACTORS)
+#define BUFFER_OK(b) ((b) >= 0 && (b) < NBUFFERS)
 #define SELFTEST "/sys/kernel/debug/dmem_selftest"
 
 static const char *ename(int e)
@@ -240,11 +287,13 @@ static void actor_loop(int cmdfd, int resfd)
 static struct res call(int a, struct cmd c)
 {
 	struct res r = { .err = ESRCH };
-	if (!actors[a].pid)
+	if (!ACTOR_OK(a) || !actors[a].pid)
 		return r;
 	write(actors[a].cmd, &c, sizeof(c));
 	readfull(actors[a].res, &r, sizeof(r));
 	if (r.len > 0) {
+		if (r.len > (int)sizeof(out) - 1)
+			r.len = sizeof(out) - 1;
 		readfull(actors[a].res, out, r.len);
 		out[r.len] = 0;
 	}
@@ -272,6 +321,8 @@ static int xas(int a, int op, const char *cg, const char *file, const char *data
 {
 	static struct cmd c;
 	memset(&c, 0, sizeof(c));
+	if (len > sizeof(c.data))
+		return E2BIG;
 	c.op = op;
 	path(c.path, cg, file);
 	memcpy(c.data, data, len);
@@ -284,7 +335,7 @@ static int xas(int a, int op, const char *cg, const char *file, const char *data
 static int xasmove(int a, int b, const char *cg)
 {
 	char pid[32];
-	if (!actors[a].pid || !actors[b].pid)
+	if (!ACTOR_OK(a) || !ACTOR_OK(b) || !actors[a].pid || !actors[b].pid)
 		return ESRCH;
 	snprintf(pid, sizeof(pid), "%d", actors[b].pid);
 	return xas(a, 'w', cg, "cgroup.procs", pid, strlen(pid));
@@ -313,6 +364,8 @@ static int xspawn(int a, const char *cg)
 {
 	int c[2], r[2];
 	char p[4096], pid[32];
+	if (!ACTOR_OK(a))
+		return EINVAL;
 	path(p, cg, "cgroup.procs");
 	pipe(c); pipe(r);
 	pid_t child = fork();
@@ -339,7 +392,7 @@ static int xspawn(int a, const char *cg)
 static int xmove(int a, const char *cg)
 {
 	char p[4096], pid[32];
-	if (!actors[a].pid)
+	if (!ACTOR_OK(a) || !actors[a].pid)
 		return ESRCH;
 	path(p, cg, "cgroup.procs");
 	int fd = open(p, O_WRONLY);
@@ -353,14 +406,14 @@ static int xmove(int a, const char *cg)
 
 static int xexit(int a)
 {
-	if (!actors[a].pid)
+	if (!ACTOR_OK(a) || !actors[a].pid)
 		return ESRCH;
 	struct cmd c = { .op = 'x' };
 	write(actors[a].cmd, &c, sizeof(c));
 	waitpid(actors[a].pid, NULL, 0);
 	close(actors[a].cmd); close(actors[a].res);
 	actors[a].pid = 0;
-	for (int i = 0; i < 4096; i++)
+	for (int i = 0; i < NBUFFERS; i++)
 		if (buffers[i].actor == a && !buffers[i].selftest)	/* the module holds those */
 			buffers[i].live = 0;
 	return 0;
@@ -370,8 +423,12 @@ static char evicted[4096];
 
 static int xalloc(int a, const char *region, unsigned long long size, int b)
 {
-	struct cmd c = { .size = size };
+	static struct cmd c;
+	memset(&c, 0, sizeof(c));
+	c.size = size;
 	evicted[0] = 0;
+	if (!ACTOR_OK(a) || !BUFFER_OK(b))
+		return EINVAL;
 	if (!strcmp(region, "dmem_selftest")) {	/* the actor writes the size: its cgroup is charged */
 		static struct cmd w = { .op = 'w' };
 		strcpy(w.path, SELFTEST "/charge");
@@ -395,7 +452,7 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 	chmod(node, 0666);
 	struct res r = call(a, c);
 	if (c.op == 'v')	/* which resident vgem buffers did this allocation evict? */
-		for (int i = 0; i < 4096; i++) {
+		for (int i = 0; i < NBUFFERS; i++) {
 			if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
 				continue;
 			struct res q = call(buffers[i].actor, (struct cmd){ .op = 'i', .card = buffers[i].card, .handle = buffers[i].handle });
@@ -411,7 +468,7 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 
 static int xfree(int b)
 {
-	if (!buffers[b].live)
+	if (!BUFFER_OK(b) || !buffers[b].live)
 		return ENOENT;
 	if (buffers[b].selftest) {
 		int e = write_path(SELFTEST "/uncharge", "1", 1, 0);
@@ -427,7 +484,7 @@ static int xfree(int b)
 
 static int xresident(int b)
 {
-	if (!buffers[b].live)
+	if (!BUFFER_OK(b) || !buffers[b].live)
 		return ENOENT;
 	if (!buffers[b].vgem) {
 		strcpy(out, "1");
@@ -451,7 +508,7 @@ static int xdying(const char *cg)
 
 static void report(const char *op, int r, const char *expect)
 {
-	char got[70000];
+	static char got[4 * sizeof(out) + 64];	/* every byte of out may become \\xHH */
 	if (r == -1) {	/* quoted data */
 		char *g = got;
 		*g++ = '"';

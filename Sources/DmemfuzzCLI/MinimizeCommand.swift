@@ -36,7 +36,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         let small = try await m.minimize(f)
         let out = dir ?? URL(fileURLWithPath: traceFile).deletingLastPathComponent().path
         try AtomicFile.write(Data(TracePrinter.trace(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("minimized.trace"))
-        try AtomicFile.write(Data(Repro.c(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("repro.c"))
+        try AtomicFile.write(Data(Repro.cOrError(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("repro.c"))
         let manifest = (try? String(contentsOf: s.vm.config.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
         try AtomicFile.write(Data(Report.render(f, minimized: small, manifest: manifest).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("report.txt"))
         print("\(f.title): \(f.trace.steps.count) -> \(small.steps.count) ops (\(g.boots) boots)")
@@ -51,8 +51,22 @@ struct ReproCommand: ParsableCommand {
     func run() throws {
         let (dir, traceFile) = FindingFiles.locate(finding)
         let minimized = dir.map { $0 + "/minimized.trace" }
-        let file = minimized.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? traceFile
-        print(Repro.c(try TraceFiles.load(file).0), terminator: "")
+        if let minimized, FileManager.default.fileExists(atPath: minimized) {
+            print(try reproducer(minimized), terminator: "")
+            return
+        }
+        // A finding's trace.trace says its outcomes are the model's; one that does not (an older
+        // dmemfuzz wrote the kernel's) would make a reproducer that passes on the buggy kernel.
+        if let dir, let data = FileManager.default.contents(atPath: traceFile),
+           !String(decoding: data, as: UTF8.self).contains(Finding.modelOutcomesMarker) {
+            throw BadInput("\(Shown(traceFile)): records the kernel's outcomes, not the model's (an older dmemfuzz wrote it); run `dmemfuzz minimize \(Shown(dir))` for a reproducer")
+        }
+        print(try reproducer(traceFile), terminator: "")
+    }
+
+    func reproducer(_ file: String) throws -> String {
+        let trace = try TraceFiles.load(file).0
+        do { return try Repro.c(trace) } catch { throw BadInput("\(Shown(file)): \(error)") }
     }
 }
 

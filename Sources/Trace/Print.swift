@@ -87,11 +87,15 @@ public enum TracePrinter {
         st.expect.map { op(st.op) + " = " + outcome($0) } ?? op(st.op)
     }
 
-    public static func trace(_ t: Trace) -> String {
-        var s = "# dmemfuzz trace\nprofile \(t.profiles.map(\.rawValue).joined(separator: " "))\n"
+    /// `comments`: lines after the first (each gets its `# `); `notes`: a trailing `# note` on
+    /// the step with that index. The parser drops both.
+    public static func trace(_ t: Trace, comments: [String] = [], notes: [Int: String] = [:]) -> String {
+        var s = "# dmemfuzz trace\n"
+        for c in comments { s += "# \(c)\n" }
+        s += "profile \(t.profiles.map(\.rawValue).joined(separator: " "))\n"
         for o in t.options.sorted() { s += "option \(o.rawValue)\n" }
         for m in t.requires { s += "requires \(m)\n" }
-        for st in t.steps { s += step(st) + "\n" }
+        for (i, st) in t.steps.enumerated() { s += step(st) + (notes[i].map { "  # " + $0 } ?? "") + "\n" }
         return s
     }
 }
