@@ -35,6 +35,9 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument: $1";;
   esac
 done
+# a series that contributes nothing is an error (exit 2, one line naming the file) before any
+# source is fetched or built: building without it would fuzz a kernel that is not the user's
+[ ${#series[@]} -eq 0 ] || "$here/apply-series.sh" --check "${series[@]}"
 cache=${DMEMFUZZ_CACHE:-$HOME/.cache/dmemfuzz}
 mkdir -p "$cache/build" "$cache/work"
 sha() { sha256sum | cut -c1-64; }
@@ -220,8 +223,9 @@ e = os.environ
 applied = []
 with open(os.path.join(e["M_B"], "src/.dmemfuzz-applied")) as f:
     for l in f:
-        k, fn, subj = l.rstrip("\n").split("\t", 2)
-        applied.append({"kind": k, "file": fn, "subject": subj})
+        k, fn, how, subj = l.rstrip("\n").split("\t", 3)
+        applied.append({"kind": k, "file": fn, "subject": subj,
+                        "fuzzed_hunks": how[len("fuzz="):].split(";") if how.startswith("fuzz=") else []})
 tps = []
 for p in sorted(glob.glob(os.path.join(e["M_TPDIR"], "*.patch"))):
     tps.append({"file": os.path.basename(p), "sha256": hashlib.sha256(open(p, "rb").read()).hexdigest(),
