@@ -61,22 +61,22 @@ public final class CampaignDriver {
     /// A corpus trace that cannot be read or parsed is an error naming it (file:line:col), never
     /// skipped: resuming without it would silently forget the coverage it stands for.
     public static func load(dir: String, seed: UInt64, resume: Bool) throws -> (CampaignState, [Trace]) {
-        let root = URL(fileURLWithPath: dir)
-        let stateURL = root.appendingPathComponent("state.json")
+        // Paths as the user gave them, so messages name what they typed.
+        func under(_ parts: String...) -> String { parts.reduce(dir) { ($0 as NSString).appendingPathComponent($1) } }
+        let statePath = under("state.json")
         let state: CampaignState
         if resume {
-            guard let data = FileManager.default.contents(atPath: stateURL.path) else {
-                throw CampaignError("\(stateURL.path): no campaign to resume (run without --resume to start one)")
+            guard let data = FileManager.default.contents(atPath: statePath) else {
+                throw CampaignError("\(statePath): no campaign to resume (run without --resume to start one)")
             }
             do { state = try JSONDecoder().decode(CampaignState.self, from: data) }
-            catch { throw CampaignError("\(stateURL.path): unreadable campaign state") }
+            catch { throw CampaignError("\(statePath): unreadable campaign state") }
         } else {
             state = CampaignState(seed: seed)
         }
-        let corpusDir = root.appendingPathComponent("corpus")
         var corpus: [Trace] = []
-        for f in ((try? FileManager.default.contentsOfDirectory(atPath: corpusDir.path)) ?? []).sorted() where f.hasSuffix(".trace") {
-            let path = corpusDir.appendingPathComponent(f).path
+        for f in ((try? FileManager.default.contentsOfDirectory(atPath: under("corpus"))) ?? []).sorted() where f.hasSuffix(".trace") {
+            let path = under("corpus", f)
             guard let data = FileManager.default.contents(atPath: path) else { throw CampaignError("\(path): cannot read") }
             do { corpus.append(try TraceParser(file: path).parseLocated(bytes: Array(data)).trace) }
             catch { throw CampaignError(error.description) }

@@ -48,9 +48,10 @@ enum TraceFiles {
     /// (file:line:col), or has no ops (an empty trace checks nothing).
     static func load(_ file: String) throws(BadInput) -> (Trace, [Int]) {
         var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: file, isDirectory: &isDir), isDir.boolValue {
-            throw BadInput("\(Shown(file)): a directory, not a trace file")
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir) else {
+            throw BadInput("\(Shown(file)): no such file or directory")
         }
+        if isDir.boolValue { throw BadInput("\(Shown(file)): a directory, not a trace file") }
         guard let data = FileManager.default.contents(atPath: file) else { throw BadInput("\(Shown(file)): cannot read") }
         let parsed: (trace: Trace, lines: [Int])
         do { parsed = try TraceParser(file: file).parseLocated(bytes: Array(data)) }

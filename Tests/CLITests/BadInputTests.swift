@@ -1,0 +1,240 @@
+import Foundation
+import XCTest
+
+/// Bad input never passes silently, never crashes, and says in one line what is wrong: the real
+/// `dmemfuzz` binary and the vm/ scripts, run over the small malformed traces, corpora, findings,
+/// series and campaign directories in `BadInput/`, each with the exact exit code and the first
+/// line it must print. Every command runs from `BadInput/`, so messages name relative paths.
+/// Nothing here boots a guest or builds a kernel: commands that would are given
+/// `--kernel /nonexistent`, so a check that failed to stop them still ends at once.
+final class BadInputTests: XCTestCase {
+    static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("BadInput")
+    let noKernel = ["--kernel", "/nonexistent"]
+
+    /// The binary `swift build` / `swift test` built: next to this test bundle, else
+    /// .build/debug. Under test.sh (DMEMFUZZ_REQUIRE_KERNEL) a missing binary is a failure.
+    func binary() throws -> URL {
+        var candidates: [URL] = []
+        if let b = ProcessInfo.processInfo.environment["DMEMFUZZ_BIN"] { candidates.append(URL(fileURLWithPath: b)) }
+        for b in [Bundle.main.bundleURL, Bundle(for: Self.self).bundleURL] {
+            candidates.append(b.deletingLastPathComponent().appendingPathComponent("dmemfuzz"))
+        }
+        candidates.append(Self.package.appendingPathComponent(".build/debug/dmemfuzz"))
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) { return found }
+        let msg = "dmemfuzz binary not found (looked at \(candidates.map(\.path).joined(separator: ", "))); run `swift build` first"
+        if ProcessInfo.processInfo.environment["DMEMFUZZ_REQUIRE_KERNEL"] != nil { XCTFail(msg); throw XCTSkip(msg) }
+        throw XCTSkip(msg)
+    }
+
+    struct Run { var status: Int32; var stdout: String; var stderr: String; var signalled: Bool }
+
+    /// Runs `exe args` in `cwd`; output through files, so a large output cannot block it.
+    func run(_ exe: URL, _ args: [String], cwd: URL = fixtures) throws -> Run {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let out = tmp.appendingPathComponent("out"), err = tmp.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        p.currentDirectoryURL = cwd
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus,
+                   stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
+                   stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self),
+                   signalled: p.terminationReason == .uncaughtSignal)
+    }
+
+    /// `exit` and the first line of stderr (exit 2) or stdout (otherwise, unless `stdout` says);
+    /// `prefix`: the first line starts with `first`.
+    @discardableResult
+    func expect(_ args: [String], exit: Int32, first: String, prefix: Bool = false, stdout: Bool? = nil, exe: URL? = nil, cwd: URL = fixtures,
+                file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        let exe = try exe ?? binary()
+        let r = try run(exe, args, cwd: cwd)
+        let label = ([exe.lastPathComponent] + args).joined(separator: " ")
+        XCTAssertFalse(r.signalled, "\(label): killed by signal \(r.status)", file: file, line: line)
+        for marker in ["Fatal error", "Backtracing", "Current stack trace", "*** Signal"] {
+            XCTAssertFalse(r.stderr.contains(marker), "\(label): crashed:\n\(r.stderr)", file: file, line: line)
+        }
+        XCTAssertEqual(r.status, exit, "\(label): exit status\nstdout: \(r.stdout)\nstderr: \(r.stderr)", file: file, line: line)
+        let text = (stdout ?? (exit != 2)) ? r.stdout : r.stderr
+        let got = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        if prefix { XCTAssertTrue(got.hasPrefix(first), "\(label): first line '\(got)' does not start with '\(first)'", file: file, line: line) }
+        else { XCTAssertEqual(got, first, "\(label): first line", file: file, line: line) }
+        if exit == 2 {
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(label): a usage or setup error is ONE line:\n\(r.stderr)", file: file, line: line)
+            XCTAssertFalse(r.stderr.contains("USAGE") || r.stderr.contains("Usage:"), "\(label): no usage banner", file: file, line: line)
+        }
+        return r
+    }
+
+    // MARK: option values (items 3, 4, 9)
+
+    func testOptionValues() throws {
+        try expect(["model", "--ops=-1"], exit: 2,
+                   first: "dmemfuzz: The value '-1' is invalid for '--ops <ops>': out of range (want 1...1000000000) (see dmemfuzz model --help)")
+        try expect(["model", "--ops", "-1"], exit: 2,
+                   first: "dmemfuzz: The value '-1' is invalid for '--ops <ops>': out of range (want 1...1000000000) (see dmemfuzz model --help)")
+        try expect(["model", "--ops", "9223372036854775807"], exit: 2,
+                   first: "dmemfuzz: The value '9223372036854775807' is invalid for '--ops <ops>': out of range (want 1...1000000000) (see dmemfuzz model --help)")
+        try expect(["model", "--ops", "99999999999999999999"], exit: 2,
+                   first: "dmemfuzz: The value '99999999999999999999' is invalid for '--ops <ops>': not a number (want 1...1000000000) (see dmemfuzz model --help)")
+        try expect(["model", "--seed", "-1"], exit: 2,
+                   first: "dmemfuzz: The value '-1' is invalid for '--seed <seed>': not a seed (want 0...18446744073709551615) (see dmemfuzz model --help)")
+        try expect(["bench", "model", "--ops", "-1"], exit: 2,
+                   first: "dmemfuzz: The value '-1' is invalid for '--ops <ops>': out of range (want 1...1000000000) (see dmemfuzz bench --help)")
+        try expect(["bench", "model", "--ops", "1"], exit: 0, first: "model (7.3): 3 ops in ", prefix: true)
+        try expect(["model", "--ops", "1"], exit: 0, first: "profile 7.3, seed 1, 3 ops")
+    }
+
+    func testDurations() throws {
+        for (d, why) in [("-5m", "not a duration (want e.g. 90s, 10m, 1h)"), ("0s", "not positive (want e.g. 90s, 10m, 1h)"),
+                         ("nan", "not a duration (want e.g. 90s, 10m, 1h)"), ("inf", "not a duration (want e.g. 90s, 10m, 1h)"),
+                         ("1e3", "not a duration (want e.g. 90s, 10m, 1h)"), ("9999h", "longer than a week")] {
+            try expect(["fuzz", "--duration", d] + noKernel, exit: 2,
+                       first: "dmemfuzz: The value '\(d)' is invalid for '--duration <duration>': \(why) (see dmemfuzz fuzz --help)")
+        }
+        // Checked while parsing, before the corpus replay (which would need a guest).
+        try expect(["check", "--duration", "-5m"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value '-5m' is invalid for '--duration <duration>': not a duration (want e.g. 90s, 10m, 1h) (see dmemfuzz check --help)")
+        try expect(["selftest", "--duration", "nan"], exit: 2,
+                   first: "dmemfuzz: The value 'nan' is invalid for '--duration <duration>': not a duration (want e.g. 90s, 10m, 1h) (see dmemfuzz selftest --help)")
+    }
+
+    func testUsageErrorsAreOneLineExit2() throws {
+        try expect(["bogus"], exit: 2, first: "dmemfuzz: Unexpected argument 'bogus' (see dmemfuzz --help)")
+        try expect(["replay"], exit: 2, first: "dmemfuzz: Missing expected argument '<paths> ...' (see dmemfuzz replay --help)")
+        try expect(["model", "--bogus"], exit: 2, first: "dmemfuzz: Unknown option '--bogus'. Did you mean '--ops'? (see dmemfuzz model --help)")
+        try expect(["replay", "--record", "traces/record-7.3.trace"], exit: 2, first: "dmemfuzz: --record needs --model-only (see dmemfuzz replay --help)")
+        try expect(["replay", "--model-only", "traces/missing.trace"], exit: 2, first: "dmemfuzz: traces/missing.trace: no such file or directory")
+        try expect(["replay", "traces/missing.trace"] + noKernel, exit: 2, first: "dmemfuzz: traces/missing.trace: no such file or directory")
+        try expect(["model", "--help"], exit: 0, first: "OVERVIEW: Run the reference model alone on generated ops and print a summary.")
+    }
+
+    // MARK: traces (items 3, 5, 10)
+
+    func testMalformedTraces() throws {
+        let cases: [(String, String)] = [
+            ("traces/empty.trace", "traces/empty.trace: no ops (an empty trace checks nothing)"),
+            ("traces/header-only.trace", "traces/header-only.trace: no ops (an empty trace checks nothing)"),
+            ("traces/dir.trace", "traces/dir.trace: a directory with no *.trace files in it"),
+            ("corpora/no-traces", "corpora/no-traces: a directory with no *.trace files in it"),
+            ("traces/eq-outcome.trace", "traces/eq-outcome.trace:2:7: '=' in cgroup path '/g=ok' (an outcome needs a blank before '=': '/g = ...')"),
+            ("traces/bom.trace", "traces/bom.trace:1:1: the file starts with a byte-order mark (\\xef\\xbb\\xbf); write traces as UTF-8 without one"),
+            ("traces/nbsp.trace", "traces/nbsp.trace:2:1: unknown op 'mkdir\\xc2\\xa0/g'"),
+            ("traces/nul.trace", "traces/nul.trace:2:7: control byte in cgroup path '/g\\x00x'"),
+            ("traces/esc.trace", "traces/esc.trace:2:7: control byte in cgroup path '/g\\x1b[2J'"),
+            ("traces/size-suffix.trace", "traces/size-suffix.trace:2:17: size '99999999999999999K' does not fit in 64 bits"),
+            ("traces/bad-size.trace", "traces/bad-size.trace:2:17: bad size '12X' (want decimal bytes, optionally with K, M, G or T)"),
+            ("traces/nonascii-escape.trace", "traces/nonascii-escape.trace:3:20: unknown escape: '\\' before \\xc3\\xa9 (known: \\n \\t \\r \\\" \\\\ \\0 \\xHH)"),
+        ]
+        for (file, message) in cases {
+            try expect(["replay", "--model-only", file], exit: 2, first: "dmemfuzz: " + message)
+            // The kernel replay names it too, before any guest is started.
+            try expect(["replay", file] + noKernel, exit: 2, first: "dmemfuzz: " + message)
+        }
+    }
+
+    func testUnmodeledExpectationFails() throws {
+        try expect(["replay", "--model-only", "traces/unmodeled-expect.trace"], exit: 1,
+                   first: "FAIL traces/unmodeled-expect.trace:3: read /g cgroup.procs: expects \"\", the model has no answer for this op (only a kernel replay checks it)")
+    }
+
+    func testFormerCrashesRun() throws {
+        try expect(["replay", "--model-only", "traces/evict-huge-buffer.trace"], exit: 0, first: "ok   traces/evict-huge-buffer.trace")
+    }
+
+    // MARK: corpora (item 6)
+
+    func testCorpusReportsEveryFile() throws {
+        let r = try expect(["replay", "--model-only", "corpora/mixed"], exit: 2,
+                           first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
+        XCTAssertEqual(r.stdout.split(separator: "\n"), [
+            "ok   corpora/mixed/a-ok.trace",
+            "BAD  corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'",
+            "FAIL corpora/mixed/c-fail.trace:2: mkdir /c: expected EEXIST, model says ok",
+            "ok   corpora/mixed/d-ok.trace",
+            "3 expectations checked, 1 trace(s) failed, 1 unusable",
+        ])
+        // What used to crash in the middle of a corpus: every line is there.
+        let c = try expect(["replay", "--model-only", "corpora/crash"], exit: 0, first: "ok   corpora/crash/a-ok.trace")
+        XCTAssertEqual(c.stdout.split(separator: "\n").count, 4, c.stdout)
+        // Kernel replay and check name the bad trace before a guest starts.
+        try expect(["replay", "corpora/mixed"] + noKernel, exit: 2, first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
+        try expect(["check", "--corpus", "corpora/mixed", "--duration", "0"] + noKernel, exit: 2,
+                   first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
+    }
+
+    // MARK: --record (item 7)
+
+    func testRecordReplaysClean() throws {
+        let exe = try binary()
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-record-\(UUID().uuidString).trace")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        for (args, header) in [(["traces/record-7.3.trace", "--profile", "7.2"], "profile 7.2"),
+                               (["traces/record-multi.trace"], "profile 7.3")] {
+            let r = try run(exe, ["replay", "--model-only", "--record"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout.split(separator: "\n").dropFirst().first.map(String.init), header, r.stdout)
+            try Data(r.stdout.utf8).write(to: tmp)
+            try expect(["replay", "--model-only", tmp.path], exit: 0, first: "ok   \(tmp.path)")
+        }
+        let multi = try run(exe, ["replay", "--model-only", "--record", "traces/record-multi.trace"])
+        XCTAssertEqual(multi.stderr, "dmemfuzz: traces/record-multi.trace:4: outcomes differ under 7.2 (read /g dmem.peak); recorded for 7.3 only\n")
+        try expect(["replay", "--model-only", "--record", "corpora/mixed"], exit: 2,
+                   first: "dmemfuzz: --record prints one trace and got 4 files (record them one at a time)")
+    }
+
+    // MARK: findings (items 1, 8)
+
+    func testReproOfAFindingExpectsTheModel() throws {
+        let r = try expect(["repro", "findings/divergence"], exit: 0, first: "// dmemfuzz reproducer: gcc -static -O2 -o repro repro.c; run as root in the guest (cgroup2 at")
+        XCTAssertTrue(r.stdout.contains("report(\"alloc a1 vkms/default 8192 b2\", r, \"ENOSPC\");"), r.stdout)
+        try expect(["repro", "findings/old-format"], exit: 2,
+                   first: "dmemfuzz: findings/old-format/trace.trace: records the kernel's outcomes, not the model's (an older dmemfuzz wrote it); run `dmemfuzz minimize findings/old-format` for a reproducer")
+        try expect(["repro", "findings/too-many-actors"], exit: 2,
+                   first: "dmemfuzz: findings/too-many-actors/minimized.trace: op 1 (spawn a300 /): actor a300 is beyond the reproducer's a0...a255")
+        try expect(["repro", "findings/missing"], exit: 2, first: "dmemfuzz: findings/missing: no such file or directory")
+    }
+
+    // MARK: campaigns (item 12)
+
+    func testCampaignCorpusIsReadInFull() throws {
+        try expect(["fuzz", "--resume", "--campaign", "campaigns/bad-corpus", "--seeds", "corpora/crash"] + noKernel, exit: 2,
+                   first: "dmemfuzz: campaigns/bad-corpus/corpus/round-1.trace:3:1: unknown op 'bogus'")
+        try expect(["fuzz", "--resume", "--campaign", "campaigns/no-state", "--seeds", "corpora/crash"] + noKernel, exit: 2,
+                   first: "dmemfuzz: campaigns/no-state/state.json: no campaign to resume (run without --resume to start one)")
+        try expect(["fuzz", "--seeds", "corpora/mixed"] + noKernel, exit: 2,
+                   first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
+    }
+
+    // MARK: series (items 2, 11)
+
+    func testSeriesThatContributeNothing() throws {
+        let tree = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-tree-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("kernel"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tree) }
+        try Data("VERSION = 9\nPATCHLEVEL = 9\n".utf8).write(to: tree.appendingPathComponent("Makefile"))
+        let apply = Self.package.appendingPathComponent("vm/apply-series.sh")
+        let build = Self.package.appendingPathComponent("vm/build-kernel.sh")
+        let dest = tree.deletingLastPathComponent().appendingPathComponent(tree.lastPathComponent + "-dest")
+        defer { try? FileManager.default.removeItem(at: dest) }
+        for (series, why) in [("series/empty.patch", "empty file, not a patch"), ("series/binary.patch", "binary file, not a patch"),
+                              ("series/nodiff.patch", "contains no diff"),
+                              ("series/no-patches", "a directory with no *.patch, *.diff, *.mbox or *.eml files"),
+                              ("series/missing.patch", "no such series")] {
+            try expect([tree.path, dest.path, series], exit: 2, first: "apply-series: \(series): \(why)", exe: apply)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dest.path), "apply-series left \(dest.path) behind for \(series)")
+            // build-kernel.sh checks before fetching or building anything.
+            try expect(["--kernel-tree", tree.path, "--series", series], exit: 2, first: "apply-series: \(series): \(why)", exe: build)
+        }
+    }
+}
