@@ -141,7 +141,12 @@ public struct TraceParser {
         let start = c.i
         while c.i < c.bytes.count && c.bytes[c.i] != 0x20 && c.bytes[c.i] != 0x09 { c.i += 1 }
         if start == c.i { throw err(line, start, "missing argument") }
-        return String(decoding: c.bytes[start..<c.i], as: UTF8.self)
+        // Only text outside quotes must be UTF-8 (quoted strings carry any byte); a String would
+        // have replaced what is not, and the message would name bytes the file does not hold.
+        guard let t = String(validating: c.bytes[start..<c.i], as: UTF8.self) else {
+            throw err(line, start, "'\(TracePrinter.visible(c.bytes[start..<c.i]))' is not UTF-8 (write such bytes as \\xHH inside a quoted string)")
+        }
+        return t
     }
 
     func path(_ c: inout Cursor, _ line: Int) throws(TraceError) -> CgroupPath {

@@ -75,7 +75,8 @@ final class CampaignTests: XCTestCase {
                         console: "", modelTree: d.modelTree, kernelState: "== /g dmem.max")
         let r = Report.render(f, manifest: "{\"kernel_release\": \"7.3.4\"}")
         XCTAssertTrue(r.hasPrefix("divergence in write-nonblock dmem.max: kernel ok, model EINVAL\n"))
-        XCTAssertTrue(r.contains(">>> write-nonblock /g dmem.max \"vgem/region0 1M\" = ok\n"))
+        // The marked line expects what the model says; what the kernel did is its note.
+        XCTAssertTrue(r.contains(">>> write-nonblock /g dmem.max \"vgem/region0 1M\" = EINVAL  # kernel: ok\n"), r)
         XCTAssertTrue(r.contains("  expected (model): EINVAL\n  actual (kernel):  ok\n"))
         XCTAssertTrue(r.contains("\"kernel_release\": \"7.3.4\""))
     }
@@ -92,6 +93,90 @@ final class CampaignTests: XCTestCase {
         XCTAssertTrue(try store.save(f).hasSuffix("(already known)"))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix(".") }, [])
         XCTAssertEqual(try TraceParser().parse(String(contentsOfFile: dir + "/trace.trace", encoding: .utf8)), trace)
+    }
+
+    /// A synthetic divergence as `Lockstep` records it: the steps carry the kernel's outcomes, so
+    /// the divergent op's step says what the buggy kernel did.
+    func syntheticFinding() throws -> Finding {
+        let t = try TraceParser().parse("""
+        profile 7.3
+        register vkms/default 67108864 = ok
+        mkdir /p = ok
+        write /p dmem.max "vkms/default 8K" = ok
+        spawn a1 /p = ok
+        alloc a1 vkms/default 4096 b1 = ok
+        alloc a1 vkms/default 8192 b2 = ok
+        """)
+        let d = Divergence(index: 5, op: t.steps[5].op, expected: .err(.ENOSPC), actual: .ok, modelTree: "")
+        return Finding(kind: .divergence, title: Finding.title(for: d), trace: t, index: 5, divergence: d, splats: [],
+                       console: "", modelTree: "", kernelState: "")
+    }
+
+    /// Issue 11 item 1: a finding's trace.trace says unambiguously what the model expects and
+    /// what the kernel did, and the reproducer built from it (no minimized.trace) checks the
+    /// model's outcome at the divergent op: it fails on the kernel it was found on.
+    func testFindingFilesExpectTheModelAndNoteTheKernel() throws {
+        let f = try syntheticFinding()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("findings-model-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = try FindingStore(root: root).save(f)
+        let text = try String(contentsOfFile: dir + "/trace.trace", encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("# dmemfuzz trace\n# \(Finding.modelOutcomesMarker)\n"), text)
+        XCTAssertTrue(text.contains("\nalloc a1 vkms/default 8192 b2 = ENOSPC  # kernel: ok\n"), text)
+        let back = try TraceParser().parse(text)
+        XCTAssertEqual(back.steps[5].expect, .err(.ENOSPC))
+        XCTAssertEqual(back.steps.prefix(5).map(\.expect), f.trace.steps.prefix(5).map(\.expect))
+        // The reproducer of it: the divergent op must be ENOSPC to pass, which the buggy kernel
+        // (ok) is not; a fixed kernel (ENOSPC, like the model) passes.
+        let c = try Repro.c(back)
+        XCTAssertTrue(c.contains("report(\"alloc a1 vkms/default 8192 b2\", r, \"ENOSPC\");"), c)
+        XCTAssertFalse(c.contains("report(\"alloc a1 vkms/default 8192 b2\", r, \"ok\");"), c)
+        // The model agrees with every expectation of the file: replaying it on the model passes.
+        var exec = ModelExecutor(profile: .v7_3)
+        for st in back.steps { XCTAssertEqual(exec.apply(st.op), st.expect, TracePrinter.step(st)) }
+        // The report shows the same line.
+        XCTAssertTrue(Report.render(f, manifest: "{}").contains(">>> alloc a1 vkms/default 8192 b2 = ENOSPC  # kernel: ok\n"))
+    }
+
+    /// Issue 11 item 8: the reproducer refuses what its tables cannot hold, and checks anyway.
+    func testReproducerBounds() throws {
+        func reason(_ text: String) -> String {
+            do { _ = try Repro.c(try TraceParser().parse(text)); return "accepted" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(reason("spawn a256 / = ok"), "op 1 (spawn a256 /): actor a256 is beyond the reproducer's a0...a255")
+        XCTAssertEqual(reason("spawn a1 /\nalloc a1 vgem/region0 4096 b4096"), "op 2 (alloc a1 vgem/region0 4096 b4096): buffer b4096 is beyond the reproducer's b0...b4095")
+        XCTAssertEqual(reason("free b9223372036854775807"), "op 1 (free b9223372036854775807): buffer b9223372036854775807 is beyond the reproducer's b0...b4095")
+        XCTAssertEqual(reason("as a300 mkdir /x"), "op 1 (as a300 mkdir /x): actor a300 is beyond the reproducer's a0...a255")
+        let big = String(repeating: "\\x20", count: 16385)
+        XCTAssertEqual(reason("as a1 write / dmem.max \"\(big)\""), "op 1 (as a1 write / dmem.max \"\(String(repeating: " ", count: 16385))\"): 16385 bytes of data, the reproducer writes at most 16384")
+        XCTAssertEqual(reason("spawn a255 /\nalloc a255 vgem/region0 4096 b4095"), "accepted")
+        let c = try Repro.c(trace)
+        for check in ["if (!ACTOR_OK(a) || !actors[a].pid)", "if (len > sizeof(c.data))", "if (!BUFFER_OK(b) || !buffers[b].live)",
+                      "if (!ACTOR_OK(a) || !BUFFER_OK(b))", "static char got[4 * sizeof(out) + 64];"] {
+            XCTAssertTrue(c.contains(check), check)
+        }
+        XCTAssertTrue(Repro.cOrError(try TraceParser().parse("spawn a256 /")).hasPrefix("#error \"dmemfuzz cannot write a reproducer"))
+    }
+
+    /// Issue 11 item 12: a campaign's corpus is read in full; a trace in it that does not parse
+    /// is an error naming it, not a silent skip on --resume.
+    func testCampaignCorpusIsReadInFullOrNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("campaign-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/corpus", withIntermediateDirectories: true)
+        try "profile 7.3\nmkdir /g = ok\n".write(toFile: dir + "/corpus/round-0.trace", atomically: true, encoding: .utf8)
+        try JSONEncoder().encode(CampaignState(seed: 9)).write(to: URL(fileURLWithPath: dir + "/state.json"))
+        let (state, corpus) = try CampaignDriver.load(dir: dir, seed: 1, resume: true)
+        XCTAssertEqual(state.seed, 9)
+        XCTAssertEqual(corpus.count, 1)
+        try "profile 7.3\nfrob /g\n".write(toFile: dir + "/corpus/round-1.trace", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CampaignDriver.load(dir: dir, seed: 1, resume: true)) {
+            XCTAssertEqual("\($0)", "\(dir)/corpus/round-1.trace:2:1: unknown op 'frob'")
+        }
+        try FileManager.default.removeItem(atPath: dir + "/state.json")
+        XCTAssertThrowsError(try CampaignDriver.load(dir: dir, seed: 1, resume: true)) {
+            XCTAssertEqual("\($0)", "\(dir)/state.json: no campaign to resume (run without --resume to start one)")
+        }
     }
 
     func testCapacityParsing() {

@@ -88,4 +88,26 @@ final class FuzzTests: XCTestCase {
         XCTAssertEqual(d?.actual, .err(.ENOENT))
         XCTAssertTrue(d!.description.contains("kernel: ENOENT"))
     }
+
+    /// Issue 11 item 3: counts and ids from the command line or a trace are checked, not trusted.
+    func testCheckedArithmeticOnCountsAndIds() {
+        var exec = ModelExecutor(profile: .v7_3)
+        var gen = Generator(seed: 1)
+        XCTAssertEqual(gen.steps(ops: -1, on: &exec).count, gen.prologue().count)     // was: Range crash
+        // The largest ids a trace can name: the generator saturates instead of overflowing.
+        gen.observe(.spawn(Int.max, .root))
+        gen.observe(.alloc(1, region: "vgem/region0", size: 4096, buffer: Int.max))
+        XCTAssertEqual(gen.nextActor, Int.max)
+        XCTAssertEqual(gen.nextBuffer, Int.max)
+        for _ in 0..<200 { _ = exec.apply(gen.next(exec.model)) }
+        // evict? picks a phantom id past the largest live one: with b<Int.max> live, that overflowed.
+        var m = Model(profile: .v7_3)
+        XCTAssertNil(m.register("vgem/r", size: 16 << 20))
+        XCTAssertNil(m.spawn(1, .root))
+        XCTAssertNil(m.alloc(1, region: "vgem/r", size: 4096, buffer: Int.max).0)
+        let (e, evicted) = m.evictQuery(1, region: "vgem/r", size: 16 << 20)
+        XCTAssertNil(e)
+        XCTAssertEqual(evicted, [Int.max])
+        XCTAssertEqual(try m.resident(Int.max).get(), true)   // a query has no side effects
+    }
 }

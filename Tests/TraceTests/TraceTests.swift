@@ -55,13 +55,36 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(message("mkdir /a\nfrob /b\n"), "x.trace:2:1: unknown op 'frob'")
         XCTAssertEqual(message("mkdir a"), "x.trace:1:7: bad cgroup path 'a' (want /, /a, /a/b)")
         XCTAssertEqual(message("write / dmem.max \"abc"), "x.trace:1:22: unterminated string")
-        XCTAssertEqual(message("write / dmem.max \"\\q\""), "x.trace:1:19: unknown escape '\\q'")
+        XCTAssertEqual(message("write / dmem.max \"\\q\""), "x.trace:1:19: unknown escape '\\q' (known: \\n \\t \\r \\\" \\\\ \\0 \\xHH)")
         XCTAssertEqual(message("spawn 1 /"), "x.trace:1:7: bad actor '1' (want aN)")
         XCTAssertEqual(message("mkdir /a = EWHAT"), "x.trace:1:12: bad outcome 'EWHAT' (want ok, an errno name, a number or a quoted string)")
         XCTAssertEqual(message("mkdir /a\nprofile 7.2"), "x.trace:2:1: profile must come before the first op")
         XCTAssertEqual(message("profile 6.9"), "x.trace:1:9: unknown profile '6.9' (known: 7.2, 7.3)")
         XCTAssertEqual(message("mkdir /a extra"), "x.trace:1:10: unexpected 'extra'")
         XCTAssertEqual(message("alloc a1 r 4096 b1 = ok evicted"), "x.trace:1:32: 'evicted' needs at least one buffer")
+    }
+
+    /// Issue 11 (items 5, 10): what used to pass silently or be shown mangled.
+    func testBadInputIsNamedExactly() {
+        // An outcome without its blank is not a cgroup named "g=ok", nor a file named "x=ok".
+        XCTAssertEqual(message("mkdir /g=ok"), "x.trace:1:7: '=' in cgroup path '/g=ok' (an outcome needs a blank before '=': '/g = ...')")
+        XCTAssertEqual(message("read / dmem.max=\"x\""), "x.trace:1:8: '=' in file name 'dmem.max=\"x\"' (an outcome needs a blank before '=': 'dmem.max = ...')")
+        // Invisible bytes are shown, not echoed: a terminal would hide NBSP and obey ESC.
+        XCTAssertEqual(message("mkdir\u{a0}/g"), "x.trace:1:1: unknown op 'mkdir\\xc2\\xa0/g'")
+        XCTAssertEqual(message("mkdir /g\u{1b}[2J"), "x.trace:1:7: control byte in cgroup path '/g\\x1b[2J'")
+        XCTAssertEqual(message("mkdir /g\u{0}x"), "x.trace:1:7: control byte in cgroup path '/g\\x00x'")
+        XCTAssertEqual(message("\u{feff}profile 7.3"), "x.trace:1:1: the file starts with a byte-order mark (\\xef\\xbb\\xbf); write traces as UTF-8 without one")
+        // The size as written, suffix and all, and why it is bad.
+        XCTAssertEqual(message("register r 99999999999999999K"), "x.trace:1:12: size '99999999999999999K' does not fit in 64 bits")
+        XCTAssertEqual(message("register r 12X"), "x.trace:1:12: bad size '12X' (want decimal bytes, optionally with K, M, G or T)")
+        // A non-ASCII character after a backslash: its bytes, not a Latin-1 guess at one of them.
+        XCTAssertEqual(message("write / dmem.max \"\\é\""), "x.trace:1:19: unknown escape: '\\' before \\xc3\\xa9 (known: \\n \\t \\r \\\" \\\\ \\0 \\xHH)")
+        XCTAssertEqual(TracePrinter.visible(Array("a\u{a0}\n\u{1b}".utf8)), "a\\xc2\\xa0\\x0a\\x1b")
+        // Bytes that are not UTF-8 are named as they are, not as U+FFFD.
+        do { _ = try TraceParser(file: "x.trace").parseLocated(bytes: Array("frob\u{20}".utf8) + [0xff] + [0x0a]); XCTFail("parsed") }
+        catch { XCTAssertEqual(error.description, "x.trace:1:1: unknown op 'frob'") }
+        do { _ = try TraceParser(file: "x.trace").parseLocated(bytes: Array("mk".utf8) + [0xff]); XCTFail("parsed") }
+        catch { XCTAssertEqual(error.description, "x.trace:1:1: 'mk\\xff' is not UTF-8 (write such bytes as \\xHH inside a quoted string)") }
     }
 
     func testPrivilegeOpsAndProfileListsRoundTrip() throws {
