@@ -25,6 +25,11 @@ struct GuestOptions: ParsableArguments {
     var append: [String] = []
     @Option(parsing: .unconditional, help: "Memory in MiB (128...65536).", transform: Count.parser(128...65536)) var memory: Int = 1024
 
+    /// A series that contributes nothing is a usage error before any kernel is built or booted.
+    func validate() throws {
+        if kernel == nil, let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
+    }
+
     /// A VM for a given kernel build with default guest settings.
     static func vm(kernel kb: KernelBuild) throws -> VirtualMachine {
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())

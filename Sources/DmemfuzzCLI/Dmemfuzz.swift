@@ -1,6 +1,7 @@
 import ArgumentParser
 import DmemModel
 import Foundation
+import Trace
 
 @main
 struct Dmemfuzz: AsyncParsableCommand {
@@ -34,7 +35,8 @@ struct Dmemfuzz: AsyncParsableCommand {
         let isUsage = exitCode(for: error) == .validationFailure
         var text = message(for: error)
         if text.hasPrefix("Error: ") { text.removeFirst(7) }
-        let first = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)"
+        // ArgumentParser quotes option values as given: an ESC or NUL in one must not reach the terminal.
+        let first = TracePrinter.visible((text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)").utf8)
         guard isUsage else { return "dmemfuzz: " + first }
         let sub = args.first.flatMap { a in configuration.subcommands.first { $0.configuration.commandName == a } }
         return "dmemfuzz: \(first) (see dmemfuzz\(sub.map { " " + ($0.configuration.commandName ?? "") } ?? "") --help)"

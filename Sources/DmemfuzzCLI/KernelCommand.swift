@@ -15,6 +15,10 @@ struct KernelCommand: ParsableCommand {
         @Option(help: "Patch series (mbox, directory of .patch, or a diff; repeatable).") var series: [String] = []
         @Option(help: "Kernel config fragment added to vm/dmemfuzz.config (repeatable).") var config: [String] = []
 
+        func validate() throws {
+            if let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
+        }
+
         func run() throws {
             let kb: KernelBuild
             do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config) }

@@ -72,7 +72,7 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     /// One result line, flushed at once: whatever happens to a later trace, this one is reported.
-    func say(_ line: String) { print(line); fflush(nil) }
+    func say(_ line: String) { print(TracePrinter.visible(line.utf8)); fflush(nil) }
 
     /// The trace with the model's outcomes as its expectations, under the profile it is replayed
     /// with (`--profile` replaces the header's). Of a multi-profile trace it keeps the profiles

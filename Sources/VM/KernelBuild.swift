@@ -59,6 +59,24 @@ public struct KernelBuild: Sendable {
         }
     }
 
+    /// The one line vm/apply-series.sh --check prints for the first series that would contribute
+    /// nothing (missing, empty, binary, no diff, a directory without patch files), or nil when
+    /// every series has something to apply. Cheap: nothing is fetched or built.
+    public static func seriesProblem(root: URL = packageRoot(), _ series: [String]) -> String? {
+        guard !series.isEmpty else { return nil }
+        let p = Process()
+        p.executableURL = root.appendingPathComponent("vm/apply-series.sh")
+        p.arguments = ["--check"] + series
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        do { try p.run() } catch { return "\(p.executableURL!.path): cannot run (\(error))" }
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus != 0 else { return nil }
+        return text.split(separator: "\n").first.map(String.init) ?? "apply-series.sh --check exited \(p.terminationStatus)"
+    }
+
     /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits).
     public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
                              config: [String] = []) throws -> KernelBuild {

@@ -116,6 +116,8 @@ final class BadInputTests: XCTestCase {
         try expect(["replay", "--record", "traces/record-7.3.trace"], exit: 2, first: "dmemfuzz: --record needs --model-only (see dmemfuzz replay --help)")
         try expect(["replay", "--model-only", "traces/missing.trace"], exit: 2, first: "dmemfuzz: traces/missing.trace: no such file or directory")
         try expect(["replay", "traces/missing.trace"] + noKernel, exit: 2, first: "dmemfuzz: traces/missing.trace: no such file or directory")
+        try expect(["model", "--ops", "\u{1b}[2J\u{0}"], exit: 2,
+                   first: "dmemfuzz: The value '\\x1b[2J' is invalid for '--ops <ops>': not a number (want 1...1000000000) (see dmemfuzz model --help)")
         try expect(["model", "--help"], exit: 0, first: "OVERVIEW: Run the reference model alone on generated ops and print a summary.")
     }
 
@@ -235,6 +237,12 @@ final class BadInputTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: dest.path), "apply-series left \(dest.path) behind for \(series)")
             // build-kernel.sh checks before fetching or building anything.
             try expect(["--kernel-tree", tree.path, "--series", series], exit: 2, first: "apply-series: \(series): \(why)", exe: build)
+            // And every command that builds a kernel says so before building or booting.
+            try expect(["kernel", "build", "--kernel-tree", tree.path, "--series", series], exit: 2, first: "dmemfuzz: apply-series: \(series): \(why)")
+            for command in ["fuzz", "boot", "check", "replay"] {
+                try expect([command, "--kernel-tree", tree.path, "--series", series] + (command == "replay" ? ["traces/record-7.3.trace"] : []),
+                           exit: 2, first: "dmemfuzz: apply-series: \(series): \(why)")
+            }
         }
     }
 }
