@@ -245,4 +245,20 @@ final class BadInputTests: XCTestCase {
             }
         }
     }
+
+    /// Issue 11 item 11: a hunk placed with fuzz is named in .dmemfuzz-applied (and so in the
+    /// manifest's applied_patches[].fuzzed_hunks), not only in a log line.
+    func testFuzzedHunksAreRecorded() throws {
+        let tree = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-fuzz-\(UUID().uuidString)")
+        let dest = tree.deletingLastPathComponent().appendingPathComponent(tree.lastPathComponent + "-dest")
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("kernel"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tree); try? FileManager.default.removeItem(at: dest) }
+        try Data("VERSION = 9\nPATCHLEVEL = 9\n".utf8).write(to: tree.appendingPathComponent("Makefile"))
+        try Data("a\nb\nc\nd\ne\nf\ng\n".utf8).write(to: tree.appendingPathComponent("kernel/x.c"))
+        let r = try run(Self.package.appendingPathComponent("vm/apply-series.sh"), [tree.path, dest.path, "series/fuzz.patch"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let applied = try String(contentsOf: dest.appendingPathComponent(".dmemfuzz-applied"), encoding: .utf8)
+        XCTAssertEqual(applied, "series\t\(Self.fixtures.path)/series/fuzz.patch\tfuzz=kernel/x.c hunk 1 at 1 fuzz 1\tfuzz.patch\n")
+        XCTAssertEqual(try String(contentsOf: dest.appendingPathComponent("kernel/x.c"), encoding: .utf8), "a\nb\nc\nD\ne\nf\ng\n")
+    }
 }
