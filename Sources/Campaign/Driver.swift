@@ -77,6 +77,8 @@ public final class CampaignDriver {
         var corpus: [Trace] = []
         for f in ((try? FileManager.default.contentsOfDirectory(atPath: under("corpus"))) ?? []).sorted() where f.hasSuffix(".trace") {
             let path = under("corpus", f)
+            let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
+            guard type == .typeRegular else { throw CampaignError("\(path): not a regular file") }
             guard let data = FileManager.default.contents(atPath: path) else { throw CampaignError("\(path): cannot read") }
             do { corpus.append(try TraceParser(file: path).parseLocated(bytes: Array(data)).trace) }
             catch { throw CampaignError(error.description) }

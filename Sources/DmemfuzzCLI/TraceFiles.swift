@@ -52,6 +52,9 @@ enum TraceFiles {
             throw BadInput("\(Shown(file)): no such file or directory")
         }
         if isDir.boolValue { throw BadInput("\(Shown(file)): a directory, not a trace file") }
+        // A FIFO or device would block the read or never end: only regular files are traces.
+        let type = (try? FileManager.default.attributesOfItem(atPath: file)[.type]) as? FileAttributeType
+        guard type == .typeRegular else { throw BadInput("\(Shown(file)): not a regular file") }
         guard let data = FileManager.default.contents(atPath: file) else { throw BadInput("\(Shown(file)): cannot read") }
         let parsed: (trace: Trace, lines: [Int])
         do { parsed = try TraceParser(file: file).parseLocated(bytes: Array(data)) }

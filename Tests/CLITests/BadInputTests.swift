@@ -145,6 +145,16 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A FIFO named like a trace would block a read forever.
+    func testNonRegularFilesAreNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-fifo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(mkfifo(dir.appendingPathComponent("f.trace").path, 0o644), 0)
+        try expect(["replay", "--model-only", "f.trace"], exit: 2, first: "dmemfuzz: f.trace: not a regular file", cwd: dir)
+        try expect(["replay", "--model-only", "."], exit: 2, first: "dmemfuzz: ./f.trace: not a regular file", cwd: dir)
+    }
+
     func testUnmodeledExpectationFails() throws {
         try expect(["replay", "--model-only", "traces/unmodeled-expect.trace"], exit: 1,
                    first: "FAIL traces/unmodeled-expect.trace:3: read /g cgroup.procs: expects \"\", the model has no answer for this op (only a kernel replay checks it)")
