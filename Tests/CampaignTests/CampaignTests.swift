@@ -188,11 +188,7 @@ final class CampaignTests: XCTestCase {
     /// the model's regions (it must show as a dmem.capacity read mismatch instead).
     func testRegionSizesComeFromTheModuleParametersNotTheCapacityText() {
         let asked = RequestedRegions(vgem: "dmem_regions=2 dmem_size=16777216", vkms: nil)
-        XCTAssertEqual(KernelExecutor.regions(fromCapacity: "vgem/region0 16384
-vgem/region1 16384
-vkms/default 65536
-dmem_selftest 268435456
-", requested: asked),
+        XCTAssertEqual(KernelExecutor.regions(fromCapacity: "vgem/region0 16384\nvgem/region1 16384\nvkms/default 65536\ndmem_selftest 268435456\n", requested: asked),
                        [.register(region: "vgem/region0", size: 16 << 20), .register(region: "vgem/region1", size: 16 << 20),
                         .register(region: "vkms/default", size: 64 << 20), .register(region: "dmem_selftest", size: 256 << 20)])
     }
