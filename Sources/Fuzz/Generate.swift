@@ -191,15 +191,17 @@ public struct Generator: Sendable {
     mutating func boundarySize(_ m: Model, actor: ActorID, region: String) -> UInt64? {
         let page: UInt64 = 4096
         func aligned(_ v: UInt64) -> UInt64? { let a = v / page * page; return a == 0 ? nil : a }
+        // One page over, saturating: a region may be as large as a UInt64 holds (--vgem dmem_size=...).
+        func over(_ v: UInt64) -> UInt64 { v.addingReportingOverflow(page).overflow ? v : v + page }
         switch rng.below(5) {
         case 0:
             guard let room = m.headroom(actor: actor, region: region), room < m.regionSize(region) ?? 0 else { return nil }
             return aligned(room)
         case 1:
             guard let room = m.headroom(actor: actor, region: region), room < m.regionSize(region) ?? 0 else { return nil }
-            return aligned(room).map { $0 + page } ?? page
+            return aligned(room).map(over) ?? page
         case 2: return m.largestFreeBlock(region: region).flatMap(aligned)
-        case 3: return m.largestFreeBlock(region: region).map { $0 + page }
+        case 3: return m.largestFreeBlock(region: region).map(over)
         default: return rng.pick(m.residentSizes(region: region))
         }
     }
@@ -232,7 +234,7 @@ public struct Generator: Sendable {
         let used = names.first.flatMap { m.usage(p, region: $0) } ?? 0
         func value() -> String {
             if used > 0 && rng.chance(30) {
-                return String(rng.pick([used, used, used - min(used, 4096), used + 4096, used / 2])!)
+                return String(rng.pick([used, used, used - min(used, 4096), used.addingReportingOverflow(4096).overflow ? used : used + 4096, used / 2])!)
             }
             switch rng.below(24) {
             case 0: return "max"

@@ -110,4 +110,16 @@ final class FuzzTests: XCTestCase {
         XCTAssertEqual(evicted, [Int.max])
         XCTAssertEqual(try m.resident(Int.max).get(), true)   // a query has no side effects
     }
+
+    /// Sizes at the edges of a region as large as a trace may register stay in 64 bits.
+    func testBoundarySizesOfAHugeRegionDoNotOverflow() {
+        for size in [UInt64.max, UInt64.max - 4095, PageCounter.max] {
+            var exec = ModelExecutor(profile: .v7_3)
+            XCTAssertNil(exec.apply(.register(region: "vgem/region0", size: size))?.errno)
+            XCTAssertNil(exec.apply(.spawn(1, .root))?.errno)
+            var gen = Generator(seed: 3, config: GeneratorConfig(regions: [("vgem/region0", size)], dynamicRegions: []))
+            gen.observe(.spawn(1, .root))
+            for _ in 0..<3000 { _ = exec.apply(gen.next(exec.model)) }
+        }
+    }
 }
