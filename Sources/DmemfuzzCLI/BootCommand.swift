@@ -27,6 +27,17 @@ struct GuestOptions: ParsableArguments {
 
     /// A series that contributes nothing is a usage error before any kernel is built or booted.
     func validate() throws {
+        // Module parameters the model reads its region sizes from: a value it cannot read would
+        // silently leave the model at its default size while the module gets something else.
+        for (flag, params) in [("--vgem", vgemParams), ("--vkms", vkmsParams)] {
+            for word in (params ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+                let kv = word.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard kv.count == 2, !kv[0].isEmpty else { throw ValidationError("\(flag): '\(Shown(word))' is not NAME=VALUE") }
+                if ["dmem_size", "dmem_regions"].contains(kv[0]), UInt64(kv[1]).map({ $0 > 0 }) != true {
+                    throw ValidationError("\(flag): '\(Shown(word))': \(kv[0]) wants a positive decimal number")
+                }
+            }
+        }
         if kernel == nil, let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
     }
 

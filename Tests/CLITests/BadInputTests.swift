@@ -95,6 +95,13 @@ final class BadInputTests: XCTestCase {
         try expect(["model", "--ops", "1"], exit: 0, first: "profile 7.3, seed 1, 3 ops")
     }
 
+    func testModuleParameters() throws {
+        try expect(["boot", "--vgem", "dmem_size=abc"] + noKernel, exit: 2,
+                   first: "dmemfuzz: --vgem: 'dmem_size=abc': dmem_size wants a positive decimal number (see dmemfuzz boot --help)")
+        try expect(["fuzz", "--vkms", "dmem_size"] + noKernel, exit: 2,
+                   first: "dmemfuzz: --vkms: 'dmem_size' is not NAME=VALUE (see dmemfuzz fuzz --help)")
+    }
+
     func testDurations() throws {
         for (d, why) in [("-5m", "not a duration (want e.g. 90s, 10m, 1h)"), ("0s", "not positive (want e.g. 90s, 10m, 1h)"),
                          ("nan", "not a duration (want e.g. 90s, 10m, 1h)"), ("inf", "not a duration (want e.g. 90s, 10m, 1h)"),
