@@ -13,6 +13,9 @@
 # Incremental: objects live in work/<base>/obj (one per source tree), compiled from
 # work/<base>/src, a mirror of the patched tree in which only files whose content differs from the
 # previous build are replaced (so they, and only they, get a new mtime); plus ccache.
+#
+# Exit status: 0 ok; 2 a series contributes nothing or does not apply (one line on stderr naming
+# the file, from apply-series.sh; checked before any source is fetched); 1 other errors.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "build-kernel: $*" >&2; exit 1; }

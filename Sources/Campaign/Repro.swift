@@ -508,7 +508,7 @@ static int xdying(const char *cg)
 
 static void report(const char *op, int r, const char *expect)
 {
-	static char got[4 * sizeof(out) + 64];	/* every byte of out may become \\xHH */
+	static char got[4 * sizeof(out) + 64];	/* every byte of out may become \xHH */
 	if (r == -1) {	/* quoted data */
 		char *g = got;
 		*g++ = '"';
