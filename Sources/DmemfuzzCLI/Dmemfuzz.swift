@@ -38,8 +38,15 @@ struct Dmemfuzz: AsyncParsableCommand {
         // ArgumentParser quotes option values as given: an ESC or NUL in one must not reach the terminal.
         let first = TracePrinter.visible((text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)").utf8)
         guard isUsage else { return "dmemfuzz: " + first }
-        let sub = args.first.flatMap { a in configuration.subcommands.first { $0.configuration.commandName == a } }
-        return "dmemfuzz: \(first) (see dmemfuzz\(sub.map { " " + ($0.configuration.commandName ?? "") } ?? "") --help)"
+        // The (sub)command the arguments name, so the hint is the help that has the answer.
+        var path: [String] = []
+        var level: [ParsableCommand.Type] = configuration.subcommands
+        for a in args {
+            guard let sub = level.first(where: { ($0.configuration.commandName ?? "\($0)".lowercased()) == a }) else { break }
+            path.append(a)
+            level = sub.configuration.subcommands
+        }
+        return "dmemfuzz: \(first) (see \((["dmemfuzz"] + path).joined(separator: " ")) --help)"
     }
 }
 

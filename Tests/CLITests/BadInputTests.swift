@@ -125,6 +125,7 @@ final class BadInputTests: XCTestCase {
         try expect(["replay", "traces/missing.trace"] + noKernel, exit: 2, first: "dmemfuzz: traces/missing.trace: no such file or directory")
         try expect(["model", "--ops", "\u{1b}[2J\u{0}"], exit: 2,
                    first: "dmemfuzz: The value '\\x1b[2J' is invalid for '--ops <ops>': not a number (want 1...1000000000) (see dmemfuzz model --help)")
+        try expect(["kernel", "build", "--bogus"], exit: 2, first: "dmemfuzz: Unknown option '--bogus' (see dmemfuzz kernel build --help)")
         try expect(["model", "--help"], exit: 0, first: "OVERVIEW: Run the reference model alone on generated ops and print a summary.")
     }
 
