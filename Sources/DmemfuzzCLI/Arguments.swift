@@ -54,14 +54,14 @@ struct FuzzDuration: Sendable, CustomStringConvertible {
     @Sendable static func parse(_ s: String) throws -> FuzzDuration { try FuzzDuration(s) }
 }
 
-/// `check --duration`: a fuzzing duration, or `0` to skip fuzzing.
+/// `check --duration` / `selftest --duration`: a fuzzing duration, or `0` (`0s`, `0m`, `0h`) for none.
 enum CheckDuration: Sendable, CustomStringConvertible {
     case skip
     case fuzz(FuzzDuration)
     var seconds: Double { if case .fuzz(let d) = self { return d.seconds }; return 0 }
     var description: String { if case .fuzz(let d) = self { return d.text }; return "0" }
     @Sendable static func parse(_ s: String) throws -> CheckDuration {
-        s == "0" ? .skip : .fuzz(try FuzzDuration(s))
+        ["0", "0s", "0m", "0h"].contains(s) ? .skip : .fuzz(try FuzzDuration(s))
     }
 }
 
