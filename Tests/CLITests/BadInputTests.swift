@@ -189,8 +189,10 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(c.stdout.split(separator: "\n").count, 4, c.stdout)
         // Kernel replay and check name the bad trace before a guest starts.
         try expect(["replay", "corpora/mixed"] + noKernel, exit: 2, first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
-        try expect(["check", "--corpus", "corpora/mixed", "--duration", "0"] + noKernel, exit: 2,
-                   first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
+        for zero in ["0", "0s"] {
+            try expect(["check", "--corpus", "corpora/mixed", "--duration", zero] + noKernel, exit: 2,
+                       first: "dmemfuzz: corpora/mixed/b-bad.trace:3:1: unknown op 'bogus'")
+        }
     }
 
     // MARK: --record (item 7)
