@@ -217,6 +217,21 @@ final class BadInputTests: XCTestCase {
                    first: "dmemfuzz: --record prints one trace and got 4 files (record them one at a time)")
     }
 
+    /// Every regression trace, recorded and replayed: what --record writes passes its own replay.
+    func testRecordOfEveryRegressionTraceReplaysClean() throws {
+        let exe = try binary()
+        let dir = Self.package.appendingPathComponent("corpora/regress")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-rerecord-\(UUID().uuidString).trace")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() where f.hasSuffix(".trace") {
+            let r = try run(exe, ["replay", "--model-only", "--record", dir.appendingPathComponent(f).path])
+            XCTAssertEqual(r.status, 0, "\(f): \(r.stderr)")
+            try Data(r.stdout.utf8).write(to: tmp)
+            let back = try run(exe, ["replay", "--model-only", tmp.path])
+            XCTAssertEqual(back.status, 0, "\(f) recorded:\n\(r.stdout)\nreplay: \(back.stdout)")
+        }
+    }
+
     // MARK: findings (items 1, 8)
 
     func testReproOfAFindingExpectsTheModel() throws {
