@@ -92,7 +92,19 @@ public enum CampaignRunner {
                                     splats: Array(splats.dropFirst(splatCount)), hung: true, lockstep.model.model))
             }
             trace.steps += lockstep.executed[before...]
-            for s in lockstep.executed[before...] { signatures.insert(signature(s, before: pre.model)); _ = pre.apply(s.op) }
+            for s in lockstep.executed[before...] {
+                let m0 = pre.model
+                _ = pre.apply(s.op)
+                // A limit write reports no evictions; what 7.3 reclaim evicted is what stopped
+                // being resident.
+                var evicted = s.expect?.evicted ?? []
+                var op = s.op
+                if case let .by(_, inner) = op { op = inner }
+                if case .write = op, s.expect?.errno == nil {
+                    evicted = Array(Set(m0.residentBuffers).subtracting(pre.model.residentBuffers)).sorted()
+                }
+                signatures.insert(signature(s, before: m0, evicted: evicted))
+            }
             if session.kcov, let edges = try? session.kernel.coverage() {
                 for e in edges { signatures.insert("kcov " + String(e, radix: 16)) }
             }
@@ -116,9 +128,10 @@ public enum CampaignRunner {
 
     /// Coverage proxy: op kind x outcome class x whether the target is nested; for an op that
     /// evicted, the shape of the eviction in the model state before it (Model.evictionShape).
-    static func signature(_ s: Step, before m: Model? = nil) -> String {
-        var o = s.expect.map { $0.errno?.description ?? ($0.evicted.isEmpty ? "ok" : "evict") } ?? "-"
-        if let m, let e = s.expect?.evicted, !e.isEmpty {
+    static func signature(_ s: Step, before m: Model? = nil, evicted: [BufferID]? = nil) -> String {
+        let e = evicted ?? s.expect?.evicted ?? []
+        var o = s.expect.map { $0.errno?.description ?? (e.isEmpty ? "ok" : "evict") } ?? "-"
+        if let m, !e.isEmpty {
             var actor: ActorID?
             if case let .alloc(a, _, _, _) = s.op { actor = a }
             o += m.evictionShape(actor: actor, evicted: e)
