@@ -236,6 +236,12 @@ public struct Generator: Sendable {
             if used > 0 && rng.chance(30) {
                 return String(rng.pick([used, used, used - min(used, 4096), used.addingReportingOverflow(4096).overflow ? used : used + 4096, used / 2])!)
             }
+            // Protection with room to grow: the cgroup's next allocations stay below it, so they
+            // are protected allocations (below_min / below_low) when they have to evict.
+            if file != "dmem.max" && rng.chance(25) {
+                func sat(_ a: UInt64, _ b: UInt64) -> UInt64 { a > UInt64.max - b ? UInt64.max : a + b }
+                return String(rng.pick([sat(used, size / 4), sat(used, size / 2), size])!)
+            }
             switch rng.below(24) {
             case 0: return "max"
             case 1: return "0"
