@@ -46,14 +46,44 @@ struct MinimizeCommand: AsyncParsableCommand {
 
 /// Writes a finding's standalone reproducer.
 struct ReproCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "repro", abstract: "Print the standalone C reproducer of a finding (its minimized trace if present).")
+    static let configuration = CommandConfiguration(
+        commandName: "repro",
+        abstract: "Print the standalone C reproducer of a finding (its minimized trace if present); with --run, build it and run it in a guest. Exit 1 when it reproduces there (a mismatch or a splat), 0 when not.")
     @Argument(help: "Finding directory or trace file.") var finding: String
+    @Flag(name: .customLong("run"), help: "Compile the reproducer (gcc -static) and run it in a clean guest of the kernel chosen by the guest options.")
+    var runInGuest = false
+    @OptionGroup var guest: GuestOptions
+
     func run() throws {
+        let source = try reproducerSource()
+        guard runInGuest else { print(source, terminator: ""); return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-repro-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let c = dir.appendingPathComponent("repro.c"), bin = dir.appendingPathComponent("repro")
+        try AtomicFile.write(Data(source.utf8), to: c)
+        do { try ReproBinary.compile(source: c, output: bin) } catch { throw BadInput("repro.c does not compile: \(error)") }
+        let g = try guest.startGuest()
+        defer { g.stop() }
+        let vm = g.session.vm
+        let before = vm.splats().count
+        try vm.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        let (status, output) = try vm.shell("/tmp/repro", timeout: 600)
+        let splats = Array(vm.awaitSplats(moreThan: before, timeout: 3).dropFirst(before))
+        print(output, terminator: output.hasSuffix("\n") || output.isEmpty ? "" : "\n")
+        let on = "kernel \(g.session.release) (\(vm.config.kernel.dir.lastPathComponent))"
+        if status != 0 || !splats.isEmpty {
+            print("repro: reproduced on \(on): exit \(status)" + (splats.isEmpty ? "" : ", " + splats.map(\.title).joined(separator: "; ")))
+            throw ExitCode(1)
+        }
+        print("repro: did not reproduce on \(on): exit 0, no splat")
+    }
+
+    func reproducerSource() throws -> String {
         let (dir, traceFile) = FindingFiles.locate(finding)
         let minimized = dir.map { $0 + "/minimized.trace" }
         if let minimized, FileManager.default.fileExists(atPath: minimized) {
-            print(try reproducer(minimized), terminator: "")
-            return
+            return try reproducer(minimized)
         }
         // A finding's trace.trace says its outcomes are the model's; one that does not (an older
         // dmemfuzz wrote the kernel's) would make a reproducer that passes on the buggy kernel.
@@ -61,7 +91,7 @@ struct ReproCommand: ParsableCommand {
            !String(decoding: data, as: UTF8.self).contains(Finding.modelOutcomesMarker) {
             throw BadInput("\(Shown(traceFile)): records the kernel's outcomes, not the model's (an older dmemfuzz wrote it); run `dmemfuzz minimize \(Shown(dir))` for a reproducer")
         }
-        print(try reproducer(traceFile), terminator: "")
+        return try reproducer(traceFile)
     }
 
     func reproducer(_ file: String) throws -> String {

@@ -13,6 +13,7 @@
 //   state                  -> ok <hex text>: `== <cgroup> <file>` + contents, for every cgroup's
 //                             dmem.*, cgroup.stat and cgroup.procs
 //   sh <command>           -> ok <exit status> <hex stdout+stderr>   (busybox sh -c)
+//   put <path> <hex>       -> ok | err <ERRNO>: writes a new file, mode 0755
 //   modprobe <name> [<hex options>] / rmmod <name>  -> ok | err <ERRNO>   (libkmod)
 //   kcov <hex ranges>      -> ok | err <ERRNO>: trace KCOV in the agent and every actor spawned from
 //                             now on, counting PCs in the `start end` hex ranges (one per line)

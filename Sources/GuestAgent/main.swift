@@ -165,6 +165,20 @@ nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is s
     case "sh":
         let (status, out) = Sys.run(["/bin/sh", "-c", String(rest)])
         return "ok \(status) \(Hex.field(out))"
+    case "put":
+        // put <path> <hex>: a new file, mode 0755 (a reproducer binary the host compiled).
+        let f = rest.split(separator: " ", maxSplits: 1)
+        guard f.count == 2, let data = Hex.decode(f[1]) else { return fail("put: path and hex") }
+        let fd = open(String(f[0]), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        if fd < 0 { return "err \(Errno(errno))" }
+        defer { close(fd) }
+        var off = 0
+        while off < data.count {
+            let n = data[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return "err \(Errno(errno))" }
+            off += n
+        }
+        return "ok"
     case "modprobe":
         let f = rest.split(separator: " ", maxSplits: 1)
         guard let name = f.first else { return fail("modprobe: name") }

@@ -105,6 +105,14 @@ public enum VMError: Error, CustomStringConvertible {
     }
 }
 
+/// A finding's C reproducer, built the way a kernel developer would build it to run in a guest.
+public enum ReproBinary {
+    /// gcc -static -O1: the guest has no libc of its own to link against.
+    public static func compile(source: URL, output: URL) throws {
+        try Shell.run(["gcc", "-static", "-O1", "-Wall", "-o", output.path, source.path])
+    }
+}
+
 enum Shell {
     /// Runs argv, returns stdout; throws on non-zero exit.
     @discardableResult

@@ -313,7 +313,11 @@ public enum AgentCodec {
     }
     public static func text<S: StringProtocol>(_ field: S) -> String? { bytes(field).map { String(decoding: $0, as: UTF8.self) } }
     public static func hex(_ bytes: [UInt8]) -> String {
-        bytes.isEmpty ? "-" : bytes.map { String(format: "%02x", $0) }.joined()
+        if bytes.isEmpty { return "-" }
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: bytes.count * 2)
+        for (i, b) in bytes.enumerated() { out[2 * i] = digits[Int(b >> 4)]; out[2 * i + 1] = digits[Int(b & 15)] }
+        return String(decoding: out, as: UTF8.self)
     }
     public static func hex(_ s: String) -> String { hex(Array(s.utf8)) }
     static func nib(_ c: UInt8) -> UInt8? {
@@ -339,6 +343,11 @@ extension VirtualMachine {
         let f = r.split(separator: " ")
         guard f.first == "ok", f.count == 3, let st = Int(f[1]) else { throw VMError.protocolError(r) }
         return (st, AgentCodec.text(f[2]) ?? "")
+    }
+    /// Writes an executable file into the guest (`put`).
+    public func put(_ path: String, _ data: [UInt8], timeout: Double = 120) throws {
+        let r = try request("put \(path) \(AgentCodec.hex(data))", timeout: timeout)
+        guard r == "ok" else { throw VMError.protocolError("put \(path): \(r)") }
     }
     /// Reads a guest file through the agent (`read` op): contents, or nil with the errno name.
     public func readFile(_ cgroup: String, _ file: String) throws -> String {
