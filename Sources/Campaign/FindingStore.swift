@@ -31,4 +31,15 @@ public struct FindingStore {
         try FileManager.default.moveItem(at: tmp, to: dir)
         return dir.path
     }
+
+    /// Adds a minimization to a finding directory already written: minimized.trace, repro.c and
+    /// the report that shows both, each replaced atomically.
+    public static func recordMinimized(_ f: Finding, _ small: Trace, in dir: URL, manifest: String) throws {
+        try AtomicFile.write(Data(TracePrinter.trace(small).utf8), to: dir.appendingPathComponent("minimized.trace"))
+        try AtomicFile.write(Data(Repro.cOrError(small).utf8), to: dir.appendingPathComponent("repro.c"))
+        try AtomicFile.write(Data(Report.render(f, minimized: small, manifest: manifest).utf8), to: dir.appendingPathComponent("report.txt"))
+    }
+
+    /// The directory a finding is (or would be) saved in.
+    public func directory(of f: Finding) -> URL { root.appendingPathComponent(f.slug) }
 }

@@ -35,10 +35,8 @@ struct MinimizeCommand: AsyncParsableCommand {
         m.maxAttempts = attempts
         let small = try await m.minimize(f)
         let out = dir ?? URL(fileURLWithPath: traceFile).deletingLastPathComponent().path
-        try AtomicFile.write(Data(TracePrinter.trace(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("minimized.trace"))
-        try AtomicFile.write(Data(Repro.cOrError(small).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("repro.c"))
         let manifest = (try? String(contentsOf: s.vm.config.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
-        try AtomicFile.write(Data(Report.render(f, minimized: small, manifest: manifest).utf8), to: URL(fileURLWithPath: out).appendingPathComponent("report.txt"))
+        try FindingStore.recordMinimized(f, small, in: URL(fileURLWithPath: out), manifest: manifest)
         print("\(f.title): \(f.trace.steps.count) -> \(small.steps.count) ops (\(g.boots) boots)")
         print(TracePrinter.trace(small), terminator: "")
     }

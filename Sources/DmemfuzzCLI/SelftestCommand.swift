@@ -71,7 +71,12 @@ struct SelftestCommand: AsyncParsableCommand {
             if let f = caught {
                 let m = try? await KernelMinimizer(guest: g).minimize(f)
                 minimizedCount = m.map { $0.steps.count - g.session.bootRegions.count }
-                try? store.save(f, minimized: m, manifest: kernel.dir)
+                // The campaign saved the finding when it caught it; the minimization joins it.
+                _ = try? store.save(f, minimized: m, manifest: kernel.dir)
+                if let m {
+                    let manifest = (try? String(contentsOf: kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
+                    try? FindingStore.recordMinimized(f, m, in: store.directory(of: f), manifest: manifest)
+                }
                 how += ": \(f.title)"
             }
             let row = Row(name: name, caught: how, seconds: catchSeconds, minimized: minimizedCount, buildSeconds: buildSeconds,
