@@ -462,7 +462,7 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 			}
 		}
 	if (!r.err)
-		buffers[b] = (struct buffer){ 1, a, c.card, c.op == 'v', r.handle, 1 };
+		buffers[b] = (struct buffer){ .live = 1, .actor = a, .card = c.card, .vgem = c.op == 'v', .handle = r.handle, .resident = 1 };
 	return r.err;
 }
 
