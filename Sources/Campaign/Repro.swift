@@ -93,8 +93,12 @@ public enum Repro {
                 call = "r = system(\"modprobe dmem_selftest\") ? ENOENT : 0"   // busybox in the guest; status, not errno
             case let .unregister(r) where r == Model.selftestRegion:
                 call = "r = system(\"rmmod dmem_selftest\") ? ENOENT : 0"
+            case let .register(r, _) where r.hasPrefix("vkms/") && r != "vkms/default":
+                call = "r = xvkms_create(\(cString(Array(r.dropFirst(5).utf8))))"
+            case let .unregister(r) where r.hasPrefix("vkms/") && r != "vkms/default":
+                call = "r = xvkms_destroy(\(cString(Array(r.dropFirst(5).utf8))))"
             case .register, .unregister, .evictQuery:
-                // Region (un)registration is module load / vkms configfs; the boot state has them.
+                // vgem and vkms/default are module loads the boot state has done.
                 body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
                 continue
             }
@@ -210,6 +214,57 @@ static int write_path(const char *p, const char *data, size_t len, int nonblock)
 	int r = write(fd, data, len) < 0 ? errno : 0;
 	close(fd);
 	return r;
+}
+
+/* A vkms configfs device (one primary plane, crtc, encoder, connector); enabling it registers
+ * region vkms/<name>, disabling it unregisters it: what the agent's VkmsConfig does. */
+#define VKMS "/sys/kernel/config/vkms/"
+static int xvkms_create(const char *name)
+{
+	static const char *subs[] = { "", "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0" };
+	static const char *links[][2] = { { "/crtcs/crtc0", "/planes/plane0/possible_crtcs/crtc0" },
+		{ "/crtcs/crtc0", "/encoders/encoder0/possible_crtcs/crtc0" },
+		{ "/encoders/encoder0", "/connectors/connector0/possible_encoders/encoder0" } };
+	char p[512], t[512];
+	system("modprobe vkms 2>/dev/null");
+	for (int i = 0; i < 5; i++) {
+		snprintf(p, sizeof(p), VKMS "%s%s", name, subs[i]);
+		if (mkdir(p, 0755) && !(errno == EEXIST && i > 0))
+			return errno;
+	}
+	snprintf(p, sizeof(p), VKMS "%s/planes/plane0/type", name);
+	int r = write_path(p, "1", 1, 0);
+	if (r)
+		return r;
+	for (int i = 0; i < 3; i++) {
+		snprintf(t, sizeof(t), VKMS "%s%s", name, links[i][0]);
+		snprintf(p, sizeof(p), VKMS "%s%s", name, links[i][1]);
+		if (symlink(t, p) && errno != EEXIST)
+			return errno;
+	}
+	snprintf(p, sizeof(p), VKMS "%s/enabled", name);
+	return write_path(p, "1", 1, 0);
+}
+
+static int xvkms_destroy(const char *name)
+{
+	static const char *links[] = { "/planes/plane0/possible_crtcs/crtc0", "/encoders/encoder0/possible_crtcs/crtc0",
+		"/connectors/connector0/possible_encoders/encoder0" };
+	static const char *dirs[] = { "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0", "" };
+	char p[512];
+	snprintf(p, sizeof(p), VKMS "%s/enabled", name);
+	int r = write_path(p, "0", 1, 0);
+	if (r)
+		return r;
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), VKMS "%s%s", name, links[i]);
+		unlink(p);
+	}
+	for (int i = 0; i < 5; i++) {
+		snprintf(p, sizeof(p), VKMS "%s%s", name, dirs[i]);
+		rmdir(p);
+	}
+	return 0;
 }
 
 /* One read(2) of the file at p into out (NUL-terminated); *len gets the bytes read. */
@@ -441,6 +496,8 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 	if (!strncmp(region, "vgem/region", 11)) {
 		c.op = 'v'; c.card = card_for("vgem", NULL); c.region = atoi(region + 11);
 	} else if (!strncmp(region, "vkms/", 5)) {
+		if (size == 0 || size % 4096)	/* whole 4096-byte rows only, as the agent does */
+			return EINVAL;
 		c.op = 'd'; c.card = card_for("vkms", strcmp(region + 5, "default") ? region + 5 : "vkms");
 	} else {
 		return ENODEV;
