@@ -219,7 +219,7 @@ static int write_path(const char *p, const char *data, size_t len, int nonblock)
 /* A vkms configfs device (one primary plane, crtc, encoder, connector); enabling it registers
  * region vkms/<name>, disabling it unregisters it: what the agent's VkmsConfig does. */
 #define VKMS "/sys/kernel/config/vkms/"
-static int xvkms_create(const char *name)
+static __attribute__((unused)) int xvkms_create(const char *name)
 {
 	static const char *subs[] = { "", "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0" };
 	static const char *links[][2] = { { "/crtcs/crtc0", "/planes/plane0/possible_crtcs/crtc0" },
@@ -246,7 +246,7 @@ static int xvkms_create(const char *name)
 	return write_path(p, "1", 1, 0);
 }
 
-static int xvkms_destroy(const char *name)
+static __attribute__((unused)) int xvkms_destroy(const char *name)
 {
 	static const char *links[] = { "/planes/plane0/possible_crtcs/crtc0", "/encoders/encoder0/possible_crtcs/crtc0",
 		"/connectors/connector0/possible_encoders/encoder0" };
