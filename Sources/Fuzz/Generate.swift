@@ -29,6 +29,7 @@ public struct Generator: Sendable {
     public let config: GeneratorConfig
     var nextActor = 1
     var nextBuffer = 1
+    var followUp: CgroupPath?
 
     public init(seed: UInt64, config: GeneratorConfig = GeneratorConfig()) {
         rng = SeededRandom(seed: seed); self.config = config
@@ -65,8 +66,26 @@ public struct Generator: Sendable {
     }
 
     public mutating func next(_ m: Model) -> Op {
+        if let p = followUp, rng.chance(35) {
+            // Read back what the last limit write or allocation may have changed, right away:
+            // an O_NONBLOCK write that reclaimed anyway, a peak left by a charge that failed at
+            // an ancestor, show only there, and the next random read rarely looks.
+            followUp = nil
+            if m.isLive(p) { return .read(p, file: rng.pick(["dmem.current", "dmem.peak", "dmem.current", "dmem.max"])!) }
+        }
         while true {
-            if let op = attempt(m) { observe(op); return op }
+            if let op = attempt(m) { observe(op); followUp = Self.changed(by: op, in: m); return op }
+        }
+    }
+
+    /// The cgroup whose dmem files an op may change: the target of a limit write, the parent of
+    /// an allocating actor's cgroup (its peak and usage carry the charge too).
+    static func changed(by op: Op, in m: Model) -> CgroupPath? {
+        switch op {
+        case let .write(p, file: f, _, _) where f.hasPrefix("dmem."): return p
+        case let .by(_, inner): return changed(by: inner, in: m)
+        case let .alloc(a, _, _, _): return m.cgroupOf(actor: a).flatMap { $0.parent ?? $0 }
+        default: return nil
         }
     }
 
