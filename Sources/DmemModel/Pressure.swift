@@ -39,14 +39,6 @@ extension Model {
     }
 }
 
-extension RangeManager {
-    /// The largest hole, in pages (drm_mm's rb_first_cached(&mm->holes_size)).
-    public var largestHole: UInt64 {
-        var best: UInt64 = 0, end: UInt64 = 0
-        for n in nodes { best = Swift.max(best, n.start - end); end = n.start + n.pages }
-        return Swift.max(best, pages - end)
-    }
-}
 
 extension Model {
     /// What an eviction did, asked before the op that evicted (`evicted` are its victims):

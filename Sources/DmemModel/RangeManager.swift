@@ -41,6 +41,9 @@ public struct RangeManager: Sendable, Equatable {
         return out
     }
 
+    /// The largest hole, in pages (drm_mm's rb_first_cached(&mm->holes_size)).
+    public var largestHole: UInt64 { holes.map(\.size).max() ?? 0 }
+
     /// drm_mm_insert_node_in_range() in DRM_MM_INSERT_BEST mode with no alignment or colour:
     /// the node goes at the start of the best hole; what is left of the hole becomes the new
     /// node's hole (add_hole(node)). Returns the first page, or nil for -ENOSPC.

@@ -11,6 +11,7 @@ final class RangeManagerTests: XCTestCase {
         XCTAssertEqual([4, 4, 4, 4].map { mm.alloc(pages: $0) }, [0, 4, 8, 12])
         XCTAssertNil(mm.alloc(pages: 1))
         mm.free(start: 0); mm.free(start: 8); mm.free(start: 12)
+        XCTAssertEqual(mm.largestHole, 8)  // 8-15; the hole at 0-3 is smaller
         // 2 pages: the 4-page hole at 0 is the smallest that fits, not the first-in-address 8-15.
         XCTAssertEqual(mm.alloc(pages: 2), 0)
         // 5 pages: only the 8-page hole fits; the node goes at its start.
