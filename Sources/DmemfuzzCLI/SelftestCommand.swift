@@ -71,8 +71,9 @@ struct SelftestCommand: AsyncParsableCommand {
             if let f = caught {
                 let m = try? await KernelMinimizer(guest: g).minimize(f)
                 minimizedCount = m.map { $0.steps.count - g.session.bootRegions.count }
-                // The campaign saved the finding when it caught it; the minimization joins it.
-                _ = try? store.save(f, minimized: m, manifest: kernel.dir)
+                // The finding's directory (the campaign saved it when it caught it; a corpus catch
+                // is saved here), then the minimization joins it.
+                _ = try? store.save(f, manifest: kernel.dir)
                 if let m {
                     let manifest = (try? String(contentsOf: kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
                     try? FindingStore.recordMinimized(f, m, in: store.directory(of: f), manifest: manifest)
