@@ -14,6 +14,9 @@ public struct GeneratorConfig: Sendable {
     public var maxBuffers = 32
     /// Share of ops that are delegation and privilege ops (delegate, setuid, dropcaps, as).
     public var privilegePercent = 8
+    /// Chance, per op outside a plan, of starting a PressurePlan (a protected cgroup with an old
+    /// buffer, an unprotected sibling, then an allocation or reclaim that must evict).
+    public var pressurePlanPercent = 2
 
     public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
                 dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
@@ -30,6 +33,8 @@ public struct Generator: Sendable {
     var nextActor = 1
     var nextBuffer = 1
     var followUp: CgroupPath?
+    /// A protected hierarchy being put under pressure (PressurePlan.swift), op by op.
+    var plan: PressurePlan?
 
     public init(seed: UInt64, config: GeneratorConfig = GeneratorConfig()) {
         rng = SeededRandom(seed: seed); self.config = config
@@ -72,6 +77,14 @@ public struct Generator: Sendable {
             // an ancestor, show only there, and the next random read rarely looks.
             followUp = nil
             if m.isLive(p) { return .read(p, file: rng.pick(["dmem.current", "dmem.peak", "dmem.current", "dmem.max"])!) }
+        }
+        if plan == nil, config.pressurePlanPercent > 0, rng.below(1000) < config.pressurePlanPercent * 10 {
+            plan = makePressurePlan(m)
+        }
+        if var p = plan {
+            let op = nextPlanned(&p, m)
+            plan = op == nil ? nil : p
+            if let op { observe(op); followUp = nil; return op }
         }
         while true {
             if let op = attempt(m) { observe(op); followUp = Self.changed(by: op, in: m); return op }
