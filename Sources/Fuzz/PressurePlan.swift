@@ -109,6 +109,8 @@ extension Generator {
     mutating func nextPlanned(_ plan: inout PressurePlan, _ m: Model) -> Op? {
         let page: UInt64 = 4096
         func aligned(_ v: UInt64) -> UInt64 { max(page, v / page * page) }
+        // Saturating: a region may be as large as a UInt64 holds (--vgem dmem_size=...).
+        func plus(_ a: UInt64, _ b: UInt64) -> UInt64 { a > UInt64.max - b ? UInt64.max : a + b }
         while !plan.intents.isEmpty {
             let intent = plan.intents.removeFirst()
             switch intent {
@@ -122,7 +124,7 @@ extension Generator {
                 guard m.isLive(plan.protected), let size = m.regionSize(plan.region) else { continue }
                 let used = m.usage(plan.protected, region: plan.region) ?? 0
                 let room = rng.pick([size / 4, size / 2, size / 8, size])!
-                let value = used > UInt64.max - room ? UInt64.max : used + room
+                let value = plus(used, room)
                 return .write(plan.protected, file: plan.file, data: Array("\(plan.region) \(value)".utf8), nonblock: false)
             case let .place(role):
                 guard let target = plan.path(role), m.isLive(target) else { continue }
@@ -139,14 +141,14 @@ extension Generator {
             case let .alloc(role, divisor):
                 guard let a = plan.actor(role), m.actors[a] != nil, let size = m.regionSize(plan.region) else { continue }
                 let jitter = UInt64(rng.below(4)) * page
-                return .alloc(a, region: plan.region, size: aligned(size / divisor) + jitter, buffer: nextBuffer)
+                return .alloc(a, region: plan.region, size: plus(aligned(size / divisor), jitter), buffer: nextBuffer)
             case let .pressure(role):
                 let a = plan.actor(role) ?? rng.pick(m.actors.keys.sorted())
                 guard let a, m.actors[a] != nil, let size = m.regionSize(plan.region) else { continue }
                 let free = m.largestFreeBlock(region: plan.region) ?? 0
                 let resident = m.residentSizes(region: plan.region)
-                let candidates = [free / page * page + page, free / page * page + page, size / 2, size,
-                                  (rng.pick(resident) ?? page) + page]
+                let over = plus(free / page * page, page)
+                let candidates = [over, over, size / 2, size, plus(rng.pick(resident) ?? page, page)]
                 return .alloc(a, region: plan.region, size: min(size, aligned(rng.pick(candidates)!)), buffer: nextBuffer)
             case .reclaim:
                 guard m.isLive(plan.parent) else { continue }
