@@ -76,9 +76,16 @@ extension Generator {
             while let c = q, !c.isRoot { if m.tasks(in: c) > 0 { return false }; q = c.parent }
             return true
         }
-        // Depth: parent/prot/d0 must still fit under maxDepth.
-        let parents = m.paths.filter { $0.depth + 2 <= config.maxDepth && taskFree($0) }
-        guard let parent = rng.pick(parents) else { return nil }
+        // Depth: parent/prot/d0 must still fit under maxDepth. Not the root, mostly: when the
+        // common ancestor of evictor and victim is the root, dmem_cgroup_state_evict_valuable()
+        // returns true before it looks at protection (`!parent_dmemcs(limit_pool->cs)`), so
+        // protection only matters under a shared parent below the root.
+        let parents = m.paths.filter { !$0.isRoot && $0.depth + 2 <= config.maxDepth && taskFree($0) }
+        let parent: CgroupPath
+        if rng.chance(10) { parent = .root }
+        else if let p = rng.pick(parents), rng.chance(70) { parent = p }
+        else { parent = CgroupPath.root.child("c\(rng.below(4))") }
+        guard m.isLive(parent) ? taskFree(parent) : parent.depth + 2 <= config.maxDepth else { return nil }
         let prot = parent.child("c\(rng.below(4))")
         var rival = parent.child("c\(rng.below(4))")
         if rival == prot { rival = parent.child(prot.name == "c3" ? "c0" : "c3") }
@@ -89,6 +96,7 @@ extension Generator {
         var q: CgroupPath? = parent
         while let c = q { chain.insert(c, at: 0); q = c.parent }
         intents += chain.map { .enableDmem($0) }
+        if !m.isLive(parent) { intents.insert(.mkdir(parent), at: chain.count - 1) }
         intents += [.mkdir(prot), .mkdir(rival)]
         if deep { intents += [.enableDmem(prot), .mkdir(holderPath)] }
         intents += [.protect, .place(.holder), .place(.rival)]

@@ -53,4 +53,31 @@ final class PressurePlanTests: XCTestCase {
         XCTAssertTrue(shapes.contains(" n1 cross prot") || shapes.contains(" n2+ cross prot"), "\(shapes)")
         XCTAssertTrue(shapes.contains { $0.hasPrefix(" n2+") }, "\(shapes)")
     }
+
+    /// The point of a plan: its evictions depend on the protection it wrote. Replaying each plan
+    /// without its dmem.low/dmem.min write must change some allocation's evictions or errno, for
+    /// low and for min plans alike (on a root parent protection is ignored, so not every plan does).
+    func testProtectionDecidesSomePlans() {
+        var mattered: Set<String> = []
+        for seed in 1...40 as ClosedRange<UInt64> {
+            let (ops, _) = drain(seed: seed)
+            guard let i = ops.firstIndex(where: {
+                if case let .write(_, f, _, _) = $0 { return f == "dmem.low" || f == "dmem.min" } else { return false }
+            }), case let .write(_, file, _, _) = ops[i] else { continue }
+            func allocs(_ ops: [Op]) -> [Outcome?] {
+                var exec = ModelExecutor(profile: .v7_3)
+                for op in Generator(seed: 0).prologue() { _ = exec.apply(op) }
+                return ops.map { op -> Outcome? in
+                    let out = exec.apply(op)
+                    if case .alloc = op { return out } else { return nil }
+                }
+            }
+            var unprotected = ops
+            unprotected.remove(at: i)
+            var with = allocs(ops)
+            with.remove(at: i)
+            if with != allocs(unprotected) { mattered.insert(file) }
+        }
+        XCTAssertEqual(mattered, ["dmem.low", "dmem.min"])
+    }
 }
