@@ -64,6 +64,19 @@ public struct Finding: Sendable {
         return "divergence in \(op.verb)\(op.file.map { " " + $0 } ?? "")\(op.byActor ? " by an actor" : ""): \(what)"
     }
 
+    /// What the kernel minimizer holds fixed while it shrinks a divergence: its title, except that
+    /// an allocation whose two outcomes are each ok, ok with evictions or ENOSPC is one eviction
+    /// decision (ttm_bo_evict_alloc() either frees enough or returns -ENOSPC), so a smaller trace
+    /// where the same wrong decision shows as ENOSPC against evictions instead of as two
+    /// different victim sets is the same bug. Mutant 12 (no recursive protection) needs this to
+    /// get under 10 ops: merging the rival's two allocations turns "different evictions" into
+    /// "kernel ok+evictions, model ENOSPC".
+    public static func shrinkClass(for d: Divergence) -> String {
+        func decision(_ o: Outcome) -> Bool { o.errno == nil ? o.data == nil && o.value == nil : o.errno == .ENOSPC }
+        if case .alloc = d.op, decision(d.actual), decision(d.expected) { return "divergence in alloc: eviction decision" }
+        return title(for: d)
+    }
+
     public var slug: String {
         String(title.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
             .split(separator: "-").joined(separator: "-").prefix(80).description

@@ -64,19 +64,20 @@ public final class Guest {
 }
 
 /// Shrinks a finding on the kernel: every candidate runs in a clean guest and must reproduce a
-/// finding with the same title.
+/// finding with the same title (for an allocation's eviction decision, the same shrinkClass).
 public struct KernelMinimizer {
     public let guest: Guest
     public var maxAttempts = 300
     public init(guest: Guest) { self.guest = guest }
 
+    /// `title` is the finding's, or for a divergence its `Finding.shrinkClass`.
     public func reproduces(_ t: Trace, title: String, splat: Bool) async throws -> Bool {
         // A splat finding leaves the kernel tainted: every candidate gets a new boot.
         if splat { guest.markDirty() }
         let run = try await guest.replayClean(t, splatWait: splat ? 2 : 0)
         guard let r = run.result else { return title == "guest stopped answering" }
         if splat { return run.splats.contains { $0.title == title } }
-        return r.divergence.map(Finding.title(for:)) == title
+        return r.divergence.map { Finding.title(for: $0) == title || Finding.shrinkClass(for: $0) == title } ?? false
     }
 
     /// The minimized trace, with the model's outcomes as expectations (what a fixed kernel does).
@@ -87,7 +88,7 @@ public struct KernelMinimizer {
         var start = f.trace
         start.steps = steps
         var shrinker = Shrinker(maxAttempts: maxAttempts) { [self] candidate in
-            try await reproduces(candidate, title: f.title, splat: splat)
+            try await reproduces(candidate, title: f.divergence.map(Finding.shrinkClass(for:)) ?? f.title, splat: splat)
         }
         var small = try await shrinker.minimize(start)
         // Keep the boot prologue so the trace replays on its own.

@@ -9,9 +9,10 @@ import Trace
 /// removing a whole cgroup subtree, actor or buffer with every op that names it) is followed by
 /// rounds of structural passes until a round changes nothing: merge two actors into one, merge two
 /// unrelated cgroups, collapse a cgroup into its parent or lift it a level, merge two allocations
-/// of one actor, end an actor early with its exit, point a free/resident at an older buffer; then
-/// ddmin op by op (what a merge left unused) and smaller values. Every pass only makes the trace
-/// smaller in some respect (ops, actors, cgroups, path depth, non-exit ops, values), so the rounds
+/// of one actor, end an actor early with its exit, spawn an actor where it first moves to, point a
+/// free/resident at an older buffer; then ddmin op by op (what a merge left unused) and smaller
+/// values (an `as` op done by the agent itself). Every pass only makes the trace smaller in some
+/// respect (ops, actors, cgroups, path depth, non-exit ops, values, credentials), so the rounds
 /// end. Each candidate costs one predicate run (a kernel replay, ~1-2 s), so candidates identical
 /// to the current trace are skipped and verdicts are remembered: no trace runs twice.
 public struct Shrinker {
@@ -48,6 +49,7 @@ public struct Shrinker {
             t = try await counted("hoist", t) { try await $0.pass(t, Shrinker.hoists) }
             t = try await counted("allocs", t) { try await $0.pass(t, Shrinker.allocMerges) }
             t = try await counted("exits", t) { try await $0.pass(t, Shrinker.earlyExits) }
+            t = try await counted("spawns", t) { try await $0.pass(t, Shrinker.spawnsAtMoves) }
             t = try await counted("buffers", t) { try await $0.pass(t, Shrinker.bufferMerges) }
             // What the merges left unused (a cgroup's mkdir and writes, an actor's spawn) goes op by op.
             if t != before { t = try await counted("ddmin", t) { try await $0.ddmin(t, from: t.steps.count) } }
@@ -126,6 +128,9 @@ public struct Shrinker {
             return out
         case let .register(r, size) where size > 1 << 20:
             return [.register(region: r, size: 1 << 20)]
+        case let .by(_, inner):
+            // The agent (root, all capabilities) doing what the actor did: one credential less.
+            return [inner]
         default: return []
         }
     }
@@ -266,6 +271,24 @@ public struct Shrinker {
                 c += ops[(i + 1)...].filter { !$0.actors.contains(a) }
                 out.append(with(t, c))
             }
+        }
+        return out
+    }
+
+    /// An actor spawned in one cgroup whose next op is a move to another is spawned there instead,
+    /// at the move: one op less, and the cgroup it was spawned in may then go. (Generated rounds
+    /// move existing actors into new cgroups instead of spawning more, so this shape is common.)
+    static func spawnsAtMoves(_ t: Trace) -> [Trace] {
+        let ops = t.steps.map(\.op)
+        var out: [Trace] = []
+        for (i, op) in ops.enumerated() {
+            guard case let .spawn(a, _) = op,
+                  let j = ops[(i + 1)...].firstIndex(where: { $0.actors.contains(a) }),
+                  case let .move(a2, q) = ops[j], a2 == a else { continue }
+            var c = ops
+            c[j] = .spawn(a, q)
+            c.remove(at: i)
+            out.append(with(t, c))
         }
         return out
     }

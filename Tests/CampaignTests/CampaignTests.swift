@@ -51,6 +51,20 @@ final class CampaignTests: XCTestCase {
         XCTAssertEqual(Finding.title(for: by), "divergence in write dmem.max by an actor: kernel ok, model EACCES")
     }
 
+    /// An allocation's eviction decision is one class for the minimizer (different victims,
+    /// victims against ENOSPC, ENOSPC against success); other errnos and other ops keep their title.
+    func testShrinkClassGroupsEvictionDecisionsOnly() {
+        let alloc = Op.alloc(1, region: "r", size: 4096, buffer: 1)
+        func d(_ op: Op, _ model: Outcome, _ kernel: Outcome) -> Divergence { Divergence(index: 0, op: op, expected: model, actual: kernel, modelTree: "") }
+        let decision = "divergence in alloc: eviction decision"
+        XCTAssertEqual(Finding.shrinkClass(for: d(alloc, Outcome(evicted: [1]), Outcome(evicted: [2]))), decision)
+        XCTAssertEqual(Finding.shrinkClass(for: d(alloc, .err(.ENOSPC), Outcome(evicted: [2]))), decision)
+        XCTAssertEqual(Finding.shrinkClass(for: d(alloc, .ok, .err(.ENOSPC))), decision)
+        XCTAssertEqual(Finding.shrinkClass(for: d(alloc, .ok, .err(.EINVAL))), "divergence in alloc: kernel EINVAL, model ok")
+        let read = Op.read(CgroupPath(["g"]), file: "dmem.current")
+        XCTAssertEqual(Finding.shrinkClass(for: d(read, .bytes("a"), .bytes("b"))), "divergence in read dmem.current: different data")
+    }
+
     /// The reproducer must be a C program gcc accepts as is, for every op kind.
     func testReproducerCompiles() throws {
         let gcc = "/usr/bin/gcc"

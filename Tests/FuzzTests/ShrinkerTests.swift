@@ -275,8 +275,55 @@ final class ShrinkerTests: XCTestCase {
             spawn a1 / ; alloc a1 vgem/region0 4096 b1 ; alloc a2 vgem/region0 4096 b2 ; alloc a1 vgem/region0 8192 b3 ; free b1 ; resident b1
             """)).map(ops), ["spawn a1 / ; alloc a2 vgem/region0 4096 b2 ; alloc a1 vgem/region0 12288 b3 ; free b3 ; resident b3"])
     }
+
+    /// An actor spawned at the root and moved into a fresh cgroup before anything else names it
+    /// is spawned there directly; an op an actor does with `as` is tried as the agent's own.
+    func testSpawnAtFirstMoveAndAsUnwrapped() throws {
+        let t = try parse("spawn a1 / ; as a1 mkdir /c0 ; mkdir /c0/c1 ; spawn a2 /c0 ; move a2 /c0/c1 ; move a1 /c0/c1 ; alloc a1 r 4096 b1")
+        // a1's first op after its spawn is the `as`, not a move: only a2's spawn moves.
+        XCTAssertEqual(Shrinker.spawnsAtMoves(t).map(ops),
+                       ["spawn a1 / ; as a1 mkdir /c0 ; mkdir /c0/c1 ; spawn a2 /c0/c1 ; move a1 /c0/c1 ; alloc a1 r 4096 b1"])
+        XCTAssertEqual(Shrinker.simpler(t.steps[1].op), [.mkdir(CgroupPath(["c0"]))])
+        var u = t
+        u.steps[1].op = .mkdir(CgroupPath(["c0"]))
+        XCTAssertEqual(Shrinker.spawnsAtMoves(u).map(ops).first,
+                       "mkdir /c0 ; mkdir /c0/c1 ; spawn a2 /c0 ; move a2 /c0/c1 ; spawn a1 /c0/c1 ; alloc a1 r 4096 b1")
+    }
+
+    /// The mutant-23 finding of a generated round (11 ops after the registers): a low-protected
+    /// older buffer in /c0/c1, the rival in /c0/c0 spawned at the root by way of `as` and a move.
+    /// Predicate on the 7.3 model: the last allocation evicts the rival's own buffer and not the
+    /// protected one. Unwrapping the `as` and spawning a1 where it moves give 10 ops.
+    func testProtectedEvictionTraceShrinksToTen() async throws {
+        let t = try parse("""
+            register vgem/region0 268435456 ; spawn a1 / ; as a1 mkdir /c0 ; write /c0 cgroup.subtree_control "+dmem" ; \
+            mkdir /c0/c1 ; mkdir /c0/c0 ; write /c0/c1 dmem.low "vgem/region0 268435456" ; spawn a2 /c0/c1 ; \
+            move a1 /c0/c0 ; alloc a2 vgem/region0 100683776 b1 ; alloc a1 vgem/region0 143179776 b2 ; \
+            alloc a1 vgem/region0 26849280 b3
+            """)
+        func lastEvicts(_ t: Trace) -> [BufferID]? {
+            var exec = ModelExecutor(profile: .v7_3)
+            var last: Outcome?
+            for s in t.steps { last = exec.apply(s.op) }
+            guard case .alloc = t.steps.last?.op else { return nil }
+            return last?.evicted
+        }
+        XCTAssertEqual(lastEvicts(t), [2])
+        // What mutant 23 gets wrong: the protected buffer must not be the one that goes, and
+        // the protection must be what keeps it (without the low write b1 would go).
+        var s = Shrinker { c in
+            guard let ev = lastEvicts(c), !ev.isEmpty, !ev.contains(1) else { return false }
+            var bare = c
+            bare.steps.removeAll { if case let .write(_, f, _, _) = $0.op { return f == "dmem.low" } else { return false } }
+            return lastEvicts(bare)?.contains(1) ?? false
+        }
+        let small = try await s.minimize(t)
+        XCTAssertEqual(small.steps.count - 1, 10, ops(small))
+        XCTAssertFalse(ops(small).contains("as a"), ops(small))
+    }
 }
 
 extension Trace {
     var withoutExpectations: Trace { var t = self; t.steps = t.steps.map { Step($0.op) }; return t }
+
 }
