@@ -16,7 +16,7 @@ struct SelftestCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Fuzzing time per mutant when the corpus does not catch it (0: corpus only).", transform: CheckDuration.parse)
     var duration: CheckDuration = .fuzz(FuzzDuration(seconds: 60, text: "60s"))
     @Option(help: "Corpus replayed first.") var corpus: [String] = ["corpora/regress"]
-    @Option(help: "Where findings go.") var findings: String = "findings/selftest"
+    @Option(help: "Where findings go, one directory per mutant.") var findings: String = "findings/selftest"
     @Option(help: "Kernel version the mutants apply to.") var kernelVersion: String = "7.3"
     @Flag(help: "Skip the corpus: only generated rounds (no seeds) may catch each mutant, which proves the fuzzer rather than a trace written for the mutant.")
     var noCorpus = false
@@ -33,10 +33,12 @@ struct SelftestCommand: AsyncParsableCommand {
         }
         guard !patches.isEmpty else { throw ValidationError("no mutants in vm/mutants/") }
         let traces = try TraceFiles.expand(corpus).map { try TraceFiles.load($0).0 }
-        let store = try FindingStore(root: findings)
         var rows: [Row] = []
         for patch in patches {
             let name = URL(fileURLWithPath: patch).deletingPathExtension().lastPathComponent
+            // One directory per mutant: two mutants caught with the same title are two findings
+            // (one store would keep the first and put the second's minimization into it).
+            let store = try FindingStore(root: (findings as NSString).appendingPathComponent(name))
             log("== \(name): building")
             let b0 = Date()
             let kernel: KernelBuild
