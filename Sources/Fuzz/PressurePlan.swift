@@ -31,6 +31,11 @@ struct PressurePlan: Sendable, Equatable {
         case pressure(Role)
         /// dmem.max on `parent` below its usage: 7.3's reclaim through ttm_bo_evict_cgroup().
         case reclaim
+        /// The holder moves to the rival's cgroup and its protected cgroup is removed while its
+        /// buffers stay charged to it: dmemcs_offline() must reset min and low, so the dying
+        /// cgroup's buffers become evictable.
+        case abandon
+        case rmdir(CgroupPath)
         /// What the eviction left: a dmem.current, the residency of a holder's buffer.
         case read(CgroupPath)
         case resident(Role, index: Int)
@@ -104,6 +109,10 @@ extension Generator {
         // ignores protection would take first.
         intents += (0...rng.below(2)).map { _ in .alloc(.holder, divisor: UInt64(3 + rng.below(6))) }
         intents += (0...rng.below(2)).map { _ in .alloc(.rival, divisor: UInt64(3 + rng.below(6))) }
+        if rng.chance(25) {
+            intents += [.abandon, .rmdir(holderPath)]
+            if deep { intents.append(.rmdir(prot)) }
+        }
         let who: [PressurePlan.Role] = [.rival, .rival, .holder, .other]
         intents += (0...rng.below(2)).map { _ in .pressure(rng.pick(who)!) }
         if !parent.isRoot && rng.chance(40) { intents.append(.reclaim) }
@@ -158,6 +167,12 @@ extension Generator {
                 let over = plus(free / page * page, page)
                 let candidates = [over, over, size / 2, size, plus(rng.pick(resident) ?? page, page)]
                 return .alloc(a, region: plan.region, size: min(size, aligned(rng.pick(candidates)!)), buffer: nextBuffer)
+            case .abandon:
+                guard let h = plan.holder, m.actors[h] != nil, m.isLive(plan.rival) else { continue }
+                return .move(h, plan.rival)
+            case let .rmdir(p):
+                guard m.isLive(p), m.tasks(in: p) == 0, !m.hasLiveChildren(p) else { continue }
+                return .rmdir(p)
             case .reclaim:
                 guard m.isLive(plan.parent) else { continue }
                 let used = m.usage(plan.parent, region: plan.region) ?? 0

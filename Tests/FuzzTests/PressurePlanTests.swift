@@ -59,7 +59,7 @@ final class PressurePlanTests: XCTestCase {
     /// low and for min plans alike (on a root parent protection is ignored, so not every plan does).
     func testProtectionDecidesSomePlans() {
         var mattered: Set<String> = []
-        for seed in 1...40 as ClosedRange<UInt64> {
+        for seed in 1...100 as ClosedRange<UInt64> {
             let (ops, _) = drain(seed: seed)
             guard let i = ops.firstIndex(where: {
                 if case let .write(_, f, _, _) = $0 { return f == "dmem.low" || f == "dmem.min" } else { return false }
@@ -80,4 +80,19 @@ final class PressurePlanTests: XCTestCase {
         }
         XCTAssertEqual(mattered, ["dmem.low", "dmem.min"])
     }
+
+    /// Some plans remove the protected cgroup while its buffers stay charged (the holder moved
+    /// to the rival's cgroup), then evict: the shape of mutant 15 (offline keeps protection).
+    func testSomePlansEvictFromARemovedProtectedCgroup() {
+        var seen = false
+        for seed in 1...60 as ClosedRange<UInt64> where !seen {
+            let (ops, shapes) = drain(seed: seed)
+            let text = ops.map(TracePrinter.op)
+            guard let rm = text.firstIndex(where: { $0.hasPrefix("rmdir ") }) else { continue }
+            let later = ops[(rm + 1)...].contains { if case .alloc = $0 { return true } else { return false } }
+            if later && !shapes.isEmpty { seen = true }
+        }
+        XCTAssertTrue(seen)
+    }
 }
+
