@@ -179,7 +179,8 @@ public struct Shrinker {
     }
 
     /// Pairs of actors become one (the one seen first keeps its id): living where the first was
-    /// spawned, or where the second was. The second's spawn goes.
+    /// spawned, or where the second was (the second's spawn goes), or spawned where and when the
+    /// second was (the first's spawn goes).
     static func actorMerges(_ t: Trace) -> [Trace] {
         let actors = t.actors
         var out: [Trace] = []
@@ -196,9 +197,19 @@ public struct Shrinker {
                     swapped[sy] = .spawn(y, px)
                     out.append(with(t, renamingActor(swapped, y, to: x)))
                 }
+                // Or born where and when the second was: the first's spawn goes, when the first
+                // does nothing before the second exists (a rival that lives where the holder
+                // moves to: the holder alone does both parts).
+                if let sx = firstSpawn(x), let sy = firstSpawn(y), sx < sy,
+                   !ops[(sx + 1)..<sy].contains(where: { $0.actors.contains(x) }) {
+                    var later = ops
+                    later.remove(at: sx)
+                    out.append(with(t, renamingActor(later, y, to: x)))
+                }
             }
         }
-        return out
+        var seen = Set<[Step]>()
+        return out.filter { seen.insert($0.steps).inserted }
     }
 
     static func renamingActor(_ ops: [Op], _ from: ActorID, to: ActorID) -> [Op] {

@@ -290,6 +290,17 @@ final class ShrinkerTests: XCTestCase {
                        "mkdir /c0 ; mkdir /c0/c1 ; spawn a2 /c0 ; move a2 /c0/c1 ; spawn a1 /c0/c1 ; alloc a1 r 4096 b1")
     }
 
+    /// Mutant 15's generated finding, the actor part: a2 allocates in /c1/c1, moves to a1's
+    /// /c1/c0 and a1 goes on there. Merged into one actor born at a2's spawn, a1's spawn goes.
+    func testActorMergeBornAtTheSecondsSpawn() throws {
+        let t = try parse("mkdir /c0 ; spawn a1 /c0 ; mkdir /c1 ; spawn a2 /c1 ; alloc a2 r 4096 b1 ; move a2 /c0 ; alloc a1 r 4096 b2")
+        XCTAssertTrue(Shrinker.actorMerges(t).map(ops).contains(
+            "mkdir /c0 ; mkdir /c1 ; spawn a1 /c1 ; alloc a1 r 4096 b1 ; move a1 /c0 ; alloc a1 r 4096 b2"))
+        // Not when the first acts before the second is born: its op would name a dead actor.
+        let u = try parse("mkdir /c0 ; spawn a1 /c0 ; alloc a1 r 4096 b3 ; spawn a2 /c0 ; alloc a2 r 4096 b1")
+        XCTAssertFalse(Shrinker.actorMerges(u).map(ops).contains("mkdir /c0 ; alloc a1 r 4096 b3 ; spawn a1 /c0 ; alloc a1 r 4096 b1"))
+    }
+
     /// The mutant-23 finding of a generated round (11 ops after the registers): a low-protected
     /// older buffer in /c0/c1, the rival in /c0/c0 spawned at the root by way of `as` and a move.
     /// Predicate on the 7.3 model: the last allocation evicts the rival's own buffer and not the
