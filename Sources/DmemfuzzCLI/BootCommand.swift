@@ -1,5 +1,6 @@
 import ArgumentParser
 import Campaign
+import DmemModel
 import Foundation
 import VM
 
@@ -49,9 +50,10 @@ struct GuestOptions: ParsableArguments {
         return VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
     }
 
-    /// A booted guest for a command, or the one-line error and exit 2.
-    func startGuest() throws -> Guest {
-        do { return try Guest(makeVM: makeVM) } catch {
+    /// A booted guest for a command, or the one-line error and exit 2; `profile` overrides the
+    /// one the kernel release names.
+    func startGuest(profile: KernelProfile? = nil) throws -> Guest {
+        do { return try Guest(profile: profile, makeVM: makeVM) } catch {
             // a refused series or a failed kernel build says what it is in its own line
             let what = (error as? VMError).flatMap { if case .build = $0 { return "\($0)" } else { return nil } }
             FileHandle.standardError.write(Data("dmemfuzz: \(what ?? "cannot start the guest: \(error)")\n".utf8))

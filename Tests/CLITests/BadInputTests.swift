@@ -98,6 +98,17 @@ final class BadInputTests: XCTestCase {
         try expect(["model", "--ops", "1"], exit: 0, first: "profile 7.3, seed 1, 3 ops")
     }
 
+    /// Issue 9: `check`, the CI entry point, takes --profile and --option like `fuzz` (checked while
+    /// parsing; accepted ones get as far as starting the guest).
+    func testCheckTakesProfileAndOption() throws {
+        try expect(["check", "--profile", "9.9"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value '9.9' is invalid for '--profile <profile>'. Please provide one of '7.2' and '7.3'. (see dmemfuzz check --help)")
+        try expect(["check", "--option", "bogus"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value 'bogus' is invalid for '--option <option>'. Please provide one of 'max-below-usage-ebusy' and 'no-current-on-root'. (see dmemfuzz check --help)")
+        try expect(["check", "--profile", "7.2", "--option", "max-below-usage-ebusy", "--corpus", "corpora/crash", "--duration", "0"] + noKernel, exit: 2,
+                   first: "dmemfuzz: cannot start the guest: setup: /nonexistent: no bzImage")
+    }
+
     func testModuleParameters() throws {
         try expect(["boot", "--vgem", "dmem_size=abc"] + noKernel, exit: 2,
                    first: "dmemfuzz: --vgem: 'dmem_size=abc': dmem_size wants a positive decimal number (see dmemfuzz boot --help)")
