@@ -25,7 +25,9 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         var lines: [String] = []
-        let results = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options), log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
+        var interfaces: Interfaces?
+        let results = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
+                                                 booted: { interfaces = $0.interfaces }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
         var cases: [(name: String, ok: Bool, skip: Bool, detail: String, seconds: Double)] =
             results.map { ($0.file, $0.status != .fail, $0.status == .skip, $0.detail, $0.seconds) }
         let seconds = duration.seconds
@@ -45,6 +47,9 @@ struct CheckCommand: AsyncParsableCommand {
         }
         lines.append("KTAP version 1")
         lines.append("1..\(cases.count)")
+        // what the kernel has that the model does not check, one diagnostic each
+        for u in interfaces?.unmodeled ?? [] { lines.append("# unmodeled: \(u)") }
+        for a in interfaces?.absent ?? [] { lines.append("# modeled but absent: \(a)") }
         if profile != nil || !options.isEmpty {
             lines.append("# model: profile \(profile.map(\.rawValue) ?? "from the kernel release")" + (options.isEmpty ? "" : ", options " + options.map(\.rawValue).joined(separator: " ")))
         }

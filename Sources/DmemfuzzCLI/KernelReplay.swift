@@ -12,7 +12,7 @@ enum KernelReplay {
 
     /// `profile` overrides the one the kernel release names; `modelOptions` are added to each trace's own.
     static func run(paths: [String], guest options: GuestOptions, profile: KernelProfile? = nil, modelOptions: ModelOptions = [],
-                    log: (String) -> Void) async throws -> [Result] {
+                    booted: (Session) -> Void = { _ in }, log: (String) -> Void) async throws -> [Result] {
         // Every trace is loaded before the guest boots: unusable ones are named all at once, in
         // one line, and nothing runs on a corpus that is not the one the user meant.
         var traces: [(file: String, trace: Trace, lines: [Int])] = []
@@ -32,6 +32,8 @@ enum KernelReplay {
         }
         let guest = try options.startGuest(profile: profile)
         defer { guest.stop() }
+        booted(guest.session)
+        if let i = guest.session.interfaces.summary { log("\(i) (the profile does not model them: not compared)") }
         var results: [Result] = []
         for (file, trace, lines) in traces {
             let t0 = Date()
