@@ -203,8 +203,11 @@ else
   set +e; "${mk[@]}" -j"$(nproc)" bzImage modules >"$B/build.log" 2>&1; rc=$?; set -e
 fi
 if [ $rc -ne 0 ]; then
-  e=$(grep -m1 -E 'error:|Error [0-9]' "$B/build.log" || tail -n1 "$B/build.log")
-  die "make failed: $e (log: $B/build.log)"
+  # the first error's file:line and symbol; in a file of a dmemfuzz test patch, which kernel API
+  # the series changed that the line uses, and which test patch needs it
+  e=$(python3 "$here/series.py" build-error "$B/build.log" "$W/src" "$tpdir" "${series[@]}" 2>/dev/null) \
+    || e="make failed: $(grep -m1 -E 'error:|Error [0-9]' "$B/build.log" || tail -n1 "$B/build.log")"
+  die "$e (log: $B/build.log)"
 fi
 tm=$(( $(date +%s) - ts ))
 lap "make done"

@@ -7,6 +7,10 @@
       applies every patch of each SERIES, in order, to the tree DEST (not a git repository);
       appends one JSON line per patch to DEST/.dmemfuzz-applied and the paths it touches to
       DEST/.dmemfuzz-patched-files
+  series.py build-error BUILD_LOG SRC TEST_PATCH_DIR [SERIES...]
+      the one line vm/build-kernel.sh says when make failed: the first error's file:line and
+      symbol, and when that file is one a dmemfuzz test patch adds or touches, the kernel API the
+      series changed that the failing line uses and the test patch that needs it
 
 A SERIES is a directory (its *.patch, *.diff, *.mbox, *.eml files in byte order, e.g. the output
 of `git format-patch`) or a file: an mbox (`From ` lines: list archives, `b4 am`, format-patch),
@@ -175,6 +179,7 @@ class Hunk:
     def __init__(self, n, old_start, old_count, new_start, new_count, header, lines):
         self.n, self.old_start, self.old_count, self.new_start, self.new_count = n, old_start, old_count, new_start, new_count
         self.header = header
+        self.lines = lines
         self.leading = 0
         for l in lines:
             if l[:1] != b" ":
@@ -423,17 +428,126 @@ def apply_patch(dest, p, kind, allow_fuzz, tmp):
     return rec
 
 
+# --- a failed build after a series
+
+GCC_ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: (?P<msg>.*)$")
+MODPOST = re.compile(r'^ERROR: modpost: "(?P<sym>[^"]+)" \[(?P<file>[^\]]+)\] undefined!')
+QUOTED = re.compile(r"[\u2018'`]([A-Za-z_][A-Za-z_0-9]*)[\u2019']")
+IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+DECL_START = re.compile(r"^[A-Za-z_][^=;{}()]*?\b([A-Za-z_][A-Za-z_0-9]*)\s*\(")
+
+
+def changed_prototypes(patches):
+    """{function: (path, patch subject)} for every top-level declaration or definition line group
+    (a line at column 0 naming `f(`, up to the line that closes its parentheses) that a series
+    hunk changes; a hunk that starts inside one is attributed to the function its @@ line names."""
+    out = {}
+    for p in patches:
+        files, _ = parse_diff(p.diff)
+        for path, hunks in files.items():
+            if not path.endswith((".h", ".c")):
+                continue
+            for h in hunks:
+                name, depth, changed = None, 0, False
+                if h.header and DECL_START.match(h.header) and h.header.count("(") > h.header.count(")"):
+                    name, depth = fn_name(h.header), h.header.count("(") - h.header.count(")")
+                for raw in h.lines:
+                    kind, text = raw[:1], raw[1:].decode("utf-8", "replace")
+                    if name is None or depth <= 0:
+                        if name and changed:
+                            out.setdefault(name, (path, p.subject))
+                        name, depth, changed = None, 0, False
+                        m = DECL_START.match(text)
+                        if m and not text.startswith("#"):
+                            name = m.group(1)
+                        else:
+                            continue
+                    depth += text.count("(") - text.count(")")
+                    changed = changed or kind in (b"+", b"-")
+                if name and changed:
+                    out.setdefault(name, (path, p.subject))
+    return out
+
+
+def build_error(log, src, tpdir, series):
+    with open(log, "rb") as fh:
+        lines = fh.read().decode("utf-8", "replace").splitlines()
+    first = None
+    for l in lines:
+        m = GCC_ERROR.match(l)
+        if m:
+            first = (m.group("file"), int(m.group("line")), m.group("msg"), None)
+            break
+        m = MODPOST.match(l)
+        if m:
+            first = (m.group("file"), 0, 'undefined symbol "%s"' % m.group("sym"), m.group("sym"))
+            break
+    if first is None:
+        e = next((l for l in lines if re.search(r"error:|Error \d+", l)), lines[-1] if lines else "no output")
+        return "make failed: %s" % e.strip()
+    path, line, msg, sym = first
+    # gcc names the file as make gave it (absolute in an O= build, or ../src/...): the path
+    # relative to the tree is the longest tail of it that the tree has
+    parts = [c for c in path.split("/") if c not in ("", ".")]
+    rel = next(("/".join(parts[i:]) for i in range(len(parts)) if os.path.isfile(os.path.join(src, *parts[i:]))), path)
+    if sym is None:
+        q = QUOTED.search(msg)
+        sym = q.group(1) if q else None
+    where = "%s:%d" % (rel, line) if line else rel
+    text = "make failed: %s: error: %s" % (where, msg)
+    if sym:
+        text += " (symbol %s)" % sym
+    # the test patch that adds or touches the failing file (a .ko names its directory)
+    tmp = tempfile.mkdtemp()
+    try:
+        tps = []
+        if os.path.isdir(tpdir):
+            for n in sorted(os.listdir(tpdir)):
+                if n.endswith(".patch"):
+                    for p in patches_of(os.path.join(tpdir, n), tmp):
+                        _, touched = parse_diff(p.diff)
+                        tps.append((n, touched))
+        d = os.path.dirname(rel) + "/"
+        tp = next((n for n, touched in tps if rel in touched or (rel.endswith(".ko") and any(t.startswith(d) for t in touched))), None)
+        if tp is None:
+            return text
+        patches = []
+        for s in series:
+            patches += [p for p in check_series(s, tmp) if not p.skip]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    changed = changed_prototypes(patches)
+    used = []
+    if sym:
+        used.append(sym)
+    try:
+        with open(os.path.join(src, rel), "rb") as fh:
+            src_line = fh.read().decode("utf-8", "replace").split("\n")[line - 1] if line else ""
+        used += IDENT.findall(src_line)
+    except (OSError, IndexError):
+        pass
+    api = next((u for u in used if u in changed), None)
+    if api is None:
+        return text + "; %s is in dmemfuzz test patch %s, and the series changes no function that line uses" % (rel, tp)
+    cpath, subject = changed[api]
+    return text + "; the series changed %s() (%s, patch \"%s\"), which dmemfuzz test patch %s calls there: it needs a version for the new API" % (
+        api, cpath, subject, tp)
+
+
 def record(dest, rec):
     with open(os.path.join(dest, ".dmemfuzz-applied"), "a") as fh:
         fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
 
 def main(argv):
-    if not argv or argv[0] not in ("check", "apply"):
+    if not argv or argv[0] not in ("check", "apply", "build-error"):
         sys.stderr.write(__doc__)
         return 1
     tmp = tempfile.mkdtemp(prefix="dmemfuzz-series.")
     try:
+        if argv[0] == "build-error":
+            print(build_error(argv[1], argv[2], argv[3], argv[4:]))
+            return 0
         if argv[0] == "check":
             for s in argv[1:]:
                 check_series(s, tmp)

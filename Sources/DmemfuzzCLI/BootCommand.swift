@@ -100,6 +100,12 @@ struct BootCommand: ParsableCommand {
                      vm.guestReadyUptime.map { String($0) } ?? "?"))
         print("modules:      \(hello.modules)")
         print("cards:        \(hello.cards)")
+        let listing = try vm.interfaces()
+        if let profile = KernelProfile.forRelease(hello.release) {
+            let i = Interfaces(listing: listing, profile: profile, options: [])
+            print("interfaces:   \(listing.split(separator: "\n").joined(separator: ", "))")
+            print("profile \(profile):  \(i.summary ?? "models every dmem file and controller the kernel has")")
+        }
         print("dmem.capacity:")
         print(hello.capacity.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         if state { print(try vm.state()) }

@@ -418,4 +418,30 @@ final class BadInputTests: XCTestCase {
             XCTAssertEqual(lines.filter { $0.contains("misplaced.patch") }.count, 1, "\(label): said once:\n\(r.stderr)")
         }
     }
+
+    // MARK: a kernel build that fails after a series (issue 9)
+
+    /// vm/series.py build-error over the logs of BadInput/build-error: the first error's file:line
+    /// and symbol; in a file a test patch adds, the API the series changed and the test patch.
+    func testBuildErrorNamesFileSymbolAPIAndTestPatch() throws {
+        let exe = Self.package.appendingPathComponent("vm/series.py")
+        let dir = Self.fixtures.appendingPathComponent("build-error")
+        func line(_ args: [String]) throws -> String {
+            let r = try run(exe, ["build-error"] + args, cwd: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout.split(separator: "\n").count, 1, r.stdout)
+            return r.stdout.trimmingCharacters(in: .newlines)
+        }
+        let api = "the series changed dmem_cgroup_try_charge() (include/linux/cgroup_dmem.h, patch \"[PATCH] cgroup/dmem: report the pool over its high limit (fixture)\"), which dmemfuzz test patch 0002-drm-vkms-charge-dumb-buffers.patch calls there: it needs a version for the new API"
+        XCTAssertEqual(try line(["build.log", "src", "patches", "series/events.patch", "series/high.patch"]),
+                       "make failed: drivers/gpu/drm/vkms/vkms_dmem.c:7: error: too few arguments to function \u{2018}dmem_cgroup_try_charge\u{2019} (symbol dmem_cgroup_try_charge); " + api)
+        XCTAssertEqual(try line(["modpost.log", "src", "patches", "series/high.patch"]),
+                       "make failed: drivers/gpu/drm/vkms/vkms.ko: error: undefined symbol \"dmem_cgroup_try_charge\" (symbol dmem_cgroup_try_charge); " + api)
+        // a series that changes nothing the failing line uses
+        XCTAssertEqual(try line(["build.log", "src", "patches", "series/events.patch"]),
+                       "make failed: drivers/gpu/drm/vkms/vkms_dmem.c:7: error: too few arguments to function \u{2018}dmem_cgroup_try_charge\u{2019} (symbol dmem_cgroup_try_charge); drivers/gpu/drm/vkms/vkms_dmem.c is in dmemfuzz test patch 0002-drm-vkms-charge-dumb-buffers.patch, and the series changes no function that line uses")
+        // an error in a file no test patch touches: file and line only
+        XCTAssertEqual(try line(["build-other.log", "src", "patches", "series/high.patch"]),
+                       "make failed: kernel/cgroup/dmem.c:104: error: expected identifier or \u{2018}(\u{2019} before \u{2018}}\u{2019} token")
+    }
 }
