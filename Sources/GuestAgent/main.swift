@@ -53,6 +53,9 @@ signal(SIGPIPE, SIG_IGN)
 nonisolated(unsafe) var params: [String: String] = [:]
 let kmod = Kmod()
 var loadReport: [String] = []
+/// `probeInterfaces()`'s listing; declared before the boot code below assigns it (top-level
+/// code initializes globals in order).
+nonisolated(unsafe) var interfaceReport = ""
 
 @MainActor func loadModule(_ name: String, _ options: String?) {
     let t0 = Sys.monotonicSeconds()
@@ -85,8 +88,6 @@ if isInit {
 /// What the kernel offers, for the host to compare with the model (`interfaces`): every dmem.*
 /// file of the root and of a child cgroup (made for the purpose, removed again, and waited for
 /// until it is no longer dying), and every controller in the root's cgroup.controllers.
-nonisolated(unsafe) var interfaceReport = ""
-
 @MainActor func probeInterfaces() -> String {
     var out = ""
     for n in Sys.listDir(cgroupRoot).sorted() where n.hasPrefix("dmem.") { out += "root \(n)\n" }
