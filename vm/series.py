@@ -449,11 +449,14 @@ def changed_prototypes(patches):
                 continue
             for h in hunks:
                 name, depth, changed = None, 0, False
-                if h.header and DECL_START.match(h.header) and h.header.count("(") > h.header.count(")"):
+                # a header's hunk may begin inside a prototype that spans lines (in a .c file
+                # it begins in the body of the function the @@ line names, far more likely)
+                if path.endswith(".h") and h.header and DECL_START.match(h.header) and h.header.count("(") > h.header.count(")"):
                     name, depth = fn_name(h.header), h.header.count("(") - h.header.count(")")
                 for raw in h.lines:
                     kind, text = raw[:1], raw[1:].decode("utf-8", "replace")
-                    if name is None or depth <= 0:
+                    # kernel style: a declaration starts in column 0, its continuation lines do not
+                    if name is None or depth <= 0 or DECL_START.match(text):
                         if name and changed:
                             out.setdefault(name, (path, p.subject))
                         name, depth, changed = None, 0, False
