@@ -101,21 +101,25 @@ if [ -f "$B/manifest.json" ] && [ -f "$B/bzImage" ]; then
   log "up to date: $B"; echo "$B"; exit 0
 fi
 
+# --- patched tree, before waiting for the build lock: a series that is refused is said at once
+log "preparing source $srcdesc ($ident) + ${#series_abs[@]} series + test patches $kver"
+pending=$cache/build/.pending-$key-$$
+rm -rf "$pending"; mkdir -p "$pending"
+trap 'rm -f "${ferr:-}"; rm -rf "$pending"' EXIT
+set +e
+"$here/apply-series.sh" "${fuzz[@]}" "$src" "$pending/src" "${series[@]}"   # named as given, in messages
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then exit $rc; fi
+lap "patched tree ready"
+
 # --- one build at a time (2 cores)
 exec 9>"$cache/build.lock"
 if ! flock -n 9; then log "waiting for another kernel build to finish"; flock 9; fi
 if [ -f "$B/manifest.json" ] && [ -f "$B/bzImage" ]; then echo "$B"; exit 0; fi
 t0=$(date +%s)
 rm -rf "$B"; mkdir -p "$B"
-
-# --- patched tree
-log "preparing source $srcdesc ($ident) + ${#series_abs[@]} series + test patches $kver"
-set +e
-"$here/apply-series.sh" "${fuzz[@]}" "$src" "$B/src" "${series[@]}"   # named as given, in messages
-rc=$?
-set -e
-if [ $rc -ne 0 ]; then rm -rf "$B"; exit $rc; fi
-lap "patched tree ready"
+mv "$pending/src" "$B/src"
 
 # --- mirror into the persistent work tree
 base=$(printf '%s\n' "$src" | sha | cut -c1-16)
