@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# build-kernel.sh [--kernel-version 7.2|7.3] [--kernel-tree DIR] [--series PATH]... [--config FRAGMENT]... [--verbose]
+# build-kernel.sh [--kernel-version 7.2|7.3] [--kernel-tree DIR] [--series PATH]... [--allow-fuzz] [--config FRAGMENT]... [--verbose]
 #
 # Builds a dmemfuzz guest kernel: source (Debian linux-source-<ver> via fetch-kernel-source.sh, or
 # a user tree that is copied, never modified) + user series + dmemfuzz test patches, config =
 # tinyconfig + kvm_guest.config + vm/dmemfuzz.config + each --config fragment (a series that adds a
-# Kconfig option asks for it there; every requested option is verified).
+# Kconfig option asks for it there; every requested option is verified). The series must apply
+# exactly unless --allow-fuzz (vm/apply-series.sh).
 #
 # Result: ${DMEMFUZZ_CACHE:-~/.cache/dmemfuzz}/build/<key>/ with bzImage, modroot/lib/modules/<rel>,
 # config, System.map, build.log, src/ (the patched tree), manifest.json. The build dir is the last
@@ -22,7 +23,7 @@ die() { echo "build-kernel: $*" >&2; exit 1; }
 log() { echo "build-kernel: $*" >&2; }
 ts0=$(date +%s.%N)
 lap() { log "$(printf '%6.1f' "$(echo "$(date +%s.%N) - $ts0" | bc)") s: $*"; }
-version=7.3; tree=; series=(); configs=(); verbose=0
+version=7.3; tree=; series=(); configs=(); verbose=0; fuzz=()
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel-version) version=${2:?}; shift 2;;
@@ -33,8 +34,9 @@ while [ $# -gt 0 ]; do
     --series=*) series+=("${1#*=}"); shift;;
     --config) configs+=("${2:?}"); shift 2;;
     --config=*) configs+=("${1#*=}"); shift;;
+    --allow-fuzz) fuzz=(--allow-fuzz); shift;;
     --verbose|-v) verbose=1; shift;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0;;
     *) die "unknown argument: $1";;
   esac
 done
@@ -91,12 +93,25 @@ if [ ${#configs[@]} -gt 0 ]; then
   printf '%s\n' "$all" >"$frag"
 fi
 frag_sha=$(sha <"$frag")
-tp_sha=$( { [ -d "$tpdir" ] && find "$tpdir" -maxdepth 1 -name '*.patch' | LC_ALL=C sort | while IFS= read -r f; do basename "$f"; sha256sum <"$f"; done; cat "$here/apply-series.sh"; } | sha)
-key=$(printf 'dmemfuzz-build-v1\n%s\n%s\n%s\n%s\n' "$ident" "${series_sha[*]:-}" "$frag_sha" "$tp_sha" | sha | cut -c1-20)
+tp_sha=$( { [ -d "$tpdir" ] && find "$tpdir" -maxdepth 1 -name '*.patch' | LC_ALL=C sort | while IFS= read -r f; do basename "$f"; sha256sum <"$f"; done; cat "$here/apply-series.sh" "$here/series.py"; } | sha)
+# a fuzzed build is another kernel than an exact one: --allow-fuzz is part of the key
+key=$(printf 'dmemfuzz-build-v1\n%s\n%s\n%s\n%s\n%s' "$ident" "${series_sha[*]:-}" "$frag_sha" "$tp_sha" "${fuzz[*]:+fuzz\n}" | sha | cut -c1-20)
 B=$cache/build/$key
 if [ -f "$B/manifest.json" ] && [ -f "$B/bzImage" ]; then
   log "up to date: $B"; echo "$B"; exit 0
 fi
+
+# --- patched tree, before waiting for the build lock: a series that is refused is said at once
+log "preparing source $srcdesc ($ident) + ${#series_abs[@]} series + test patches $kver"
+pending=$cache/build/.pending-$key-$$
+rm -rf "$pending"; mkdir -p "$pending"
+trap 'rm -f "${ferr:-}"; rm -rf "$pending"' EXIT
+set +e
+"$here/apply-series.sh" "${fuzz[@]}" "$src" "$pending/src" "${series[@]}"   # named as given, in messages
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then exit $rc; fi
+lap "patched tree ready"
 
 # --- one build at a time (2 cores)
 exec 9>"$cache/build.lock"
@@ -104,15 +119,7 @@ if ! flock -n 9; then log "waiting for another kernel build to finish"; flock 9;
 if [ -f "$B/manifest.json" ] && [ -f "$B/bzImage" ]; then echo "$B"; exit 0; fi
 t0=$(date +%s)
 rm -rf "$B"; mkdir -p "$B"
-
-# --- patched tree
-log "preparing source $srcdesc ($ident) + ${#series_abs[@]} series + test patches $kver"
-set +e
-"$here/apply-series.sh" "$src" "$B/src" "${series_abs[@]}"
-rc=$?
-set -e
-if [ $rc -ne 0 ]; then rm -rf "$B"; exit $rc; fi
-lap "patched tree ready"
+mv "$pending/src" "$B/src"
 
 # --- mirror into the persistent work tree
 base=$(printf '%s\n' "$src" | sha | cut -c1-16)
@@ -200,8 +207,11 @@ else
   set +e; "${mk[@]}" -j"$(nproc)" bzImage modules >"$B/build.log" 2>&1; rc=$?; set -e
 fi
 if [ $rc -ne 0 ]; then
-  e=$(grep -m1 -E 'error:|Error [0-9]' "$B/build.log" || tail -n1 "$B/build.log")
-  die "make failed: $e (log: $B/build.log)"
+  # the first error's file:line and symbol; in a file of a dmemfuzz test patch, which kernel API
+  # the series changed that the line uses, and which test patch needs it
+  e=$(python3 "$here/series.py" build-error "$B/build.log" "$W/src" "$tpdir" "${series[@]}" 2>/dev/null) \
+    || e="make failed: $(grep -m1 -E 'error:|Error [0-9]' "$B/build.log" || tail -n1 "$B/build.log")"
+  die "$e (log: $B/build.log)"
 fi
 tm=$(( $(date +%s) - ts ))
 lap "make done"
@@ -226,9 +236,8 @@ e = os.environ
 applied = []
 with open(os.path.join(e["M_B"], "src/.dmemfuzz-applied")) as f:
     for l in f:
-        k, fn, how, subj = l.rstrip("\n").split("\t", 3)
-        applied.append({"kind": k, "file": fn, "subject": subj,
-                        "fuzzed_hunks": how[len("fuzz="):].split(";") if how.startswith("fuzz=") else []})
+        if l.strip():
+            applied.append(json.loads(l))
 tps = []
 for p in sorted(glob.glob(os.path.join(e["M_TPDIR"], "*.patch"))):
     tps.append({"file": os.path.basename(p), "sha256": hashlib.sha256(open(p, "rb").read()).hexdigest(),

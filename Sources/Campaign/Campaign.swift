@@ -73,6 +73,10 @@ public enum CampaignRunner {
             batches += 1
             if config.treeCheckEvery > 0 && batches % (config.treeCheckEvery + 1) == 0 {
                 ops = look.model.snapshot().map { .read($0.0, file: $0.1) }
+                // and what the kernel has beyond the model, so the trace records it for a later model
+                for p in look.model.paths where !session.interfaces.files.isEmpty {
+                    ops += session.interfaces.files.map { .read(p, file: $0) }
+                }
             }
             for _ in 0..<(ops.isEmpty ? config.batch : 0) {
                 let op: Op
@@ -147,7 +151,9 @@ public enum CampaignRunner {
         let kind: Finding.Kind = !splats.isEmpty ? .splat : (hung ? .hang : .divergence)
         let title = splats.first?.title ?? divergence.map(Finding.title(for:)) ?? "guest stopped answering"
         let state = (try? session.vm.state()) ?? "(guest did not answer)"
-        return Finding(kind: kind, title: title, trace: trace, index: index, divergence: divergence, splats: splats,
-                       console: session.vm.console, modelTree: divergence?.modelTree ?? model.describe(), kernelState: state)
+        var f = Finding(kind: kind, title: title, trace: trace, index: index, divergence: divergence, splats: splats,
+                        console: session.vm.console, modelTree: divergence?.modelTree ?? model.describe(), kernelState: state)
+        f.interfaces = session.interfaces.summary
+        return f
     }
 }

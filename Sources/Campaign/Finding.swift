@@ -18,6 +18,8 @@ public struct Finding: Sendable {
     public var console: String
     public var modelTree: String
     public var kernelState: String
+    /// What the kernel offers beyond the model (`Interfaces.summary`), e.g. `unmodeled: dmem.events`.
+    public var interfaces: String? = nil
 
     public init(kind: Kind, title: String, trace: Trace, index: Int, divergence: Divergence?, splats: [Splat],
                 console: String, modelTree: String, kernelState: String) {

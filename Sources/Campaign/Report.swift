@@ -12,6 +12,7 @@ public enum Report {
         }
         s += "profile: \(f.trace.profiles.map(\.rawValue).joined(separator: " "))"
         if !f.trace.options.isEmpty { s += ", options: " + f.trace.options.sorted().map(\.rawValue).joined(separator: " ") }
+        if let i = f.interfaces { s += "\nkernel interfaces the model does not check: \(i) (read in the whole-tree reads, not compared)" }
         s += "\nkernel manifest:\n" + indent(manifest) + "\n\n"
         let shown = minimized ?? f.modelTrace
         let notes = minimized == nil ? f.kernelNotes : [:]

@@ -15,6 +15,8 @@ public final class Session {
     public let kcov: Bool
     /// Modules the booted kernel's build has (read once per boot, asked every round).
     public let modules: Set<String>
+    /// What the kernel offers beyond the model (files a series added, other controllers).
+    public let interfaces: Interfaces
 
     /// `kcov: false` leaves KCOV off even when the kernel has it (`dmemfuzz bench lockstep` measures the difference).
     public init(vm: VirtualMachine, profile override: KernelProfile? = nil, kcov wantKcov: Bool = true) throws {
@@ -31,6 +33,7 @@ public final class Session {
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity,
                                              requested: RequestedRegions(vgem: vm.config.vgemParams, vkms: vm.config.vkmsParams))
         modules = vm.config.kernel.moduleNames()
+        interfaces = Interfaces(listing: try vm.interfaces(), profile: p, options: [])
         let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
         kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"
     }
@@ -38,6 +41,7 @@ public final class Session {
     /// A model in the guest's boot state.
     public func freshModel(options: ModelOptions) -> ModelExecutor {
         var m = ModelExecutor(profile: profile, options: options)
+        m.model.unmodeledFiles = Set(interfaces.files)
         for op in bootRegions { _ = m.apply(op) }
         return m
     }

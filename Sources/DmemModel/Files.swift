@@ -23,6 +23,7 @@ extension Model {
     /// Does `file` exist on the cgroup? nil when the model does not know the file at all.
     func exists(_ file: String, on cg: Int) -> Bool? {
         guard let f = DmemFile(rawValue: file) else {
+            if unmodeledFiles.contains(file) { return nil }
             if file.hasPrefix("dmem.") { return false }
             if file.hasPrefix("cgroup.") || file.contains(".") { return nil }
             return false
@@ -143,5 +144,47 @@ extension Model {
         default: break
         }
         return nil
+    }
+}
+
+/// What a booted kernel offers that the model does not know, from the guest agent's listing of
+/// the root's and a child's dmem.* files and the root's cgroup.controllers: files a series added
+/// (dmem.events, dmem.high) or controllers the kernel has beyond the model's. Reads of those
+/// files are still made, and their outcomes recorded, but nothing is compared.
+public struct Interfaces: Sendable, Equatable {
+    /// `dmem.events`, or `controller pids`.
+    public var unmodeled: [String]
+    /// Files the model has and the kernel does not (a profile forced onto another kernel).
+    public var absent: [String]
+
+    /// `listing`: `root <file>`, `child <file>`, `controller <name>` lines.
+    public init(listing: String, profile: KernelProfile, options: ModelOptions) {
+        var kernel: [String: Set<String>] = ["root": [], "child": [], "controller": []]
+        for line in listing.split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 1)
+            if f.count == 2 { kernel[String(f[0]), default: []].insert(String(f[1])) }
+        }
+        var m = Model(profile: profile, options: options)
+        let child = CgroupPath(["dmemfuzz-probe"])
+        _ = m.mkdir(child)
+        func modeled(_ cg: Int) -> Set<String> {
+            Set(DmemFile.allCases.map(\.rawValue).filter { $0.hasPrefix("dmem.") && m.exists($0, on: cg) == true })
+        }
+        let model = ["root": modeled(0), "child": modeled(m.livePaths[child]!)]
+        unmodeled = Array(kernel["root"]!.subtracting(model["root"]!).union(kernel["child"]!.subtracting(model["child"]!))).sorted()
+            + kernel["controller"]!.subtracting(m.controllers).sorted().map { "controller " + $0 }
+        absent = Array(model["root"]!.subtracting(kernel["root"]!).union(model["child"]!.subtracting(kernel["child"]!))).sorted()
+        files = kernel["root"]!.union(kernel["child"]!).subtracting(DmemFile.allCases.map(\.rawValue)).sorted()
+    }
+
+    /// The unmodeled dmem.* file names (the whole-tree read reads them too).
+    public var files: [String]
+
+    /// `unmodeled: dmem.events, dmem.events.local`, or nil when the model knows everything.
+    public var summary: String? {
+        var parts: [String] = []
+        if !unmodeled.isEmpty { parts.append("unmodeled: " + unmodeled.joined(separator: ", ")) }
+        if !absent.isEmpty { parts.append("modeled but absent: " + absent.joined(separator: ", ")) }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 }

@@ -10,6 +10,9 @@ public struct Model: Sendable {
     public let options: ModelOptions
     /// Controllers the kernel under test offers on the root, in ssid order (cgroup_subsys.h).
     public let controllers: [String]
+    /// dmem.* files the booted kernel has and the model does not (`Interfaces.files`): a read or
+    /// write of one has no model answer, instead of ENOENT.
+    public var unmodeledFiles: Set<String> = []
 
     struct Region: Sendable {
         var name: String

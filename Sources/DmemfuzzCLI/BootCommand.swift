@@ -1,5 +1,6 @@
 import ArgumentParser
 import Campaign
+import DmemModel
 import Foundation
 import VM
 
@@ -13,6 +14,8 @@ struct GuestOptions: ParsableArguments {
     var kernelTree: String?
     @Option(help: "Patch series to apply before the test patches (mbox, directory of .patch, or a diff; repeatable).")
     var series: [String] = []
+    @Flag(name: .customLong("allow-fuzz"), help: "Let a --series hunk apply with less context (patch -F2), as long as it lands in the function its @@ line names; default: exactly or not at all.")
+    var allowFuzz = false
     @Option(help: "Kernel config fragment added to vm/dmemfuzz.config, e.g. for an option the series adds (repeatable).")
     var config: [String] = []
     @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
@@ -47,10 +50,13 @@ struct GuestOptions: ParsableArguments {
         return VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
     }
 
-    /// A booted guest for a command, or the one-line error and exit 2.
-    func startGuest() throws -> Guest {
-        do { return try Guest(makeVM: makeVM) } catch {
-            FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8))
+    /// A booted guest for a command, or the one-line error and exit 2; `profile` overrides the
+    /// one the kernel release names.
+    func startGuest(profile: KernelProfile? = nil) throws -> Guest {
+        do { return try Guest(profile: profile, makeVM: makeVM) } catch {
+            // a refused series or a failed kernel build says what it is in its own line
+            let what = (error as? VMError).flatMap { if case .build = $0 { return "\($0)" } else { return nil } }
+            FileHandle.standardError.write(Data("dmemfuzz: \(what ?? "cannot start the guest: \(error)")\n".utf8))
             throw ExitCode(2)
         }
     }
@@ -58,7 +64,7 @@ struct GuestOptions: ParsableArguments {
     func makeVM() throws -> VirtualMachine {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
-        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config) }
+        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz) }
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = VMConfig(kernel: kb, initramfs: initrd)
@@ -94,6 +100,12 @@ struct BootCommand: ParsableCommand {
                      vm.guestReadyUptime.map { String($0) } ?? "?"))
         print("modules:      \(hello.modules)")
         print("cards:        \(hello.cards)")
+        let listing = try vm.interfaces()
+        if let profile = KernelProfile.forRelease(hello.release) {
+            let i = Interfaces(listing: listing, profile: profile, options: [])
+            print("interfaces:   \(listing.split(separator: "\n").joined(separator: ", "))")
+            print("profile \(profile):  \(i.summary ?? "models every dmem file and controller the kernel has")")
+        }
         print("dmem.capacity:")
         print(hello.capacity.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         if state { print(try vm.state()) }

@@ -18,17 +18,23 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Fuzzing seed.", transform: Seed.parse) var seed: UInt64 = 1
     @Option(help: "Write JUnit XML here too.") var junit: String?
     @Option(help: "Where findings go.") var findings: String = "findings"
+    @Option(help: "Override the model profile (default: from the kernel release), e.g. the behaviour the series under test intends.")
+    var profile: KernelProfile?
+    @Option(name: .customLong("option"), help: "Model option (repeatable), added to each corpus trace's own and used for fuzzing.")
+    var options: [ModelOption] = []
 
     func run() async throws {
         var lines: [String] = []
-        let results = try await KernelReplay.run(paths: corpus, guest: guest, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
+        var interfaces: Interfaces?
+        let results = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
+                                                 booted: { interfaces = $0.interfaces }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
         var cases: [(name: String, ok: Bool, skip: Bool, detail: String, seconds: Double)] =
             results.map { ($0.file, $0.status != .fail, $0.status == .skip, $0.detail, $0.seconds) }
         let seconds = duration.seconds
         if seconds > 0 {
             var cfg = CampaignConfig()
-            cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max
-            let g = try guest.startGuest()
+            cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max; cfg.options = Set(options)
+            let g = try guest.startGuest(profile: profile)
             defer { g.stop() }
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
             let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)
@@ -41,6 +47,12 @@ struct CheckCommand: AsyncParsableCommand {
         }
         lines.append("KTAP version 1")
         lines.append("1..\(cases.count)")
+        // what the kernel has that the model does not check, one diagnostic each
+        for u in interfaces?.unmodeled ?? [] { lines.append("# unmodeled: \(u)") }
+        for a in interfaces?.absent ?? [] { lines.append("# modeled but absent: \(a)") }
+        if profile != nil || !options.isEmpty {
+            lines.append("# model: profile \(profile.map(\.rawValue) ?? "from the kernel release")" + (options.isEmpty ? "" : ", options " + options.map(\.rawValue).joined(separator: " ")))
+        }
         for (i, c) in cases.enumerated() {
             let directive = c.skip ? " # SKIP \(c.detail)" : (c.detail.isEmpty ? "" : " # \(c.detail)")
             lines.append("\(c.ok ? "ok" : "not ok") \(i + 1) \(c.name)\(c.ok || c.skip ? directive : "")")

@@ -59,6 +59,7 @@ struct FuzzCommand: AsyncParsableCommand {
         source.resume()
         let s = driver.guest.session
         print("kernel \(s.release), profile \(s.profile), regions: \(s.bootRegions.map(TracePrinter.op).joined(separator: ", "))")
+        if let i = s.interfaces.summary { print("\(i) (the profile does not model them: read in the whole-tree reads, not compared)") }
         let found = try await driver.run { FileHandle.standardError.write(Data("fuzz: \($0)\n".utf8)) }
         let st = driver.state
         print(String(format: "%d ops in %.1f s of lockstep (%.0f ops/s), %d signatures, %d findings (%d new this run)",

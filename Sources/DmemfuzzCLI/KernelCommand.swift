@@ -13,6 +13,8 @@ struct KernelCommand: ParsableCommand {
         @Option(name: .customLong("kernel-version"), help: "Debian linux-source version: 7.2 or 7.3.") var kernelVersion = "7.3"
         @Option(name: .customLong("kernel-tree"), help: "Your own tree instead (never modified).") var kernelTree: String?
         @Option(help: "Patch series (mbox, directory of .patch, or a diff; repeatable).") var series: [String] = []
+        @Flag(name: .customLong("allow-fuzz"), help: "Let a --series hunk apply with less context (patch -F2), as long as it lands in the function its @@ line names; default: exactly or not at all.")
+        var allowFuzz = false
         @Option(help: "Kernel config fragment added to vm/dmemfuzz.config (repeatable).") var config: [String] = []
 
         func validate() throws {
@@ -21,7 +23,7 @@ struct KernelCommand: ParsableCommand {
 
         func run() throws {
             let kb: KernelBuild
-            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config) }
+            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz) }
             catch { FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8)); throw ExitCode(2) }
             print(kb.dir.path)
             print((try? String(contentsOf: kb.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "")

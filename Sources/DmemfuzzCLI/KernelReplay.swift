@@ -10,14 +10,19 @@ import VM
 enum KernelReplay {
     struct Result { enum Status { case pass, fail, skip }; var file: String; var status: Status; var detail: String; var seconds: Double }
 
-    static func run(paths: [String], guest options: GuestOptions, log: (String) -> Void) async throws -> [Result] {
+    /// `profile` overrides the one the kernel release names; `modelOptions` are added to each trace's own.
+    static func run(paths: [String], guest options: GuestOptions, profile: KernelProfile? = nil, modelOptions: ModelOptions = [],
+                    booted: (Session) -> Void = { _ in }, log: (String) -> Void) async throws -> [Result] {
         // Every trace is loaded before the guest boots: unusable ones are named all at once, in
         // one line, and nothing runs on a corpus that is not the one the user meant.
         var traces: [(file: String, trace: Trace, lines: [Int])] = []
         var bad: [BadInput] = []
         for (file, loaded) in try TraceFiles.walk(paths) {
             switch loaded {
-            case .success(let (t, l)): traces.append((file, t, l))
+            case .success(let (t, l)):
+                var t = t
+                t.options.formUnion(modelOptions)
+                traces.append((file, t, l))
             case .failure(let e): bad.append(e)
             }
         }
@@ -25,8 +30,10 @@ enum KernelReplay {
             let more = bad.dropFirst().map { String($0.description.prefix { $0 != ":" }) }
             throw BadInput(more.isEmpty ? first.description : "\(first) (and \(more.count) more unusable: \(more.joined(separator: ", ")))")
         }
-        let guest = try options.startGuest()
+        let guest = try options.startGuest(profile: profile)
         defer { guest.stop() }
+        booted(guest.session)
+        if let i = guest.session.interfaces.summary { log("\(i) (the profile does not model them: not compared)") }
         var results: [Result] = []
         for (file, trace, lines) in traces {
             let t0 = Date()

@@ -26,10 +26,12 @@ struct MinimizeCommand: AsyncParsableCommand {
         unexpected.steps = trace.steps.map { Step($0.op) }
         let r = try await s.replay(unexpected)
         let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 2).dropFirst(before))
-        guard let f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.state()) ?? "") else {
+        guard var f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.state()) ?? "") else {
             print("\(traceFile): does not reproduce on this kernel (no divergence, no splat)")
             throw ExitCode(1)
         }
+        f.interfaces = s.interfaces.summary
+        if let i = f.interfaces { FileHandle.standardError.write(Data("minimize: \(i)\n".utf8)) }
         FileHandle.standardError.write(Data("minimize: reproduced '\(f.title)' at op \(f.index + 1); shrinking\n".utf8))
         var m = KernelMinimizer(guest: g)
         m.maxAttempts = attempts

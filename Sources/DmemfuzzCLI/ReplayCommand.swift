@@ -21,7 +21,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard modelOnly else {
-            let results = try await KernelReplay.run(paths: paths, guest: guest, log: { print(TracePrinter.visible($0.utf8)); fflush(nil) })
+            let results = try await KernelReplay.run(paths: paths, guest: guest, profile: profile, log: { print(TracePrinter.visible($0.utf8)); fflush(nil) })
             if results.contains(where: { $0.status == .fail }) { throw ExitCode(1) }
             return
         }

@@ -12,6 +12,9 @@
 //   batch N  + N op lines  -> N outcome lines (same format as exec)
 //   state                  -> ok <hex text>: `== <cgroup> <file>` + contents, for every cgroup's
 //                             dmem.*, cgroup.stat and cgroup.procs
+//   interfaces             -> ok <hex text>: `root <file>` / `child <file>` for every dmem.* file of
+//                             the root and of a child cgroup, `controller <name>` for each one in
+//                             the root's cgroup.controllers (probed once at boot)
 //   sh <command>           -> ok <exit status> <hex stdout+stderr>   (busybox sh -c)
 //   put <path> <hex>       -> ok | err <ERRNO>: writes a new file, mode 0755
 //   modprobe <name> [<hex options>] / rmmod <name>  -> ok | err <ERRNO>   (libkmod)

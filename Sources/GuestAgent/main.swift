@@ -53,6 +53,9 @@ signal(SIGPIPE, SIG_IGN)
 nonisolated(unsafe) var params: [String: String] = [:]
 let kmod = Kmod()
 var loadReport: [String] = []
+/// `probeInterfaces()`'s listing; declared before the boot code below assigns it (top-level
+/// code initializes globals in order).
+nonisolated(unsafe) var interfaceReport = ""
 
 @MainActor func loadModule(_ name: String, _ options: String?) {
     let t0 = Sys.monotonicSeconds()
@@ -79,6 +82,30 @@ if isInit {
         let r = Sys.writeFile(cgroupRoot + "/cgroup.subtree_control", "+\(c)")
         if r != 0 { Sys.log("+\(c): errno \(r)") }
     }
+    interfaceReport = probeInterfaces()
+}
+
+/// What the kernel offers, for the host to compare with the model (`interfaces`): every dmem.*
+/// file of the root and of a child cgroup (made for the purpose, removed again, and waited for
+/// until it is no longer dying), and every controller in the root's cgroup.controllers.
+@MainActor func probeInterfaces() -> String {
+    var out = ""
+    for n in Sys.listDir(cgroupRoot).sorted() where n.hasPrefix("dmem.") { out += "root \(n)\n" }
+    let probe = cgroupRoot + "/dmemfuzz-probe"
+    let e = Sys.mkdir(probe)
+    if e == 0 {
+        for n in Sys.listDir(probe).sorted() where n.hasPrefix("dmem.") { out += "child \(n)\n" }
+        _ = Sys.rmdir(probe)
+        let deadline = Sys.monotonicSeconds() + 5
+        while Sys.monotonicSeconds() < deadline,
+              Sys.readText(cgroupRoot + "/cgroup.stat")?.contains("nr_dying_descendants 0") == false { Sys.sleepMillis(20) }
+    } else {
+        Sys.log("probe cgroup: errno \(e)")
+    }
+    for c in (Sys.readText(cgroupRoot + "/cgroup.controllers") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+        out += "controller \(c)\n"
+    }
+    return out
 }
 
 /// /dev/vportNpM whose sysfs name is `dmemfuzz`, waiting up to 10 s for it to appear.
@@ -162,6 +189,7 @@ nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is s
         return "ok \(Hex.field(release())) \(Hex.field(cap)) \(Hex.field(loadReport.joined(separator: " "))) \(Hex.field(cards)) \(uptime())"
     case "exec": return execTraceLine(rest)
     case "state": return "ok " + Hex.field(stateDump())
+    case "interfaces": return "ok " + Hex.field(interfaceReport)
     case "sh":
         let (status, out) = Sys.run(["/bin/sh", "-c", String(rest)])
         return "ok \(status) \(Hex.field(out))"

@@ -77,19 +77,72 @@ public struct KernelBuild: Sendable {
         return text.split(separator: "\n").first.map(String.init) ?? "apply-series.sh --check exited \(p.terminationStatus)"
     }
 
-    /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits).
+    /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits). Its
+    /// progress goes to stderr as it comes, except the script's last line when it fails: that one
+    /// is the error (`VMError.build`), so a refused series or a failed make is said once.
     public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
-                             config: [String] = []) throws -> KernelBuild {
-        let out = try Shell.run([root.appendingPathComponent("vm/build-kernel.sh").path]
-                                + (tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version])
-                                + series.flatMap { ["--series", $0] } + config.flatMap { ["--config", $0] }, stderrToConsole: true)
-        guard let last = out.split(separator: "\n").last else { throw VMError.setup("build-kernel.sh printed nothing") }
+                             config: [String] = [], allowFuzz: Bool = false) throws -> KernelBuild {
+        let argv = [root.appendingPathComponent("vm/build-kernel.sh").path]
+            + (tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version])
+            + series.flatMap { ["--series", $0] } + (allowFuzz ? ["--allow-fuzz"] : []) + config.flatMap { ["--config", $0] }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // stderr: forward each line once the next one arrives; keep the last one back
+        let held = HeldLine()
+        let reader = Thread {
+            var buf = Data()
+            let h = err.fileHandleForReading
+            while true {
+                let chunk = h.availableData
+                if chunk.isEmpty { break }
+                buf.append(chunk)
+                while let nl = buf.firstIndex(of: 0x0a) {
+                    held.push(String(decoding: buf[buf.startIndex..<nl], as: UTF8.self))
+                    buf.removeSubrange(buf.startIndex...nl)
+                }
+            }
+            if !buf.isEmpty { held.push(String(decoding: buf, as: UTF8.self)) }
+            held.done.signal()
+        }
+        reader.start()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        held.done.wait()
+        guard p.terminationStatus == 0 else {
+            throw VMError.build(status: p.terminationStatus, line: held.last ?? "\(argv[0]) exited \(p.terminationStatus)")
+        }
+        held.flush()
+        guard let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last else { throw VMError.setup("build-kernel.sh printed nothing") }
         return try KernelBuild(dir: URL(fileURLWithPath: String(last)))
+    }
+}
+
+/// The line-at-a-time forwarding of `KernelBuild.build`: the newest line waits until the next.
+final class HeldLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var last: String?
+    let done = DispatchSemaphore(value: 0)
+    func push(_ line: String) {
+        lock.lock(); defer { lock.unlock() }
+        if let l = last { FileHandle.standardError.write(Data((l + "\n").utf8)) }
+        last = line
+    }
+    func flush() {
+        lock.lock(); defer { lock.unlock() }
+        if let l = last { FileHandle.standardError.write(Data((l + "\n").utf8)) }
+        last = nil
     }
 }
 
 public enum VMError: Error, CustomStringConvertible {
     case setup(String)
+    /// vm/build-kernel.sh failed; `line` is its last line on stderr (exit 2: a refused series).
+    case build(status: Int32, line: String)
     case qemuExited(status: Int32, consoleTail: String)
     case timeout(String)
     case hung(String)
@@ -97,6 +150,7 @@ public enum VMError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .setup(let s): return "setup: \(s)"
+        case .build(_, let line): return line
         case .qemuExited(let st, let tail): return "qemu exited (status \(st)); console tail:\n\(tail)"
         case .timeout(let s): return "timeout: \(s)"
         case .hung(let s): return "guest hung: \(s)"

@@ -336,6 +336,14 @@ extension VirtualMachine {
                      modules: AgentCodec.text(f[3]) ?? "", cards: AgentCodec.text(f[4]) ?? "",
                      uptime: f.count > 5 ? Double(f[5]) : nil)
     }
+    /// The agent's boot-time listing of dmem.* files (root, child) and controllers (`interfaces`);
+    /// "" from an agent that predates the verb.
+    public func interfaces() throws -> String {
+        let r = try request("interfaces")
+        if r.hasPrefix("fail ") { return "" }
+        guard r.hasPrefix("ok ") else { throw VMError.protocolError("interfaces: \(r)") }
+        return AgentCodec.text(r.dropFirst(3)) ?? ""
+    }
     /// Runs a busybox shell command in the guest: (exit status, output).
     public func shell(_ cmd: String, timeout: Double = 60) throws -> (status: Int, output: String) {
         precondition(!cmd.contains("\n"), "one line")

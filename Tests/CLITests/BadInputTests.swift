@@ -32,7 +32,7 @@ final class BadInputTests: XCTestCase {
     struct Run { var status: Int32; var stdout: String; var stderr: String; var signalled: Bool }
 
     /// Runs `exe args` in `cwd`; output through files, so a large output cannot block it.
-    func run(_ exe: URL, _ args: [String], cwd: URL = fixtures) throws -> Run {
+    func run(_ exe: URL, _ args: [String], cwd: URL = fixtures, env: [String: String] = [:]) throws -> Run {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: tmp) }
@@ -43,6 +43,7 @@ final class BadInputTests: XCTestCase {
         p.executableURL = exe
         p.arguments = args
         p.currentDirectoryURL = cwd
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
@@ -95,6 +96,17 @@ final class BadInputTests: XCTestCase {
                    first: "dmemfuzz: The value '-1' is invalid for '--ops <ops>': out of range (want 1...1000000000) (see dmemfuzz bench --help)")
         try expect(["bench", "model", "--ops", "1"], exit: 0, first: "model (7.3): 3 ops in ", prefix: true)
         try expect(["model", "--ops", "1"], exit: 0, first: "profile 7.3, seed 1, 3 ops")
+    }
+
+    /// Issue 9: `check`, the CI entry point, takes --profile and --option like `fuzz` (checked while
+    /// parsing; accepted ones get as far as starting the guest).
+    func testCheckTakesProfileAndOption() throws {
+        try expect(["check", "--profile", "9.9"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value '9.9' is invalid for '--profile <profile>'. Please provide one of '7.2' and '7.3'. (see dmemfuzz check --help)")
+        try expect(["check", "--option", "bogus"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value 'bogus' is invalid for '--option <option>'. Please provide one of 'max-below-usage-ebusy' and 'no-current-on-root'. (see dmemfuzz check --help)")
+        try expect(["check", "--profile", "7.2", "--option", "max-below-usage-ebusy", "--corpus", "corpora/crash", "--duration", "0"] + noKernel, exit: 2,
+                   first: "dmemfuzz: cannot start the guest: setup: /nonexistent: no bzImage")
     }
 
     func testModuleParameters() throws {
@@ -283,8 +295,8 @@ final class BadInputTests: XCTestCase {
         }
     }
 
-    /// Issue 11 item 11: a hunk placed with fuzz is named in .dmemfuzz-applied (and so in the
-    /// manifest's applied_patches[].fuzzed_hunks), not only in a log line.
+    /// Issue 11 item 11, issue 9: a hunk that needs fuzz is refused unless --allow-fuzz, and then
+    /// named in .dmemfuzz-applied (and so in the manifest's applied_patches[].fuzzed_hunks).
     func testFuzzedHunksAreRecorded() throws {
         let tree = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-fuzz-\(UUID().uuidString)")
         let dest = tree.deletingLastPathComponent().appendingPathComponent(tree.lastPathComponent + "-dest")
@@ -292,10 +304,144 @@ final class BadInputTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: tree); try? FileManager.default.removeItem(at: dest) }
         try Data("VERSION = 9\nPATCHLEVEL = 9\n".utf8).write(to: tree.appendingPathComponent("Makefile"))
         try Data("a\nb\nc\nd\ne\nf\ng\n".utf8).write(to: tree.appendingPathComponent("kernel/x.c"))
-        let r = try run(Self.package.appendingPathComponent("vm/apply-series.sh"), [tree.path, dest.path, "series/fuzz.patch"])
+        let apply = Self.package.appendingPathComponent("vm/apply-series.sh")
+        try expect([tree.path, dest.path, "series/fuzz.patch"], exit: 2,
+                   first: "apply-series: series/fuzz.patch: patch \"fuzz.patch\" does not apply exactly: first failing hunk at kernel/x.c:1; it applies with fuzz (--allow-fuzz)", exe: apply)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dest.path))
+        let r = try run(apply, ["--allow-fuzz", tree.path, dest.path, "series/fuzz.patch"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let applied = try String(contentsOf: dest.appendingPathComponent(".dmemfuzz-applied"), encoding: .utf8)
-        XCTAssertEqual(applied, "series\t\(Self.fixtures.path)/series/fuzz.patch\tfuzz=kernel/x.c hunk 1 at 1 fuzz 1\tfuzz.patch\n")
+        let applied = try records(dest)
+        XCTAssertEqual(applied.map { $0["fuzzed_hunks"] as? [String] ?? [] }, [["kernel/x.c hunk 1 at 1 fuzz 1 in -"]])
+        XCTAssertEqual(applied.map { $0["how"] as? String }, ["fuzz"])
         XCTAssertEqual(try String(contentsOf: dest.appendingPathComponent("kernel/x.c"), encoding: .utf8), "a\nb\nc\nD\ne\nf\ng\n")
+    }
+
+    // MARK: series intake (issue 9): BadInput/tree is a two-function kernel/x.c, BadInput/intake its patches
+
+    /// .dmemfuzz-applied, one JSON object a line.
+    func records(_ dest: URL) throws -> [[String: Any]] {
+        try String(contentsOf: dest.appendingPathComponent(".dmemfuzz-applied"), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+    }
+
+    /// apply-series.sh tree DEST args...: its run, `kind how subject <message-id>` of every record, the patched x.c.
+    func intake(_ args: [String]) throws -> (run: Run, applied: [String], source: String?) {
+        let dest = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-intake-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dest) }
+        let flags = args.filter { $0.hasPrefix("--") }, series = args.filter { !$0.hasPrefix("--") }
+        let r = try run(Self.package.appendingPathComponent("vm/apply-series.sh"), flags + ["tree", dest.path] + series)
+        guard r.status == 0 else {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dest.path), "apply-series left \(dest.path) behind")
+            return (r, [], nil)
+        }
+        let applied = try records(dest).map { rec in
+            ["kind", "how", "subject"].map { rec[$0] as? String ?? "?" }.joined(separator: " ") + " <" + (rec["message_id"] as? String ?? "-") + ">"
+        }
+        return (r, applied, try String(contentsOf: dest.appendingPathComponent("kernel/x.c"), encoding: .utf8))
+    }
+
+    func testIntakeOfEveryFormat() throws {
+        let alphaFixed = "\t\t/* a negative value is skipped, it does not reset what was summed so far (x=1) */\n\t\tif (v[i] < 0) {\n\t\t\tcontinue;"
+        // a mail as a list archive keeps it: no mbox line, folded headers, quoted-printable body
+        var r = try intake(["intake/archived.eml"])
+        XCTAssertEqual(r.run.status, 0, r.run.stderr)
+        XCTAssertEqual(r.applied, ["series exact [PATCH] x: let alpha skip negative values instead of resetting the sum <20261130100000.4711-1-dev@example.org>"])
+        XCTAssertTrue(r.source?.contains(alphaFixed) == true, r.source ?? "")
+        // a mail with CRLF line ends
+        r = try intake(["intake/crlf.mbox"])
+        XCTAssertEqual(r.run.status, 0, r.run.stderr)
+        XCTAssertEqual(r.applied, ["series exact [PATCH 2/2] x: beta returns -EINVAL for a negative value <->"])
+        XCTAssertTrue(r.source?.contains("\t\t\terr = -22;\n") == true && r.source?.contains("\r") == false, r.source ?? "")
+        // git format-patch --cover-letter -o DIR
+        r = try intake(["intake/format-patch"])
+        XCTAssertEqual(r.run.status, 0, r.run.stderr)
+        XCTAssertEqual(r.applied, ["skipped skipped [PATCH 0/2] x: alpha and beta fixes <->",
+                                   "series exact [PATCH 1/2] x: let alpha skip negative values instead of resetting the sum <->",
+                                   "series exact [PATCH 2/2] x: beta returns -EINVAL for a negative value <->"])
+        XCTAssertEqual(r.run.stderr.split(separator: "\n").first.map(String.init),
+                       "apply-series: intake/format-patch/0000-cover-letter.patch: \"[PATCH 0/2] x: alpha and beta fixes\": cover letter, skipped")
+        XCTAssertTrue(r.source?.contains(alphaFixed) == true && r.source?.contains("err = -22;") == true, r.source ?? "")
+        // a thread from an archive: the cover letter and a reviewer's reply (with a diff of its own) are skipped
+        r = try intake(["intake/thread.mbox"])
+        XCTAssertEqual(r.run.status, 0, r.run.stderr)
+        XCTAssertEqual(r.applied, ["skipped skipped [PATCH 0/1] x: beta error code <20261130110000.0-dev@example.org>",
+                                   "series exact [PATCH 1/1] x: beta returns -EINVAL for a negative value <20261130110000.1-dev@example.org>",
+                                   "skipped skipped Re: [PATCH 1/1] x: beta returns -EINVAL for a negative value <reply-1@example.org>"])
+        XCTAssertTrue(r.source?.contains("err = -22;") == true && r.source?.contains("err = -5;") == false, r.source ?? "")
+        // a plain diff: named by its file
+        r = try intake(["intake/plain.diff"])
+        XCTAssertEqual(r.run.status, 0, r.run.stderr)
+        XCTAssertEqual(r.applied, ["series exact plain.diff <->"])
+        XCTAssertTrue(r.source?.contains(alphaFixed) == true, r.source ?? "")
+    }
+
+    func testExactApplicationByDefault() throws {
+        let apply = Self.package.appendingPathComponent("vm/apply-series.sh")
+        let dest = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-exact-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dest) }
+        // A hunk for beta() whose context, with fuzz, only matches inside alpha(): refused either way.
+        try expect(["tree", dest.path, "intake/misplaced.patch"], exit: 2,
+                   first: "apply-series: intake/misplaced.patch: patch \"[PATCH] x: beta clears err after a skipped value\" does not apply exactly: first failing hunk at kernel/x.c:23; with fuzz, hunk 1 (kernel/x.c:23, beta) would land at kernel/x.c:9 in alpha", exe: apply)
+        try expect(["--allow-fuzz", "tree", dest.path, "intake/misplaced.patch"], exit: 2,
+                   first: "apply-series: intake/misplaced.patch: patch \"[PATCH] x: beta clears err after a skipped value\": hunk 1 (kernel/x.c:23, beta) lands at kernel/x.c:9 with fuzz 2, in alpha, not in beta: refused", exe: apply)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dest.path))
+        // A hunk whose first context line differs: refused by default, and says that fuzz would do.
+        try expect(["tree", dest.path, "intake/fuzz-ok.patch"], exit: 2,
+                   first: "apply-series: intake/fuzz-ok.patch: patch \"[PATCH] x: beta walks the values backwards\" does not apply exactly: first failing hunk at kernel/x.c:19; it applies with fuzz (--allow-fuzz)", exe: apply)
+        let r = try intake(["--allow-fuzz", "intake/fuzz-ok.patch"])
+        XCTAssertEqual(r.run.status, 0, r.run.stderr)
+        XCTAssertEqual(r.applied, ["series fuzz [PATCH] x: beta walks the values backwards <20261130140000.1-dev@example.org>"])
+        XCTAssertEqual(r.run.stderr.split(separator: "\n").first.map(String.init),
+                       "apply-series: intake/fuzz-ok.patch: \"[PATCH] x: beta walks the values backwards\" applied with fuzz (kernel/x.c hunk 1 at 19 fuzz 2 in beta)")
+        XCTAssertTrue(r.source?.contains("\tfor (i = n - 1; i >= 0; --i) {\n") == true, r.source ?? "")
+        // A file that is a cover letter alone contributes nothing.
+        try expect(["--check", "intake/cover-only.eml"], exit: 2,
+                   first: "apply-series: intake/cover-only.eml: contains no diff (\"[PATCH 0/1] x: beta error code\": cover letter)", exe: apply)
+    }
+
+    /// Every command that builds a kernel refuses such a series in one line of its own, the last
+    /// one on stderr after build-kernel's progress (the cache is a scratch one: no lock is shared).
+    func testCommandsRefuseASeriesThatNeedsFuzz() throws {
+        let exe = try binary()
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("badinput-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let exact = "dmemfuzz: apply-series: intake/misplaced.patch: patch \"[PATCH] x: beta clears err after a skipped value\" does not apply exactly: first failing hunk at kernel/x.c:23; with fuzz, hunk 1 (kernel/x.c:23, beta) would land at kernel/x.c:9 in alpha"
+        let fuzz = "dmemfuzz: apply-series: intake/misplaced.patch: patch \"[PATCH] x: beta clears err after a skipped value\": hunk 1 (kernel/x.c:23, beta) lands at kernel/x.c:9 with fuzz 2, in alpha, not in beta: refused"
+        for (args, last) in [(["kernel", "build"], exact), (["kernel", "build", "--allow-fuzz"], fuzz), (["fuzz", "--allow-fuzz", "--seeds", "corpora/crash"], fuzz),
+                             (["check", "--duration", "0", "--corpus", "corpora/crash"], exact), (["boot", "--allow-fuzz"], fuzz)] {
+            let r = try run(exe, args + ["--kernel-tree", "tree", "--series", "intake/misplaced.patch"], env: ["DMEMFUZZ_CACHE": cache.path])
+            let label = args.joined(separator: " ")
+            XCTAssertEqual(r.status, 2, "\(label): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.last, last, "\(label): \(r.stderr)")
+            XCTAssertEqual(lines.filter { $0.contains("misplaced.patch") }.count, 1, "\(label): said once:\n\(r.stderr)")
+        }
+    }
+
+    // MARK: a kernel build that fails after a series (issue 9)
+
+    /// vm/series.py build-error over the logs of BadInput/build-error: the first error's file:line
+    /// and symbol; in a file a test patch adds, the API the series changed and the test patch.
+    func testBuildErrorNamesFileSymbolAPIAndTestPatch() throws {
+        let exe = Self.package.appendingPathComponent("vm/series.py")
+        let dir = Self.fixtures.appendingPathComponent("build-error")
+        func line(_ args: [String]) throws -> String {
+            let r = try run(exe, ["build-error"] + args, cwd: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout.split(separator: "\n").count, 1, r.stdout)
+            return r.stdout.trimmingCharacters(in: .newlines)
+        }
+        let api = "the series changed dmem_cgroup_try_charge() (include/linux/cgroup_dmem.h, patch \"[PATCH] cgroup/dmem: report the pool over its high limit (fixture)\"), which dmemfuzz test patch 0002-drm-vkms-charge-dumb-buffers.patch calls there: it needs a version for the new API"
+        XCTAssertEqual(try line(["build.log", "src", "patches", "series/events.patch", "series/high.patch"]),
+                       "make failed: drivers/gpu/drm/vkms/vkms_dmem.c:7: error: too few arguments to function \u{2018}dmem_cgroup_try_charge\u{2019} (symbol dmem_cgroup_try_charge); " + api)
+        XCTAssertEqual(try line(["modpost.log", "src", "patches", "series/high.patch"]),
+                       "make failed: drivers/gpu/drm/vkms/vkms.ko: error: undefined symbol \"dmem_cgroup_try_charge\" (symbol dmem_cgroup_try_charge); " + api)
+        // a series that changes nothing the failing line uses
+        XCTAssertEqual(try line(["build.log", "src", "patches", "series/events.patch"]),
+                       "make failed: drivers/gpu/drm/vkms/vkms_dmem.c:7: error: too few arguments to function \u{2018}dmem_cgroup_try_charge\u{2019} (symbol dmem_cgroup_try_charge); drivers/gpu/drm/vkms/vkms_dmem.c is in dmemfuzz test patch 0002-drm-vkms-charge-dumb-buffers.patch, and the series changes no function that line uses")
+        // an error in a file no test patch touches: file and line only
+        XCTAssertEqual(try line(["build-other.log", "src", "patches", "series/high.patch"]),
+                       "make failed: kernel/cgroup/dmem.c:104: error: expected identifier or \u{2018}(\u{2019} before \u{2018}}\u{2019} token")
     }
 }

@@ -126,6 +126,16 @@ final class CampaignTests: XCTestCase {
                        console: "", modelTree: "", kernelState: "")
     }
 
+    /// Issue 9: report.txt names what the kernel has that the model does not check.
+    func testReportNamesUnmodeledInterfaces() throws {
+        var f = try syntheticFinding()
+        XCTAssertFalse(Report.render(f, manifest: "{}").contains("kernel interfaces"))
+        f.interfaces = Interfaces(listing: "root dmem.capacity\nroot dmem.current\nchild dmem.current\nchild dmem.low\nchild dmem.max\nchild dmem.min\nchild dmem.peak\nchild dmem.events\ncontroller memory\ncontroller dmem\n",
+                                  profile: .v7_3, options: []).summary
+        XCTAssertTrue(Report.render(f, manifest: "{}").contains("\nkernel interfaces the model does not check: unmodeled: dmem.events (read in the whole-tree reads, not compared)\n"),
+                      Report.render(f, manifest: "{}"))
+    }
+
     /// Issue 11 item 1: a finding's trace.trace says unambiguously what the model expects and
     /// what the kernel did, and the reproducer built from it (no minimized.trace) checks the
     /// model's outcome at the divergent op: it fails on the kernel it was found on.
