@@ -49,10 +49,7 @@ struct GuestOptions: ParsableArguments {
 
     /// A booted guest for a command, or the one-line error and exit 2.
     func startGuest() throws -> Guest {
-        do { return try Guest(makeVM: makeVM) } catch {
-            FileHandle.standardError.write(Data("dmemfuzz: cannot start the guest: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        do { return try Guest(makeVM: makeVM) } catch { throw BadInput("cannot start the guest: \(error)") }
     }
 
     func makeVM() throws -> VirtualMachine {
