@@ -3,6 +3,9 @@ import Fuzz
 import Trace
 import VM
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What survives a Ctrl-C: `--resume` continues from the next round with the same coverage.
 public struct CampaignState: Codable, Sendable {
@@ -12,6 +15,21 @@ public struct CampaignState: Codable, Sendable {
     public var seconds = 0.0
     public var signatures: [String] = []
     public var findings: [String] = []
+    /// The round a stop request or the deadline cut short. `--resume` runs it again from its
+    /// start in a fresh guest (same seed, same prefix, same size) to rebuild the kernel state,
+    /// counts only the ops after the first `ops`, and goes on to `size`: an interrupted and
+    /// resumed campaign executes and records the ops an uninterrupted one does.
+    public var inFlight: InFlight? = nil
+
+    public struct InFlight: Codable, Sendable, Equatable {
+        public var round: Int
+        /// Ops of the round already counted in `CampaignState.ops`.
+        public var ops: Int
+        /// The round's size when it started.
+        public var size: Int
+        /// Signatures the cut round added to `signatures` (not known before it started).
+        public var fresh: [String]
+    }
 }
 
 /// A campaign directory that cannot be used, as one line naming the file.
@@ -20,12 +38,52 @@ public struct CampaignError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Atomic file writes: a temporary file in the same directory, then rename(2).
+/// Atomic file writes: a temporary file in the same directory, written in full and flushed,
+/// then rename(2). A write that fails (a full disk, a read-only or missing directory) removes
+/// the temporary file and throws one line naming the file and the errno: the file is either
+/// the old one or the new one, never a part, and no temporary file is left behind.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
         let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        try data.write(to: tmp)
-        if rename(tmp.path, url.path) != 0 { throw VMError.protocolError("rename \(tmp.path) -> \(url.path): errno \(errno)") }
+        func fail(_ what: String, _ e: Int32) -> CampaignError {
+            unlink(tmp.path)
+            return CampaignError("\(url.path): cannot \(what): \(String(cString: strerror(e)))")
+        }
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CampaignError("\(url.path): cannot write: \(String(cString: strerror(errno)))") }
+        var off = 0
+        let e: Int32 = data.withUnsafeBytes { raw in
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return errno }
+                off += n
+            }
+            return fsync(fd) == 0 ? 0 : errno
+        }
+        if close(fd) != 0 && e == 0 { throw fail("write", errno) }
+        if e != 0 { throw fail("write", e) }
+        if rename(tmp.path, url.path) != 0 { throw fail("rename \(tmp.lastPathComponent) into place", errno) }
+    }
+
+    /// mkdir -p, with the same one-line errors (`findings: cannot create directory: Not a directory`).
+    public static func makeDirectory(_ path: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw CampaignError("\(path): not a directory") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw CampaignError("\(path): cannot create directory: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// A directory files can be created in: exists (created if missing) and is writable, checked
+    /// before a guest boots so an unusable findings or campaign directory is a setup error.
+    public static func checkWritable(_ path: String) throws {
+        try makeDirectory(path)
+        if access(path, W_OK | X_OK) != 0 { throw CampaignError("\(path): not writable: \(String(cString: strerror(errno)))") }
     }
 }
 
@@ -52,8 +110,12 @@ public final class CampaignDriver {
     public init(guest: Guest, dir: String, findings: FindingStore, config: CampaignConfig, resume: Bool) throws {
         self.guest = guest; self.store = findings; self.config = config
         self.dir = URL(fileURLWithPath: dir)
-        try FileManager.default.createDirectory(at: self.dir.appendingPathComponent("corpus"), withIntermediateDirectories: true)
-        (state, corpus) = try Self.load(dir: dir, seed: config.seed, resume: resume)
+        try AtomicFile.checkWritable(self.dir.appendingPathComponent("corpus").path)
+        try AtomicFile.checkWritable(self.dir.path)
+        let loaded = try Self.loadNamed(dir: dir, seed: config.seed, resume: resume)
+        state = loaded.0
+        corpus = loaded.1.map(\.trace)
+        corpusRounds = loaded.1.map { Self.round(ofCorpusFile: $0.name) }
     }
 
     /// A campaign directory's state (with `resume`; else a fresh one for `seed`) and its corpus.
@@ -61,6 +123,11 @@ public final class CampaignDriver {
     /// A corpus trace that cannot be read or parsed is an error naming it (file:line:col), never
     /// skipped: resuming without it would silently forget the coverage it stands for.
     public static func load(dir: String, seed: UInt64, resume: Bool) throws -> (CampaignState, [Trace]) {
+        let (state, corpus) = try loadNamed(dir: dir, seed: seed, resume: resume)
+        return (state, corpus.map(\.trace))
+    }
+
+    static func loadNamed(dir: String, seed: UInt64, resume: Bool) throws -> (CampaignState, [(name: String, trace: Trace)]) {
         // Paths as the user gave them, so messages name what they typed.
         func under(_ parts: String...) -> String { parts.reduce(dir) { ($0 as NSString).appendingPathComponent($1) } }
         let statePath = under("state.json")
@@ -74,13 +141,13 @@ public final class CampaignDriver {
         } else {
             state = CampaignState(seed: seed)
         }
-        var corpus: [Trace] = []
+        var corpus: [(name: String, trace: Trace)] = []
         for f in ((try? FileManager.default.contentsOfDirectory(atPath: under("corpus"))) ?? []).sorted() where f.hasSuffix(".trace") {
             let path = under("corpus", f)
             let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
             guard type == .typeRegular else { throw CampaignError("\(path): not a regular file") }
             guard let data = FileManager.default.contents(atPath: path) else { throw CampaignError("\(path): cannot read") }
-            do { corpus.append(try TraceParser(file: path).parseLocated(bytes: Array(data)).trace) }
+            do { corpus.append((f, try TraceParser(file: path).parseLocated(bytes: Array(data)).trace)) }
             catch { throw CampaignError(error.description) }
         }
         return (state, corpus)
@@ -88,12 +155,22 @@ public final class CampaignDriver {
 
     /// The campaign's own corpus (rounds that reached new signatures), also when resuming.
     var corpus: [Trace] = []
+    /// The round each corpus trace is from (`corpus/round-N.trace`; -1 for another name).
+    var corpusRounds: [Int] = []
+
+    static func round(ofCorpusFile name: String) -> Int {
+        guard name.hasPrefix("round-"), name.hasSuffix(".trace") else { return -1 }
+        return Int(name.dropFirst(6).dropLast(6)) ?? -1
+    }
 
     /// A round's prefix: up to half a round of a seed or corpus trace's ops (boot prologue
-    /// dropped), for `seededPercent` of the rounds; deterministic in the round's seed.
-    func prefix(seed: UInt64, session: Session) -> [Op] {
+    /// dropped), for `seededPercent` of the rounds; deterministic in the round's seed and in the
+    /// corpus of the rounds before it (a trace saved by this round when it was cut short, or by
+    /// a later round, is not in the pool, so a resumed round starts as it did the first time).
+    func prefix(seed: UInt64, session: Session, round: Int) -> [Op] {
         var rng = SeededRandom(seed: seed ^ 0x5EED)
-        let pool = (seeds + corpus).filter { $0.requires.allSatisfy(session.modules.contains) }
+        let earlier = zip(corpus, corpusRounds).filter { $0.1 < round }.map(\.0)
+        let pool = (seeds + earlier).filter { $0.requires.allSatisfy(session.modules.contains) }
         guard rng.chance(seededPercent), let t = rng.pick(pool) else { return [] }
         let ops = session.splitPrologue(t.steps).rest.map(\.op)
         guard !ops.isEmpty else { return [] }
@@ -117,30 +194,36 @@ public final class CampaignDriver {
         while !stopRequested.isSet && state.ops - budgetStart < config.ops {
             if let d = config.duration, Date().timeIntervalSince(start) >= d { break }
             let session = try await guest.clean(after: last, splatted: splatted)
+            // The round a stop request or the deadline cut short, run again from its start.
+            let resumed = state.inFlight.flatMap { $0.round == state.round ? $0 : nil }
             var cfg = config
             cfg.seed = state.seed &* 0x9e3779b97f4a7c15 &+ UInt64(state.round)
-            cfg.ops = min(roundOps, config.ops - (state.ops - budgetStart))
+            let left = config.ops - (state.ops - budgetStart)
+            cfg.ops = min(resumed?.size ?? roundOps, (resumed?.ops ?? 0) + left)
             cfg.progress = nil
             cfg.stop = stopRequested
-            cfg.prefix = prefix(seed: cfg.seed, session: session)
+            cfg.prefix = prefix(seed: cfg.seed, session: session, round: state.round)
             let r = await CampaignRunner.run(session, config: cfg)
             last = r.model
             splatted = r.finding.map { $0.kind != .divergence } ?? false
-            let fresh = r.signatures.subtracting(known)
+            // What this round adds, measured against what was known when it first started.
+            let fresh = r.signatures.subtracting(known.subtracting(resumed?.fresh ?? []))
             if !fresh.isEmpty, let f = r.trace {
                 known.formUnion(fresh)
                 // A round that ended in a divergence: its last op expects what the model says.
                 let t = r.finding?.modelTrace ?? f
                 try AtomicFile.write(Data(TracePrinter.trace(t).utf8),
                                      to: dir.appendingPathComponent("corpus/round-\(state.round).trace"))
-                corpus.append(t)
+                if let i = corpusRounds.firstIndex(of: state.round) { corpus[i] = t } else { corpus.append(t); corpusRounds.append(state.round) }
             }
+            let cut = r.finding == nil && r.executed < cfg.ops
             if let f = r.finding {
                 lastFinding = f
                 var minimized: Trace? = nil
                 if minimize && !state.findings.contains(f.title) {
                     progress("minimizing: \(f.title)")
-                    minimized = try? await KernelMinimizer(guest: guest).minimize(f)
+                    do { minimized = try await KernelMinimizer(guest: guest).minimize(f) }
+                    catch { progress("not minimized: \(error)") }
                     last = nil
                     splatted = true  // the minimizer left the guest in an unknown state
                 }
@@ -149,8 +232,15 @@ public final class CampaignDriver {
                 progress("FINDING: \(f.title) -> \(where_)")
                 if stopOnFinding { break }
             }
-            state.round += 1
-            state.ops += r.executed
+            // Ops the first attempt at a resumed round already counted are not counted again.
+            state.ops += max(0, r.executed - (resumed?.ops ?? 0))
+            if cut {
+                state.inFlight = .init(round: state.round, ops: max(r.executed, resumed?.ops ?? 0), size: resumed?.size ?? cfg.ops,
+                                       fresh: Set(resumed?.fresh ?? []).union(fresh).sorted())
+            } else {
+                state.inFlight = nil
+                state.round += 1
+            }
             state.seconds += r.seconds
             state.signatures = known.sorted()
             try save()

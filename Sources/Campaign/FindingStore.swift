@@ -5,30 +5,44 @@ import Trace
 /// renamed into place, so an interrupted campaign never leaves half a finding.
 public struct FindingStore {
     public let root: URL
+    /// Creates the root if missing; a root that is not a writable directory is an error naming
+    /// it, before anything runs.
     public init(root: String) throws {
         self.root = URL(fileURLWithPath: root)
-        try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
+        try AtomicFile.checkWritable(root)
     }
 
-    /// Saves the finding (deduplicated by title: an existing finding with the same title is kept)
-    /// and returns its directory.
+    /// Saves the finding (deduplicated by title: an existing finding directory with the same
+    /// title is kept) and returns its directory. A write that fails removes what it wrote, so
+    /// the store holds either the whole finding or nothing of it, and throws one line naming the
+    /// file.
     @discardableResult
     public func save(_ f: Finding, minimized: Trace? = nil, manifest kernelDir: URL? = nil) throws -> String {
         let dir = root.appendingPathComponent(f.slug)
-        if FileManager.default.fileExists(atPath: dir.path) { return dir.path + " (already known)" }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw CampaignError("\(dir.path): not a directory (in the way of the finding '\(f.title)')") }
+            return dir.path + " (already known)"
+        }
         let tmp = root.appendingPathComponent(".tmp-\(f.slug)-\(getpid())")
         try? FileManager.default.removeItem(at: tmp)
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        let manifest = kernelDir.flatMap { try? String(contentsOf: $0.appendingPathComponent("manifest.json"), encoding: .utf8) } ?? "{}"
-        try Data(Report.render(f, minimized: minimized, manifest: manifest).utf8).write(to: tmp.appendingPathComponent("report.txt"))
-        try Data(f.traceFile.utf8).write(to: tmp.appendingPathComponent("trace.trace"))
-        if let minimized {
-            try Data(TracePrinter.trace(minimized).utf8).write(to: tmp.appendingPathComponent("minimized.trace"))
-            try Data(Repro.cOrError(minimized).utf8).write(to: tmp.appendingPathComponent("repro.c"))
+        if mkdir(tmp.path, 0o755) != 0 { throw CampaignError("\(tmp.path): cannot create directory: \(String(cString: strerror(errno)))") }
+        do {
+            let manifest = kernelDir.flatMap { try? String(contentsOf: $0.appendingPathComponent("manifest.json"), encoding: .utf8) } ?? "{}"
+            try AtomicFile.write(Data(Report.render(f, minimized: minimized, manifest: manifest).utf8), to: tmp.appendingPathComponent("report.txt"))
+            try AtomicFile.write(Data(f.traceFile.utf8), to: tmp.appendingPathComponent("trace.trace"))
+            if let minimized {
+                try AtomicFile.write(Data(TracePrinter.trace(minimized).utf8), to: tmp.appendingPathComponent("minimized.trace"))
+                try AtomicFile.write(Data(Repro.cOrError(minimized).utf8), to: tmp.appendingPathComponent("repro.c"))
+            }
+            try AtomicFile.write(Data(f.console.utf8), to: tmp.appendingPathComponent("console.log"))
+            try AtomicFile.write(Data(manifest.utf8), to: tmp.appendingPathComponent("manifest.json"))
+            if rename(tmp.path, dir.path) != 0 { throw CampaignError("\(dir.path): cannot rename \(tmp.lastPathComponent) into place: \(String(cString: strerror(errno)))") }
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            // Name the finding's directory, not the temporary one it was being written in.
+            throw CampaignError("\(error)".replacingOccurrences(of: tmp.path, with: dir.path))
         }
-        try Data(f.console.utf8).write(to: tmp.appendingPathComponent("console.log"))
-        try Data(manifest.utf8).write(to: tmp.appendingPathComponent("manifest.json"))
-        try FileManager.default.moveItem(at: tmp, to: dir)
         return dir.path
     }
 

@@ -63,6 +63,12 @@ public final class Guest {
     public func markDirty() { dirty = true }
 }
 
+/// The finding did not happen again when its trace was replayed in a clean guest.
+public struct NotReproducible: Error, CustomStringConvertible {
+    public var title: String
+    public var description: String { "'\(title)' does not happen again when its trace is replayed in a clean guest" }
+}
+
 /// Shrinks a finding on the kernel: every candidate runs in a clean guest and must reproduce a
 /// finding with the same title (for an allocation's eviction decision, the same shrinkClass).
 public struct KernelMinimizer {
@@ -87,6 +93,9 @@ public struct KernelMinimizer {
         if f.index + 1 < steps.count { steps.removeSubrange((f.index + 1)...) }
         var start = f.trace
         start.steps = steps
+        // A finding that does not happen again in a clean guest (a guest killed from outside, a
+        // flaky splat) would make every candidate of ddmin a boot that proves nothing.
+        guard try await reproduces(start, title: f.title, splat: splat) else { throw NotReproducible(title: f.title) }
         var shrinker = Shrinker(maxAttempts: maxAttempts) { [self] candidate in
             try await reproduces(candidate, title: f.divergence.map(Finding.shrinkClass(for:)) ?? f.title, splat: splat)
         }

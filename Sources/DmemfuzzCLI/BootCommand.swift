@@ -55,9 +55,8 @@ struct GuestOptions: ParsableArguments {
     func startGuest(profile: KernelProfile? = nil) throws -> Guest {
         do { return try Guest(profile: profile, makeVM: makeVM) } catch {
             // a refused series or a failed kernel build says what it is in its own line
-            let what = (error as? VMError).flatMap { if case .build = $0 { return "\($0)" } else { return nil } }
-            FileHandle.standardError.write(Data("dmemfuzz: \(what ?? "cannot start the guest: \(error)")\n".utf8))
-            throw ExitCode(2)
+            if let e = error as? VMError, case .build = e { throw BadInput("\(e)") }
+            throw BadInput("cannot start the guest: \(error)")
         }
     }
 

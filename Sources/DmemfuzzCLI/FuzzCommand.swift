@@ -35,16 +35,18 @@ struct FuzzCommand: AsyncParsableCommand {
         cfg.duration = duration?.seconds
         // Input first, so a bad campaign or seed is named before a kernel is built or booted.
         let seedTraces = try TraceFiles.seeds(seeds)
-        do { _ = try CampaignDriver.load(dir: campaign, seed: seed, resume: resume) }
-        catch { throw BadInput("\(error)") }
-        let driver: CampaignDriver
+        let store: FindingStore
         do {
-            let g = try Guest(profile: profile, kcov: !noKcov, makeVM: guest.makeVM)
-            driver = try CampaignDriver(guest: g, dir: campaign, findings: try FindingStore(root: findings), config: cfg, resume: resume)
-        } catch {
-            FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+            _ = try CampaignDriver.load(dir: campaign, seed: seed, resume: resume)
+            try AtomicFile.checkWritable(campaign)
+            store = try FindingStore(root: findings)
+        } catch { throw BadInput("\(error)") }
+        let g: Guest
+        do { g = try Guest(profile: profile, kcov: !noKcov, makeVM: guest.makeVM) }
+        catch { throw BadInput("cannot start the guest: \(error)") }
+        let driver: CampaignDriver
+        do { driver = try CampaignDriver(guest: g, dir: campaign, findings: store, config: cfg, resume: resume) }
+        catch { g.stop(); throw BadInput("\(error)") }
         defer { driver.guest.stop() }
         driver.roundOps = round
         driver.seeds = seedTraces

@@ -129,7 +129,10 @@ public final class VirtualMachine {
             usleep(10_000)
         }
         let line: String
-        do { line = try readLine(timeout: config.readyTimeout) } catch { stop(); throw error }
+        do { line = try readLine(timeout: config.readyTimeout) } catch VMError.hung {
+            stop()
+            throw VMError.timeout("the agent did not say ready within \(Int(config.readyTimeout)) s; console log: \(consoleURL.path)")
+        } catch { stop(); throw error }
         let f = line.split(separator: " ")
         guard f.first == "ready" else { stop(); throw VMError.protocolError("expected ready, got \(line)") }
         readySeconds = Date().timeIntervalSince(t0)
@@ -251,7 +254,7 @@ public final class VirtualMachine {
         let status = process.map { $0.isRunning ? -1 : $0.terminationStatus } ?? -1
         let c = console
         let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
-        return .qemuExited(status: status, consoleTail: String((qerr + c).suffix(3000)))
+        return .qemuExited(status: status, consoleTail: String((qerr + c).suffix(3000)), consoleLog: consoleURL.path)
     }
 
     static func connect(_ path: String) -> Int32? {
