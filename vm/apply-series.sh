@@ -170,7 +170,15 @@ apply_series() {
   fi
 }
 
-for s in "${series[@]}"; do apply_series "$s" series; done
+# A series file whose message (before its first diff) has the line
+#   Dmemfuzz-Apply: after-test-patches
+# is applied after the test patches instead of before: a mutant of code only a test patch adds
+# (vm/mutants/30-*: dmem_cgroup_transfer_charge() of the vgem test patch).
+after_test() { [ -f "$1" ] && sed -n '/^diff --git /q;p' "$1" | grep -qx 'Dmemfuzz-Apply: after-test-patches'; }
+late=()
+for s in "${series[@]}"; do
+  if after_test "$s"; then late+=("$s"); else apply_series "$s" series; fi
+done
 
 # --- test patches for this version
 ver=$(sed -n 's/^VERSION = //p' "$dest/Makefile" | head -n1)
@@ -193,4 +201,5 @@ if [ -d "$tdir" ]; then
 else
   echo "apply-series: no test patches for $ver.$pl ($tdir)" >&2
 fi
+for s in "${late[@]}"; do apply_series "$s" series; done
 sort -u -o "$dest/.dmemfuzz-patched-files" "$dest/.dmemfuzz-patched-files"
