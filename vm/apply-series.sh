@@ -78,7 +78,16 @@ touched_paths() {
          -e 's#^--- a/\([^\t ]*\).*#\1#p' -e 's#^+++ b/\([^\t ]*\).*#\1#p' "$1" | sort -u
 }
 
-[ ${#series[@]} -eq 0 ] || python3 "$here/series.py" apply "${fuzz[@]}" --kind series "$dest" "${series[@]}"
+# A series file whose message (before its first diff) has the line
+#   Dmemfuzz-Apply: after-test-patches
+# is applied after the test patches instead of before: a mutant of code only a test patch adds
+# (vm/mutants/30-*: dmem_cgroup_transfer_charge() of the vgem test patch).
+after_test() { [ -f "$1" ] && sed -n '/^diff --git /q;p' "$1" | grep -qx 'Dmemfuzz-Apply: after-test-patches'; }
+early=(); late=()
+for s in "${series[@]}"; do
+  if after_test "$s"; then late+=("$s"); else early+=("$s"); fi
+done
+[ ${#early[@]} -eq 0 ] || python3 "$here/series.py" apply "${fuzz[@]}" --kind series "$dest" "${early[@]}"
 
 # --- test patches for this version
 ver=$(sed -n 's/^VERSION = //p' "$dest/Makefile" | head -n1)
@@ -103,4 +112,5 @@ if [ -d "$tdir" ]; then
 else
   echo "apply-series: no test patches for $ver.$pl ($tdir)" >&2
 fi
+[ ${#late[@]} -eq 0 ] || python3 "$here/series.py" apply "${fuzz[@]}" --kind series "$dest" "${late[@]}"
 sort -u -o "$dest/.dmemfuzz-patched-files" "$dest/.dmemfuzz-patched-files"

@@ -50,11 +50,17 @@ public enum CampaignRunner {
         let selftest = session.modules.contains("dmem_selftest")
         var dynamic: [(name: String, size: UInt64)] = [("vkms/dev1", UInt64(64) << 20)]
         if selftest { dynamic.append((Model.selftestRegion, UInt64(256) << 20)) }
-        var gen = Generator(seed: config.seed, config: GeneratorConfig(regions: [], dynamicRegions: dynamic, modelOnly: false))
-        var lockstep = Lockstep(model: session.freshModel(options: config.options), subject: session.kernel)
-        var trace = Trace(profile: session.profile, options: config.options,
+        // A kernel with the vgem charge transfer gets `transfer` ops, under the model's dialect.
+        let transfer = session.modules.contains("transfer")
+        var genConfig = GeneratorConfig(regions: [], dynamicRegions: dynamic, modelOnly: false)
+        genConfig.transfer = transfer
+        var gen = Generator(seed: config.seed, config: genConfig)
+        let options = transfer ? config.options.union([.chargeTransfer]) : config.options
+        var lockstep = Lockstep(model: session.freshModel(options: options), subject: session.kernel)
+        var trace = Trace(profile: session.profile, options: options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         if selftest { trace.requires = ["dmem_selftest"] }
+        if transfer { trace.requires.append("transfer") }
         var pending = config.prefix[...]
         var batches = 0
         var signatures = Set<String>()

@@ -37,6 +37,7 @@ public enum Repro {
             case let .exit(a), let .setuid(a, _), let .dropCaps(a), let .evictQuery(a, _, _): return ([a], [], 0, [])
             case let .alloc(a, _, _, b): return ([a], [b], 0, [])
             case let .free(b), let .resident(b): return ([], [b], 0, [])
+            case let .transfer(a, b, to): return ([a, to], [b], 0, [])
             case let .write(p, _, d, _): return ([], [], d.count, [p])
             case let .mkdir(p), let .rmdir(p), let .read(p, _), let .dying(p), let .delegate(p, _): return ([], [], 0, [p])
             case let .by(a, inner): let r = ids(inner); return ([a] + r.actors, r.buffers, r.data, r.paths)
@@ -75,6 +76,7 @@ public enum Repro {
             case let .exit(a): call = "r = xexit(\(a))"
             case let .alloc(a, r, size, b): call = "r = xalloc(\(a), \(cString(Array(r.utf8))), \(size)ULL, \(b))"
             case let .free(b): call = "r = xfree(\(b))"
+            case let .transfer(a, b, to): call = "r = xtransfer(\(a), \(b), \(to))"
             case let .resident(b): call = "r = xresident(\(b))"
             case let .dying(p): call = "r = xdying(\(cString(Array(p.description.utf8))))"
             case let .delegate(p, uid): call = "r = xdelegate(\(cString(Array(p.description.utf8))), \(uid))"
@@ -130,10 +132,12 @@ struct vgem_create { uint64_t size; uint32_t region, handle; uint64_t id; };
 struct vgem_info { uint32_t handle, resident; uint64_t size, id; };
 struct dumb { uint32_t height, width, bpp, flags, handle, pitch; uint64_t size; };
 struct gem_close { uint32_t handle, pad; };
+struct vgem_transfer { uint32_t handle, pid; };
 struct drm_version { int major, minor, patch; size_t name_len; char *name; size_t date_len; char *date; size_t desc_len; char *desc; };
 #define IOC(dir, nr, sz) (((unsigned long)(dir) << 30) | ((unsigned long)(sz) << 16) | (0x64 << 8) | (nr))
 #define VGEM_CREATE IOC(3, 0x43, 24)
 #define VGEM_INFO IOC(3, 0x44, 24)
+#define VGEM_TRANSFER IOC(1, 0x45, 8)
 #define MODE_CREATE_DUMB IOC(3, 0xB2, 32)
 #define GEM_CLOSE IOC(1, 0x09, 8)
 #define DRM_VERSION IOC(3, 0x00, sizeof(struct drm_version))
@@ -333,6 +337,9 @@ static void actor_loop(int cmdfd, int resfd)
 			struct vgem_info a = { .handle = c.handle };
 			r.err = ioctl(fd, VGEM_INFO, &a) ? errno : 0;
 			r.resident = a.resident;
+		} else if (c.op == 't') {	/* charge transfer to the task c.size */
+			struct vgem_transfer a = { .handle = c.handle, .pid = (uint32_t)c.size };
+			r.err = ioctl(fd, VGEM_TRANSFER, &a) ? errno : 0;
 		}
 		write(resfd, &r, sizeof(r));
 	}
@@ -537,6 +544,18 @@ static int xfree(int b)
 	if (!r.err)
 		buffers[b].live = 0;
 	return r.err;
+}
+
+/* The actor moves its vgem buffer's charge to actor `to`'s cgroup (pid 0 once `to` is gone:
+ * vgem's ESRCH); a buffer of another actor's file is no handle it could name. */
+static __attribute__((unused)) int xtransfer(int a, int b, int to)
+{
+	if (!ACTOR_OK(a) || !actors[a].pid)
+		return ESRCH;
+	if (!BUFFER_OK(b) || !buffers[b].live || buffers[b].actor != a || !buffers[b].vgem)
+		return ENOENT;
+	uint64_t pid = ACTOR_OK(to) ? (uint64_t)actors[to].pid : 0;
+	return call(a, (struct cmd){ .op = 't', .card = buffers[b].card, .handle = buffers[b].handle, .size = pid }).err;
 }
 
 static int xresident(int b)

@@ -13,7 +13,8 @@ public final class Session {
     public let release: String
     /// KCOV edges of dmem.c/page_counter.c are reported (the kernel has KCOV and a vmlinux).
     public let kcov: Bool
-    /// Modules the booted kernel's build has (read once per boot, asked every round).
+    /// Modules the booted kernel's build has, plus its features (`transfer`): what a trace's
+    /// `requires` may name (read once per boot, asked every round).
     public let modules: Set<String>
     /// What the kernel offers beyond the model (files a series added, other controllers).
     public let interfaces: Interfaces
@@ -32,7 +33,7 @@ public final class Session {
         kernel = KernelExecutor(vm: vm)
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity,
                                              requested: RequestedRegions(vgem: vm.config.vgemParams, vkms: vm.config.vkmsParams))
-        modules = vm.config.kernel.moduleNames()
+        modules = vm.config.kernel.moduleNames().union(vm.config.kernel.features())
         interfaces = Interfaces(listing: try vm.interfaces(), profile: p, options: [])
         let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
         kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"

@@ -59,3 +59,21 @@ extension Model {
         return " \(count)\(who)\(prot ? " prot" : "")"
     }
 }
+
+extension Model {
+    /// The cgroup whose pool `actor` charges (its own, or the nearest ancestor with a dmem css).
+    public func chargedCgroup(actor: ActorID) -> CgroupPath? {
+        actors[actor].map { cgroups[csses[effectiveCss($0.cgroup)].cgroup].path }
+    }
+
+    /// The cgroup a buffer's charge is on now (nil when evicted or unknown).
+    public func chargedCgroup(buffer: BufferID) -> CgroupPath? {
+        buffers[buffer]?.pool.map { cgroups[csses[pools[$0].css].cgroup].path }
+    }
+
+    /// The name of the region a buffer was allocated on.
+    public func regionName(buffer: BufferID) -> String? { buffers[buffer].map { regions[$0.region].name } }
+
+    /// Whether a buffer lives on a vgem (TTM) region, the only kind `transfer` moves.
+    public func isVgem(buffer: BufferID) -> Bool { buffers[buffer].map { regions[$0.region].evicting } ?? false }
+}

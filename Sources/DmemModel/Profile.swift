@@ -32,12 +32,17 @@ public enum ModelOption: String, Hashable, Sendable, CaseIterable, Comparable {
     /// cgroup-v2.rst says dmem.current is absent on the root; dmem.c creates it there anyway
     /// (no CFTYPE_NOT_ON_ROOT flag). The model follows the source unless this is set.
     case noCurrentOnRoot = "no-current-on-root"
+    /// The kernel has vgem's DRM_IOCTL_VGEM_DMEM_TRANSFER with the charge transfer of the GPU
+    /// cgroup controller RFC v2 (the project's own reference patch, Transfer.swift). Without it
+    /// the ioctl is unknown to vgem: EINVAL.
+    case chargeTransfer = "charge-transfer"
 
     public static func < (a: ModelOption, b: ModelOption) -> Bool { a.rawValue < b.rawValue }
     public var summary: String {
         switch self {
         case .maxBelowUsageEBUSY: return "dmem.max below usage -> EBUSY (proposal; source: 7.2 ignores, 7.3 reclaims)"
         case .noCurrentOnRoot: return "dmem.current absent on root (documentation; source creates it)"
+        case .chargeTransfer: return "vgem charge transfer: receiver charged first, ENOMEM and nothing moved at a limit (GPU cgroup RFC v2; project's own reference patch)"
         }
     }
 }

@@ -17,7 +17,9 @@ struct ModelCommand: AsyncParsableCommand {
 
     func run() async throws {
         var exec = ModelExecutor(profile: profile, options: Set(options))
-        var gen = Generator(seed: seed)
+        var genConfig = GeneratorConfig()
+        genConfig.transfer = options.contains(.chargeTransfer)   // the dialect's op, generated
+        var gen = Generator(seed: seed, config: genConfig)
         let t = Trace(profile: profile, options: Set(options), steps: gen.steps(ops: ops, on: &exec))
         var tally: [String: Int] = [:]
         for step in t.steps {

@@ -43,6 +43,7 @@ public struct ModelExecutor: Executor, Sendable {
             let (e, ev) = model.alloc(a, region: r, size: size, buffer: b)
             return Outcome(errno: e, evicted: ev)
         case let .free(b): return errOrOk(model.free(b))
+        case let .transfer(a, b, to): return errOrOk(model.transfer(a, buffer: b, to: to))
         case let .resident(b):
             switch model.resident(b) { case .success(let r): return .number(r ? 1 : 0); case .failure(let e): return .err(e) }
         case let .dying(p):

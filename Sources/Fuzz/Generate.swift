@@ -17,6 +17,11 @@ public struct GeneratorConfig: Sendable {
     /// Chance, per op outside a plan, of starting a PressurePlan (a protected cgroup with an old
     /// buffer, an unprotected sibling, then an allocation or reclaim that must evict).
     public var pressurePlanPercent = 2
+    /// The kernel has vgem's charge transfer (`requires transfer`): this share of ops are
+    /// `transfer`s, most of them right after a limit write that leaves exactly the headroom
+    /// (TransferPlan.swift).
+    public var transfer = false
+    public var transferPercent = 8
 
     public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
                 dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
@@ -35,6 +40,8 @@ public struct Generator: Sendable {
     var followUp: CgroupPath?
     /// A protected hierarchy being put under pressure (PressurePlan.swift), op by op.
     var plan: PressurePlan?
+    /// An op to emit next, whatever else would come (the transfer after its boundary limit).
+    var queued: Op?
 
     public init(seed: UInt64, config: GeneratorConfig = GeneratorConfig()) {
         rng = SeededRandom(seed: seed); self.config = config
@@ -71,6 +78,11 @@ public struct Generator: Sendable {
     }
 
     public mutating func next(_ m: Model) -> Op {
+        if let q = queued {
+            queued = nil
+            observe(q); followUp = Self.changed(by: q, in: m)
+            return q
+        }
         if let p = followUp, rng.chance(35) {
             // Read back what the last limit write or allocation may have changed, right away:
             // an O_NONBLOCK write that reclaimed anyway, a peak left by a charge that failed at
@@ -98,6 +110,9 @@ public struct Generator: Sendable {
         case let .write(p, file: f, _, _) where f.hasPrefix("dmem."): return p
         case let .by(_, inner): return changed(by: inner, in: m)
         case let .alloc(a, _, _, _): return m.cgroupOf(actor: a).flatMap { $0.parent ?? $0 }
+        // The sender's usage falls on success and must not on failure; the receiver's side shows
+        // on the next tree check.
+        case let .transfer(_, b, _): return m.chargedCgroup(buffer: b)
         default: return nil
         }
     }
@@ -111,6 +126,7 @@ public struct Generator: Sendable {
 
     mutating func attempt(_ m: Model) -> Op? {
         if rng.chance(config.privilegePercent) { return privileged(m) }
+        if config.transfer && rng.chance(config.transferPercent) { return transferOp(m) }
         return plain(m)
     }
 

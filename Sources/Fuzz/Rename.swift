@@ -13,6 +13,7 @@ extension Op {
         case let .spawn(a, _), let .move(a, _), let .exit(a), let .alloc(a, _, _, _), let .evictQuery(a, _, _),
              let .setuid(a, _), let .dropCaps(a):
             return [a]
+        case let .transfer(a, _, to): return [a, to]
         case let .by(a, inner): return [a] + inner.actors
         }
     }
@@ -20,7 +21,7 @@ extension Op {
     /// Cgroups the op names (not their ancestors).
     public var paths: [CgroupPath] {
         switch self {
-        case .register, .unregister, .exit, .alloc, .free, .resident, .evictQuery, .setuid, .dropCaps:
+        case .register, .unregister, .exit, .alloc, .free, .resident, .evictQuery, .setuid, .dropCaps, .transfer:
             return []
         case let .mkdir(p), let .rmdir(p), let .write(p, _, _, _), let .read(p, _), let .spawn(_, p), let .move(_, p),
              let .dying(p), let .delegate(p, _):
@@ -29,19 +30,19 @@ extension Op {
         }
     }
 
-    /// Buffers the op names: the one an `alloc` binds, or the one a `free`/`resident` asks about.
+    /// Buffers the op names: the one an `alloc` binds, or the one a `free`/`resident`/`transfer` uses.
     public var buffers: [BufferID] {
         switch self {
         case .register, .unregister, .mkdir, .rmdir, .write, .read, .spawn, .move, .exit, .dying, .evictQuery,
              .delegate, .setuid, .dropCaps:
             return []
-        case let .alloc(_, _, _, b), let .free(b), let .resident(b): return [b]
+        case let .alloc(_, _, _, b), let .free(b), let .resident(b), let .transfer(_, b, _): return [b]
         case let .by(_, inner): return inner.buffers
         }
     }
 
     /// The op with every actor, cgroup and buffer it names passed through the given maps
-    /// (`bound`: the buffer an `alloc` binds; `used`: the buffer a `free`/`resident` names).
+    /// (`bound`: the buffer an `alloc` binds; `used`: the buffer a `free`/`resident`/`transfer` names).
     public func renamed(actor: (ActorID) -> ActorID = { $0 },
                         path: (CgroupPath) -> CgroupPath = { $0 },
                         bound: (BufferID) -> BufferID = { $0 },
@@ -58,6 +59,7 @@ extension Op {
         case let .alloc(a, r, s, b): return .alloc(actor(a), region: r, size: s, buffer: bound(b))
         case let .free(b): return .free(used(b))
         case let .resident(b): return .resident(used(b))
+        case let .transfer(a, b, to): return .transfer(actor(a), buffer: used(b), to: actor(to))
         case let .dying(p): return .dying(path(p))
         case let .evictQuery(a, r, s): return .evictQuery(actor(a), region: r, size: s)
         case let .delegate(p, uid): return .delegate(path(p), uid: uid)

@@ -7,7 +7,7 @@ import CKmod
 /// Child protocol: 4 x Int64 command, 4 x Int64 reply ([errno, v1, v2, v3]).
 /// `fs` is followed by a payload (path, NUL, data) of b bytes; its reply by v1 bytes of data.
 /// `coverage` replies with v1 bytes of KCOV edges (UInt64 each).
-enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9, coverage = 10 }
+enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9, coverage = 10, transfer = 11 }
 enum ActorFs: Int64 { case mkdir = 1, rmdir = 2, write = 3, writeNonblock = 4, read = 5 }
 
 struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
@@ -167,6 +167,11 @@ struct ActorChild {
                 var req = VgemInfo(handle: UInt32(truncatingIfNeeded: m[2]))
                 let r = Drm.ioctl(fd, Drm.VGEM_DMEM_INFO, &req)
                 reply = [Int64(r), Int64(req.resident), Int64(bitPattern: req.size), Int64(bitPattern: req.id)]
+            case .transfer:  // a = card, b = handle, d = receiving pid (0: none, the kernel's ESRCH)
+                let (fd, e) = card(m[1])
+                if fd < 0 { reply[0] = Int64(e); break }
+                var req: (UInt32, UInt32) = (UInt32(truncatingIfNeeded: m[2]), UInt32(truncatingIfNeeded: m[3]))
+                reply[0] = Int64(Drm.ioctl(fd, Drm.VGEM_DMEM_TRANSFER, &req))
             case .dropCaps:
                 if let caps = cap_init() {
                     reply[0] = cap_set_proc(caps) == 0 ? 0 : Int64(errno)

@@ -53,6 +53,13 @@ final class Executor {
             let r = actors.call(b.actor, .free, Int64(b.card), Int64(b.handle))
             if r[0] == 0 { buffers[id] = nil }
             return e(Int32(r[0]))
+        case .transfer(let a, let id, let to):
+            // The actor asks on its own vgem file: it needs the process, and the handle must be
+            // a vgem object of that file. A receiver that is gone is pid 0, which vgem answers ESRCH.
+            guard actors.actors[a] != nil else { return .err(.ESRCH) }
+            guard let b = buffers[id], b.actor == a, b.vgem else { return .err(.ENOENT) }
+            let pid = actors.actors[to].map { Int64($0.pid) } ?? 0
+            return e(Int32(actors.call(a, .transfer, Int64(b.card), Int64(b.handle), pid)[0]))
         case .resident(let id):
             guard let b = buffers[id] else { return .err(.ENOENT) }
             if !b.vgem { return .number(1) }

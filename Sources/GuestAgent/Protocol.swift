@@ -21,7 +21,7 @@
 //   kcov <hex ranges>      -> ok | err <ERRNO>: trace KCOV in the agent and every actor spawned from
 //                             now on, counting PCs in the `start end` hex ranges (one per line)
 //   cover                  -> ok <n> <hex edge>,<hex edge>...  edges since the last `cover`
-//   vgem-ioctls <create nr> <info nr>               -> ok   (override the vgem command numbers)
+//   vgem-ioctls <create nr> <info nr> [<transfer nr>] -> ok (override the vgem command numbers)
 //   poweroff               -> ok, then the guest reboots (QEMU -no-reboot exits)
 //   primitive ops (hex syntax, no trace parser): mkdir P | rmdir P | write P FILE <hex> [nb] |
 //     read P FILE | spawn A P | move A P | exit A | alloc A REGION SIZE B | free B | resident B |

@@ -229,10 +229,11 @@ nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is s
         var all = Set(kcov?.take() ?? [])
         all.formUnion(exec.actors.coverage())
         return "ok \(all.count) " + all.map { String($0, radix: 16) }.joined(separator: ",")
-    case "vgem-ioctls":  // override the DMEM_CREATE / DMEM_INFO command numbers
+    case "vgem-ioctls":  // override the DMEM_CREATE / DMEM_INFO [/ DMEM_TRANSFER] command numbers
         let f = rest.split(separator: " ").compactMap { UInt($0) }
-        guard f.count == 2 else { return fail("vgem-ioctls: two numbers") }
+        guard f.count == 2 || f.count == 3 else { return fail("vgem-ioctls: two or three numbers") }
         Drm.vgemCreateNr = f[0]; Drm.vgemInfoNr = f[1]
+        if f.count == 3 { Drm.vgemTransferNr = f[2] }
         return "ok"
     case "poweroff":
         exec.actors.exitAll()

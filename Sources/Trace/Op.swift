@@ -20,6 +20,10 @@ public indirect enum Op: Hashable, Sendable {
     /// The actor allocates `size` bytes on `region`; success binds buffer id `buffer`.
     case alloc(ActorID, region: String, size: UInt64, buffer: BufferID)
     case free(BufferID)
+    /// Charge transfer (`option charge-transfer`, `requires transfer`): `actor`, whose file holds
+    /// the vgem buffer, moves its charge to the cgroup of actor `to` (DRM_IOCTL_VGEM_DMEM_TRANSFER,
+    /// the project's own reference for the GPU cgroup controller RFC v2).
+    case transfer(ActorID, buffer: BufferID, to: ActorID)
     /// Is the buffer still charged (not evicted)?
     case resident(BufferID)
     /// `nr_dying_descendants` of cgroup.stat; the kernel side waits a bounded time for it to settle.

@@ -248,6 +248,9 @@ public struct TraceParser {
             op = .alloc(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line),
                         size: try size(&c, line), buffer: try id(&c, line, prefix: "b", what: "buffer"))
         case "free": op = .free(try id(&c, line, prefix: "b", what: "buffer"))
+        case "transfer":
+            op = .transfer(try id(&c, line, prefix: "a", what: "actor"), buffer: try id(&c, line, prefix: "b", what: "buffer"),
+                           to: try id(&c, line, prefix: "a", what: "actor"))
         case "resident": op = .resident(try id(&c, line, prefix: "b", what: "buffer"))
         case "dying": op = .dying(try path(&c, line))
         case "evict?": op = .evictQuery(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line), size: try size(&c, line))

@@ -50,6 +50,7 @@ public enum TracePrinter {
         case let .exit(a): return "exit \(actor(a))"
         case let .alloc(a, r, size, b): return "alloc \(actor(a)) \(r) \(size) \(buffer(b))"
         case let .free(b): return "free \(buffer(b))"
+        case let .transfer(a, b, to): return "transfer \(actor(a)) \(buffer(b)) \(actor(to))"
         case let .resident(b): return "resident \(buffer(b))"
         case let .dying(p): return "dying \(p)"
         case let .evictQuery(a, r, size): return "evict? \(actor(a)) \(r) \(size)"

@@ -28,6 +28,14 @@ public struct KernelBuild: Sendable {
         })
     }
 
+    /// What `requires` lines can name beyond modules: `transfer` when the kernel has the charge
+    /// transfer of the vgem test patch (System.map names dmem_cgroup_transfer_charge; a user
+    /// series that brings its own vgem skips that test patch and so has none).
+    public func features() -> Set<String> {
+        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return [] }
+        return map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : []
+    }
+
     /// The package root (where Package.swift and vm/ are), from a source file path.
     public static func packageRoot(from file: String = #filePath) -> URL {
         var u = URL(fileURLWithPath: file).deletingLastPathComponent()

@@ -18,6 +18,8 @@ final class CampaignTests: XCTestCase {
     alloc a1 vkms/default 8192 b2 = ok
     resident b1 = 1
     move a1 / = ok
+    spawn a2 / = ok
+    transfer a1 b1 a2 = ok
     free b1 = ok
     dying / = 0
     delegate /g 1000 = ok

@@ -7,10 +7,14 @@ import Trace
 /// Properties of the model under generated traces, determinism of the generator, and the
 /// shrinker's contract.
 final class FuzzTests: XCTestCase {
-    func run(seed: UInt64, ops: Int, profile: KernelProfile, check: (Model, Op, Outcome?) -> Void) -> Trace {
-        var exec = ModelExecutor(profile: profile)
-        var gen = Generator(seed: seed)
-        return Trace(profile: profile, steps: gen.steps(ops: ops, on: &exec) { check($0, $1.op, $1.expect) })
+    /// `transfer`: the generator makes `transfer` ops and the model speaks `option charge-transfer`.
+    func run(seed: UInt64, ops: Int, profile: KernelProfile, transfer: Bool = false, check: (Model, Op, Outcome?) -> Void) -> Trace {
+        let options: ModelOptions = transfer ? [.chargeTransfer] : []
+        var exec = ModelExecutor(profile: profile, options: options)
+        var config = GeneratorConfig()
+        config.transfer = transfer
+        var gen = Generator(seed: seed, config: config)
+        return Trace(profile: profile, options: options, steps: gen.steps(ops: ops, on: &exec) { check($0, $1.op, $1.expect) })
     }
 
     /// Usage of every pool equals its own buffers' charges plus its children's, and no counter
@@ -18,9 +22,15 @@ final class FuzzTests: XCTestCase {
     func testHierarchicalUsageInvariants() {
         for profile in KernelProfile.allCases {
             for seed in 1...6 as ClosedRange<UInt64> {
-                _ = run(seed: seed, ops: 1500, profile: profile) { m, op, out in
+                _ = run(seed: seed, ops: 1500, profile: profile, transfer: seed > 3) { m, op, out in
                     var own = [Int: UInt64]()
                     for (_, b) in m.buffers { if let p = b.pool { own[p, default: 0] += b.size } }
+                    // Every charge holds one reference on the css it is on (a transfer moves it).
+                    var refs = [Int: Int]()
+                    for (_, b) in m.buffers { if let p = b.pool { refs[m.pools[p].css, default: 0] += 1 } }
+                    for c in m.csses.indices where !m.csses[c].released {
+                        XCTAssertEqual(m.csses[c].charges, refs[c, default: 0], "seed \(seed) \(profile) after \(TracePrinter.op(op))")
+                    }
                     for p in m.pools.indices.reversed() where !m.csses[m.pools[p].css].released {
                         let kids = m.pools[p].children.reduce(UInt64(0)) { $0 + m.pools[$1].counter.usage }
                         XCTAssertEqual(m.pools[p].counter.usage, own[p, default: 0] + kids, "seed \(seed) \(profile) after \(TracePrinter.op(op))")
@@ -45,9 +55,31 @@ final class FuzzTests: XCTestCase {
         }
     }
 
+    /// With the transfer dialect, transfers land on both sides of the receiver's limit (the
+    /// boundary writes before them), and some name a buffer of another actor's file.
+    func testTransfersHitBothSidesOfTheReceiversLimit() {
+        var tally: [String: Int] = [:]
+        var afterBoundaryWrite = 0
+        var last: Op?
+        for seed in 1...4 as ClosedRange<UInt64> {
+            _ = run(seed: seed, ops: 2000, profile: .v7_3, transfer: true) { _, op, out in
+                if case .transfer = op {
+                    tally[out?.errno?.description ?? "ok", default: 0] += 1
+                    if case let .write(_, "dmem.max", _, _)? = last { afterBoundaryWrite += 1 }
+                }
+                last = op
+            }
+        }
+        XCTAssertGreaterThan(tally["ok", default: 0], 20, "\(tally)")
+        XCTAssertGreaterThan(tally["ENOMEM", default: 0], 20, "\(tally)")
+        XCTAssertGreaterThan(tally["ENOENT", default: 0], 0, "\(tally)")
+        XCTAssertGreaterThan(afterBoundaryWrite, 40, "\(tally)")
+    }
+
     func testGeneratorIsDeterministicAndTracesRoundTrip() throws {
-        let a = run(seed: 99, ops: 800, profile: .v7_3) { _, _, _ in }
-        let b = run(seed: 99, ops: 800, profile: .v7_3) { _, _, _ in }
+        let a = run(seed: 99, ops: 800, profile: .v7_3, transfer: true) { _, _, _ in }
+        let b = run(seed: 99, ops: 800, profile: .v7_3, transfer: true) { _, _, _ in }
+        XCTAssertTrue(a.steps.contains { if case .transfer = $0.op { return true }; return false })
         XCTAssertEqual(a, b)
         let text = TracePrinter.trace(a)
         XCTAssertEqual(TracePrinter.trace(try TraceParser().parse(text)), text)

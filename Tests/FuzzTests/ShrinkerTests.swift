@@ -245,6 +245,7 @@ final class ShrinkerTests: XCTestCase {
             (.spawn(1, p), [1], [p], []), (.move(2, q), [2], [q], []), (.exit(3), [3], [], []),
             (.alloc(4, region: "vgem/region0", size: 4096, buffer: 7), [4], [], [7]),
             (.free(8), [], [], [8]), (.resident(9), [], [], [9]), (.dying(p), [], [p], []),
+            (.transfer(1, buffer: 7, to: 2), [1, 2], [], [7]),
             (.evictQuery(5, region: "vgem/region0", size: 4096), [5], [], []),
             (.delegate(q, uid: 1000), [], [q], []), (.setuid(6, uid: 1000), [6], [], []), (.dropCaps(7), [7], [], []),
             (.by(1, .move(2, q)), [1, 2], [q], []), (.by(3, .mkdir(p)), [3], [p], []),
@@ -260,6 +261,34 @@ final class ShrinkerTests: XCTestCase {
             XCTAssertEqual(r.paths, ps.map { CgroupPath(["z"] + $0.components) }, TracePrinter.op(op))
             if case .alloc = op { XCTAssertEqual(r.buffers, b.map { $0 + 20 }) } else { XCTAssertEqual(r.buffers, b.map { $0 + 30 }) }
         }
+    }
+
+    /// A transfer shrinks like a free: removing its buffer removes it, merging actors renames its
+    /// sender and receiver, merging allocations renames the buffer it moves. The failure: some
+    /// transfer is refused at the receiver's limit (ENOMEM) under the charge-transfer dialect.
+    func testTransferShrinksWithItsBufferAndActors() async throws {
+        var t = try parse("""
+            register vgem/region0 16777216 ; mkdir /x ; mkdir /y ; spawn a1 /x ; spawn a2 /y ; spawn a3 / ;\
+             alloc a3 vgem/region0 65536 b3 ; alloc a1 vgem/region0 8192 b1 ; alloc a1 vgem/region0 8192 b2 ;\
+             write /y dmem.max "vgem/region0 4096" ; read /x dmem.current ; transfer a3 b3 a1 ; transfer a1 b2 a2 ;\
+             free b1 ; exit a2
+            """)
+        t.options = [.chargeTransfer]
+        func refused(_ c: Trace) -> Bool {
+            var m = ModelExecutor(profile: .v7_3, options: c.options)
+            return c.steps.contains { if case .transfer = $0.op { return m.apply($0.op)?.errno == .ENOMEM }; _ = m.apply($0.op); return false }
+        }
+        XCTAssertTrue(refused(t))
+        var s = Shrinker { refused($0) }
+        let out = try await s.minimize(t)
+        XCTAssertTrue(refused(out))
+        XCTAssertTrue(out.steps.contains { if case .transfer = $0.op { return true }; return false }, ops(out))
+        // The sender and receiver stay apart (merged, both would charge /y or neither), a3's
+        // transfer and its buffer went, the limit is one page under the buffer.
+        XCTAssertEqual(ops(out), """
+            register vgem/region0 1048576 ; mkdir /y ; spawn a1 / ; spawn a2 /y ; alloc a1 vgem/region0 8192 b1 ; \
+            write /y dmem.max "vgem/region0 4096" ; transfer a1 b1 a2
+            """)
     }
 
     func testMergesDropOnlyTheDuplicatesTheyMake() throws {

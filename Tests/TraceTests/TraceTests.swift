@@ -114,6 +114,27 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(TracePrinter.trace(t), text)
     }
 
+    func testTransferRoundTripsWithItsOptionAndRequirement() throws {
+        let text = """
+        # dmemfuzz trace
+        profile 7.3
+        option charge-transfer
+        requires transfer
+        transfer a1 b2 a3 = ENOMEM
+        transfer a0 b0 a0 = ok
+
+        """
+        let t = try TraceParser().parse(text)
+        XCTAssertEqual(t.options, [.chargeTransfer])
+        XCTAssertEqual(t.requires, ["transfer"])
+        XCTAssertEqual(t.steps[0].op, .transfer(1, buffer: 2, to: 3))
+        XCTAssertEqual(t.steps[0].expect, .err(.ENOMEM))
+        XCTAssertEqual(TracePrinter.trace(t), text)
+        XCTAssertEqual(message("transfer a1 1 a2"), "x.trace:1:13: bad buffer '1' (want bN)")
+        XCTAssertEqual(message("transfer a1 b1"), "x.trace:1:15: missing argument")
+        XCTAssertEqual(message("transfer a1 b1 b2"), "x.trace:1:16: bad actor 'b2' (want aN)")
+    }
+
     func testPrivilegeOpErrors() {
         XCTAssertEqual(message("as a1 spawn a2 /"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
         XCTAssertEqual(message("as a1 as a2 mkdir /x"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
