@@ -53,11 +53,14 @@ struct GuestOptions: ParsableArguments {
     /// A booted guest for a command, or the one-line error and exit 2; `profile` overrides the
     /// one the kernel release names.
     func startGuest(profile: KernelProfile? = nil) throws -> Guest {
-        do { return try Guest(profile: profile, makeVM: makeVM) } catch {
-            // a refused series or a failed kernel build says what it is in its own line
-            if let e = error as? VMError, case .build = e { throw BadInput("\(e)") }
-            throw BadInput("cannot start the guest: \(error)")
-        }
+        do { return try Guest(profile: profile, makeVM: makeVM) } catch { throw Self.startError(error) }
+    }
+
+    /// The one line for a guest that could not start: a refused series or a failed kernel build
+    /// says what it is in its own line; anything else is "cannot start the guest: …".
+    static func startError(_ error: Error) -> BadInput {
+        if let e = error as? VMError, case .build = e { return BadInput("\(e)") }
+        return BadInput("cannot start the guest: \(error)")
     }
 
     func makeVM() throws -> VirtualMachine {

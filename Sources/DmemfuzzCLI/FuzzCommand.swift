@@ -43,7 +43,7 @@ struct FuzzCommand: AsyncParsableCommand {
         } catch { throw BadInput("\(error)") }
         let g: Guest
         do { g = try Guest(profile: profile, kcov: !noKcov, makeVM: guest.makeVM) }
-        catch { throw BadInput("cannot start the guest: \(error)") }
+        catch { throw GuestOptions.startError(error) }
         let driver: CampaignDriver
         do { driver = try CampaignDriver(guest: g, dir: campaign, findings: store, config: cfg, resume: resume) }
         catch { g.stop(); throw BadInput("\(error)") }
