@@ -254,6 +254,10 @@ public struct Generator: Sendable {
         }
     }
 
+    /// a + b, or UInt64.max when that overflows: a region may be as large as a UInt64 holds
+    /// (--vgem dmem_size=...), and sizes derived from it must not trap.
+    static func saturatingSum(_ a: UInt64, _ b: UInt64) -> UInt64 { a > UInt64.max - b ? UInt64.max : a + b }
+
     mutating func allocSize(_ regionSize: UInt64) -> UInt64 {
         switch rng.below(10) {
         case 0: return 0
@@ -287,7 +291,7 @@ public struct Generator: Sendable {
             // Protection with room to grow: the cgroup's next allocations stay below it, so they
             // are protected allocations (below_min / below_low) when they have to evict.
             if file != "dmem.max" && rng.chance(25) {
-                func sat(_ a: UInt64, _ b: UInt64) -> UInt64 { a > UInt64.max - b ? UInt64.max : a + b }
+                let sat = Self.saturatingSum
                 return String(rng.pick([sat(used, size / 4), sat(used, size / 2), size])!)
             }
             switch rng.below(24) {

@@ -100,8 +100,12 @@ extension Generator {
         var chain: [CgroupPath] = []
         var q: CgroupPath? = parent
         while let c = q { chain.insert(c, at: 0); q = c.parent }
-        intents += chain.map { .enableDmem($0) }
-        if !m.isLive(parent) { intents.insert(.mkdir(parent), at: chain.count - 1) }
+        // dmem enabled from the root down; the parent made first if it is new (a mkdir intent
+        // of a live cgroup is skipped).
+        for c in chain {
+            if c == parent { intents.append(.mkdir(c)) }
+            intents.append(.enableDmem(c))
+        }
         intents += [.mkdir(prot), .mkdir(rival)]
         if deep { intents += [.enableDmem(prot), .mkdir(holderPath)] }
         intents += [.protect, .place(.holder), .place(.rival)]
@@ -126,8 +130,7 @@ extension Generator {
     mutating func nextPlanned(_ plan: inout PressurePlan, _ m: Model) -> Op? {
         let page: UInt64 = 4096
         func aligned(_ v: UInt64) -> UInt64 { max(page, v / page * page) }
-        // Saturating: a region may be as large as a UInt64 holds (--vgem dmem_size=...).
-        func plus(_ a: UInt64, _ b: UInt64) -> UInt64 { a > UInt64.max - b ? UInt64.max : a + b }
+        let plus = Generator.saturatingSum
         while !plan.intents.isEmpty {
             let intent = plan.intents.removeFirst()
             switch intent {
