@@ -27,7 +27,7 @@ public enum Initramfs {
         if stale {
             try Shell.run(["swift", "build", "-c", "release", "--product", "dmemfuzz-agent", "--static-swift-stdlib",
                            "--scratch-path", root.appendingPathComponent(".build-agent-static").path],
-                          stderrToConsole: true, cwd: root)
+                          mergeStderr: true, cwd: root)
         }
         return bin
     }
