@@ -40,6 +40,8 @@ public struct CampaignResult: Sendable {
     public var trace: Trace? = nil
     /// The model after the last op: what a reset has to undo.
     public var model: Model? = nil
+    /// Console splats seen when the round ended (the reset after it looks for more).
+    public var splatsSeen = 0
 }
 
 public enum CampaignRunner {
@@ -70,7 +72,7 @@ public enum CampaignRunner {
         var lastReport = Date()
         func done(_ finding: Finding?) -> CampaignResult {
             CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start), finding: finding,
-                           signatures: signatures, trace: trace, model: lockstep.model.model)
+                           signatures: signatures, trace: trace, model: lockstep.model.model, splatsSeen: splatCount)
         }
         while lockstep.executed.count < config.ops && !(config.stop?.isSet ?? false) {
             if let d = config.duration, Date().timeIntervalSince(start) >= d { break }

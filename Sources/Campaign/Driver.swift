@@ -188,12 +188,10 @@ public final class CampaignDriver {
         let start = Date()
         var known = Set(state.signatures)
         var newFindings: [String] = []
-        var last: Model? = nil
-        var splatted = false
         let budgetStart = state.ops
         while !stopRequested.isSet && state.ops - budgetStart < config.ops {
             if let d = config.duration, Date().timeIntervalSince(start) >= d { break }
-            let session = try await guest.clean(after: last, splatted: splatted)
+            let session = try await guest.clean()
             // The round a stop request or the deadline cut short, run again from its start.
             let resumed = state.inFlight.flatMap { $0.round == state.round ? $0 : nil }
             var cfg = config
@@ -203,9 +201,15 @@ public final class CampaignDriver {
             cfg.progress = nil
             cfg.stop = stopRequested
             cfg.prefix = prefix(seed: cfg.seed, session: session, round: state.round)
-            let r = await CampaignRunner.run(session, config: cfg)
-            last = r.model
-            splatted = r.finding.map { $0.kind != .divergence } ?? false
+            var r = await CampaignRunner.run(session, config: cfg)
+            if r.finding == nil, let m = r.model {
+                // A splat while the round's state is torn down is the round's finding.
+                if let td = await guest.finish(after: m, splatsSeen: r.splatsSeen), let t = r.trace {
+                    r.finding = Finding.duringTeardown(t, model: m, teardown: td, session: session)
+                }
+            } else {
+                guest.markDirty()
+            }
             // What this round adds, measured against what was known when it first started.
             let fresh = r.signatures.subtracting(known.subtracting(resumed?.fresh ?? []))
             if !fresh.isEmpty, let f = r.trace {
@@ -224,8 +228,7 @@ public final class CampaignDriver {
                     progress("minimizing: \(f.title)")
                     do { minimized = try await KernelMinimizer(guest: guest).minimize(f) }
                     catch { progress("not minimized: \(error)") }
-                    last = nil
-                    splatted = true  // the minimizer left the guest in an unknown state
+                    guest.markDirty()  // the minimizer left the guest in an unknown state
                 }
                 let where_ = try store.save(f, minimized: minimized, manifest: guest.session.vm.config.kernel.dir)
                 if !state.findings.contains(f.title) { state.findings.append(f.title); newFindings.append(where_) }

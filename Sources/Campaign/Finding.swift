@@ -20,6 +20,8 @@ public struct Finding: Sendable {
     public var kernelState: String
     /// What the kernel offers beyond the model (`Interfaces.summary`), e.g. `unmodeled: dmem.events`.
     public var interfaces: String? = nil
+    /// The splat came while dmemfuzz tore the trace's state down; the trace ends with those ops.
+    public var duringTeardown = false
 
     public init(kind: Kind, title: String, trace: Trace, index: Int, divergence: Divergence?, splats: [Splat],
                 console: String, modelTree: String, kernelState: String) {

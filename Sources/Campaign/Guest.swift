@@ -11,9 +11,8 @@ public final class Guest {
     let kcov: Bool
     public private(set) var session: Session
     public private(set) var boots = 1
-    /// What the last `replayClean` left behind, for the next reset; `dirty` forces a new boot.
-    var lastModel: Model?
-    var dirty = false
+    /// The session is in its boot state (just booted, or reset after the last run).
+    var ready = true
 
     public init(profile: KernelProfile? = nil, kcov: Bool = true, makeVM: @escaping () throws -> VirtualMachine) throws {
         self.makeVM = makeVM; self.profile = profile; self.kcov = kcov
@@ -25,13 +24,33 @@ public final class Guest {
         session.vm.cleanup()
         session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
         boots += 1
+        ready = true
     }
 
-    /// A guest in boot state, given the model of what the last run left behind.
-    public func clean(after model: Model?, splatted: Bool = false) async throws -> Session {
-        if !splatted, session.vm.isRunning, let model, await session.reset(from: model) { return session }
+    /// A guest in boot state: this one if the last run was reset, else a new boot.
+    public func clean() async throws -> Session {
+        if ready, session.vm.isRunning { return session }
         try reboot()
         return session
+    }
+
+    /// Splats that came while a run's state was torn down, and the teardown ops that were run.
+    public struct TeardownSplat: Sendable {
+        public var splats: [Splat]
+        public var teardown: [Op]
+    }
+
+    /// After a run that left `model` behind and had seen `splatsSeen` console splats: resets the
+    /// guest in place (the next `clean()` keeps it) or leaves it to be booted anew. Splats the
+    /// reset saw belong to that run.
+    public func finish(after model: Model, splatsSeen: Int) async -> TeardownSplat? {
+        ready = false
+        guard session.vm.isRunning else { return nil }
+        switch await session.reset(from: model, splatsSeen: splatsSeen) {
+        case .clean: ready = true; return nil
+        case .failed: return nil
+        case let .splat(s, teardown): return TeardownSplat(splats: s, teardown: teardown)
+        }
     }
 
     public func stop() { session.vm.poweroff() }
@@ -41,26 +60,62 @@ public final class Guest {
         /// nil when the guest stopped answering (`failure` says how).
         public var result: ReplayResult?
         public var failure: Error?
-        /// Splats the trace caused.
+        /// Splats the trace's own ops caused.
         public var splats: [Splat]
+        /// Splats that came while the trace's state was torn down after it (`teardown` appended
+        /// to the trace reproduces them).
+        public var teardown: TeardownSplat? = nil
         public let session: Session
+
+        /// The finding the run turned up: a divergence, a splat of the trace's ops, else one of
+        /// its teardown (the trace with the teardown ops appended).
+        public func finding(of t: Trace) -> Finding? {
+            guard let r = result else { return nil }
+            if let f = r.finding(of: t, splats: splats, console: session.vm.console) { return f }
+            guard let td = teardown else { return nil }
+            var executed = t
+            executed.profile = r.model.profile; executed.alsoHoldsFor = []; executed.steps = r.executed
+            return Finding.duringTeardown(executed, model: r.model, teardown: td, session: session)
+        }
     }
 
     /// Replays `t` in a guest brought back to its boot state (reset, or a new boot after a splat,
-    /// a hang or `markDirty()`), waiting up to `splatWait` seconds for splats it caused.
+    /// a hang, a divergence or `markDirty()`), waiting up to `splatWait` seconds for splats it
+    /// caused, then resets the guest for the next run.
     public func replayClean(_ t: Trace, splatWait: Double = 1) async throws -> Run {
-        let s = try await clean(after: lastModel, splatted: dirty)
+        let s = try await clean()
+        ready = false
         let before = s.vm.splats().count
         var run = Run(result: nil, failure: nil, splats: [], session: s)
         do { run.result = try await s.replay(t) } catch { run.failure = error }
-        run.splats = Array(s.vm.awaitSplats(moreThan: before, timeout: splatWait).dropFirst(before))
-        lastModel = run.result?.model
-        dirty = run.result == nil || !run.splats.isEmpty
+        let all = s.vm.awaitSplats(moreThan: before, timeout: splatWait)
+        run.splats = Array(all.dropFirst(before))
+        // After a divergence the kernel is not where the model is: boot afresh.
+        if let r = run.result, r.divergence == nil, run.splats.isEmpty {
+            run.teardown = await finish(after: r.model, splatsSeen: all.count)
+        }
         return run
     }
 
-    /// The next `replayClean` boots a new guest instead of resetting this one.
-    public func markDirty() { dirty = true }
+    /// The next `clean()` boots a new guest instead of using this one.
+    public func markDirty() { ready = false }
+}
+
+extension Finding {
+    /// A splat that came while dmemfuzz tore down `executed`'s state (`Session.teardown`): the
+    /// finding's trace is `executed` with the teardown ops appended (their expectations the
+    /// model's), so a replay, a minimization and a reproducer run the op that splatted.
+    public static func duringTeardown(_ executed: Trace, model: Model, teardown: Guest.TeardownSplat, session: Session) -> Finding {
+        var t = executed
+        var m = ModelExecutor(model)
+        t.steps += teardown.teardown.map { Step($0, expect: m.apply($0)) }
+        var f = Finding(kind: .splat, title: teardown.splats.first?.title ?? "splat during teardown", trace: t,
+                        index: t.steps.count - 1, divergence: nil, splats: teardown.splats, console: session.vm.console,
+                        modelTree: model.describe(), kernelState: (try? session.vm.state()) ?? "(guest did not answer)")
+        f.interfaces = session.interfaces.summary
+        f.duringTeardown = true
+        return f
+    }
 }
 
 /// The finding did not happen again when its trace was replayed in a clean guest.

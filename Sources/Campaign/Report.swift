@@ -7,6 +7,8 @@ public enum Report {
         var s = "\(f.title)\n\n"
         switch f.kind {
         case .divergence: s += "dmemfuzz found the kernel's dmem controller disagreeing with its reference model\n(kernel/cgroup/dmem.c as of the profile below).\n\n"
+        case .splat where f.duringTeardown:
+            s += "dmemfuzz hit a kernel splat while tearing down what a trace left behind (the exits and rmdirs\nat the end of the trace below are that teardown).\n\n"
         case .splat: s += "dmemfuzz hit a kernel splat while exercising the dmem cgroup controller.\n\n"
         case .hang: s += "The guest stopped answering while dmemfuzz was exercising the dmem cgroup controller.\n\n"
         }

@@ -65,6 +65,10 @@ enum KernelReplay {
             // After a failure the kernel may not be where the model thinks: boot afresh.
             if status == .fail { guest.markDirty() }
             if !run.splats.isEmpty && status == .pass { status = .fail; detail = "splat: " + run.splats.map(\.title).joined(separator: "; ") }
+            if let td = run.teardown, status == .pass {
+                status = .fail
+                detail = "splat during the teardown after the trace (\(td.teardown.count) ops: exits, rmdirs): " + td.splats.map(\.title).joined(separator: "; ")
+            }
             results.append(Result(file: file, status: status, detail: detail, seconds: Date().timeIntervalSince(t0)))
             log(status == .pass ? "ok   \(file)" : "FAIL \(detail)")
         }

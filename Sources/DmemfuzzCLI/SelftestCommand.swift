@@ -52,7 +52,7 @@ struct SelftestCommand: AsyncParsableCommand {
             var how = "not caught"
             for t in noCorpus ? [] : traces where t.holds(for: g.session.profile) && t.requires.allSatisfy(g.session.modules.contains) && caught == nil {
                 let run = try await g.replayClean(t)
-                caught = run.result?.finding(of: t, splats: run.splats, console: run.session.vm.console)
+                caught = run.finding(of: t)
                 if caught != nil { how = "corpus" }
             }
             var fuzzSeconds: Double? = nil

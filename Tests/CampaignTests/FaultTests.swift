@@ -168,6 +168,34 @@ final class FaultTests: XCTestCase {
     /// Ctrl-C in the middle of a campaign, then `--resume` to the same op budget, records what an
     /// uninterrupted campaign records: the same ops count, rounds, signatures and corpus (every
     /// corpus trace byte for byte, so no op is lost or run twice).
+    /// A splat the teardown after a trace causes is that trace's finding, not lost between two
+    /// traces. Mutant 25 (dmemcs_free puts each pool twice) splats when a cgroup that had a pool
+    /// is freed; a trace that leaves its cgroup for dmemfuzz's reset to remove used to pass, its
+    /// splat landing in the next trace's baseline. The mutant is built here (incremental on the
+    /// cached 7.3 build, about a minute). On the unmodified kernel the same trace passes.
+    func testSplatDuringTeardownIsTheTracesFinding() throws {
+        let base = try kernel()
+        let dir = try scratch()
+        let trace = dir.appendingPathComponent("leaves-a-pool.trace")
+        try Data("""
+            # A dmem.max write creates /c1's pool; the trace ends with /c1 alive.
+            profile 7.3
+            register vgem/region0 268435456 = ok
+            register vkms/default 67108864 = ok
+            mkdir /c1 = ok
+            write /c1 dmem.max "vkms/default max" = ok
+
+            """.utf8).write(to: trace)
+        let clean = try run(["replay", "--kernel", base.dir.path, trace.path], in: dir)
+        XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
+        let mutant = try KernelBuild.build(root: Self.root, version: "7.3",
+                                           series: [Self.root.appendingPathComponent("vm/mutants/25-teardown-free-double-pool-put.patch").path])
+        let r = try run(["replay", "--kernel", mutant.dir.path, trace.path], in: dir)
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("splat during the teardown after the trace"), r.stdout + r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("refcount"), r.stdout + r.stderr)
+    }
+
     func testInterruptedAndResumedCampaignRecordsWhatAnUninterruptedOneDoes() throws {
         let kb = try kernel(), exe = try binary(), dir = try scratch()
         let budget = 144
