@@ -45,9 +45,9 @@ public struct CampaignResult: Sendable {
 }
 
 public enum CampaignRunner {
-    /// Runs generated ops in lockstep on a booted session.
-    public static func run(_ session: Session, config: CampaignConfig) async -> CampaignResult {
-        let start = Date()
+    /// The generator for what `session`'s kernel can run, and the trace its ops go into (the boot
+    /// regions, the options and `requires` that kernel needs).
+    public static func generator(for session: Session, seed: UInt64, options: ModelOptions) -> (Generator, Trace) {
         // A kernel carrying the dmem_selftest module gets its region as a further charge source.
         let selftest = session.modules.contains("dmem_selftest")
         var dynamic: [(name: String, size: UInt64)] = [("vkms/dev1", UInt64(64) << 20)]
@@ -56,13 +56,19 @@ public enum CampaignRunner {
         let transfer = session.modules.contains("transfer")
         var genConfig = GeneratorConfig(regions: [], dynamicRegions: dynamic, modelOnly: false)
         genConfig.transfer = transfer
-        var gen = Generator(seed: config.seed, config: genConfig)
-        let options = transfer ? config.options.union([.chargeTransfer]) : config.options
-        var lockstep = Lockstep(model: session.freshModel(options: options), subject: session.kernel)
-        var trace = Trace(profile: session.profile, options: options,
+        var trace = Trace(profile: session.profile, options: transfer ? options.union([.chargeTransfer]) : options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         if selftest { trace.requires = ["dmem_selftest"] }
         if transfer { trace.requires.append("transfer") }
+        return (Generator(seed: seed, config: genConfig), trace)
+    }
+
+    /// Runs generated ops in lockstep on a booted session.
+    public static func run(_ session: Session, config: CampaignConfig) async -> CampaignResult {
+        let start = Date()
+        var (gen, trace) = generator(for: session, seed: config.seed, options: config.options)
+        let options = trace.options
+        var lockstep = Lockstep(model: session.freshModel(options: options), subject: session.kernel)
         var pending = config.prefix[...]
         var batches = 0
         var signatures = Set<String>()

@@ -248,9 +248,9 @@ public final class CampaignDriver {
             state.signatures = known.sorted()
             try save()
             let t = Date().timeIntervalSince(start)
-            progress(String(format: "round %d: %d ops, %.0f ops/s, coverage %@, %d findings, %d boots",
+            progress(String(format: "round %d: %d ops, %.0f ops/s, coverage %@, %d findings, %@",
                             state.round, state.ops, Double(state.ops - budgetStart) / max(t, 0.001),
-                            CampaignResult.describe(known), state.findings.count, guest.boots))
+                            CampaignResult.describe(known), state.findings.count, guest.startsDescription))
         }
         return newFindings
     }

@@ -10,13 +10,21 @@ public final class Guest {
     let profile: KernelProfile?
     let kcov: Bool
     public private(set) var session: Session
+    /// Guests started, and how many of them were restored from the booted guest's snapshot.
     public private(set) var boots = 1
+    public private(set) var restores = 0
     /// The session is in its boot state (just booted, or reset after the last run).
     var ready = true
 
     public init(profile: KernelProfile? = nil, kcov: Bool = true, makeVM: @escaping () throws -> VirtualMachine) throws {
         self.makeVM = makeVM; self.profile = profile; self.kcov = kcov
         session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
+        if session.vm.bootKind == .restored { restores += 1 }
+    }
+
+    /// "3 guests (2 restored from the snapshot)" for progress lines.
+    public var startsDescription: String {
+        "\(boots) guest\(boots == 1 ? "" : "s")" + (restores > 0 ? " (\(restores) restored from the snapshot)" : "")
     }
 
     public func reboot() throws {
@@ -24,6 +32,7 @@ public final class Guest {
         session.vm.cleanup()
         session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
         boots += 1
+        if session.vm.bootKind == .restored { restores += 1 }
         ready = true
     }
 

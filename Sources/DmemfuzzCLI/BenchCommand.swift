@@ -9,9 +9,9 @@ import Foundation
 /// Speed, measured here rather than asserted in tests. Figures are reported with ratios from
 /// the same run because these machines are noisy.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s), `bench lockstep` (boot-to-ready, lockstep ops/s vs the raw guest cost of the same ops).")
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s), `bench lockstep` (boot-to-ready, lockstep ops/s vs the raw guest cost of the same ops), `bench boot` (cold boot vs snapshot restore).")
 
-    @Argument(help: "What to measure: model or lockstep.") var what: String = "model"
+    @Argument(help: "What to measure: model, lockstep, boot or rebuild.") var what: String = "model"
     @Option(parsing: .unconditional, help: "Ops to run (model: 2000000, lockstep: 2000 by default).", transform: Count.parser(Count.ops)) var ops: Int?
     @Option(help: "Profile.") var profile: KernelProfile = .v7_3
     @Option(parsing: .unconditional, help: "Ops per batch (lockstep; 1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
@@ -22,7 +22,8 @@ struct BenchCommand: AsyncParsableCommand {
         case "model": try await model(ops ?? 2_000_000)
         case "lockstep": try await lockstep(ops ?? 2000)
         case "rebuild": try rebuild()
-        default: throw ValidationError("unknown benchmark '\(what)' (known: model, lockstep, rebuild)")
+        case "boot": try boot()
+        default: throw ValidationError("unknown benchmark '\(what)' (known: model, lockstep, boot, rebuild)")
         }
     }
 
@@ -55,6 +56,10 @@ struct BenchCommand: AsyncParsableCommand {
         for (verb, c, t) in rows.sorted(by: { $0.2 > $1.2 }) {
             print(String(format: "  %-16@ %6d  %9.1f us  (%4.1f%% of guest time)", verb, c, 1e6 * t / Double(c), 100 * t / guestSeconds))
         }
+        // The campaign left its state behind: back to the boot state first.
+        if let m = r.model, case .clean = await session.reset(from: m, splatsSeen: session.vm.splats().count) {
+            try await cLoop(session, ops: min(n, 600))
+        } else { print("C-loop baseline: the guest did not reset after the campaign; skipped") }
         guard session.kcov else { return }
         // The same ops in a guest with KCOV left off: what coverage costs, measured in this run.
         let plain = try Session(vm: try guest.makeVM(), kcov: false)
@@ -62,6 +67,71 @@ struct BenchCommand: AsyncParsableCommand {
         let r2 = await CampaignRunner.run(plain, config: cfg)
         let on = Double(r.executed) / r.seconds, off = Double(r2.executed) / r2.seconds
         print(String(format: "same ops with KCOV off: %.0f ops/s; with KCOV on lockstep runs at %.0f%% of that", off, 100 * on / off))
+    }
+
+    /// The honest baseline (issue 14): one generated trace run in lockstep, then the same trace's
+    /// `repro.c` (the kernel-only cost of exactly those ops: the same syscalls, a fork per actor,
+    /// no agent, no model, no KCOV) in the same guest after a reset. The C run's time is the
+    /// agent's `sh` round trip around it minus that of `sh true`.
+    func cLoop(_ session: Session, ops n: Int) async throws {
+        var (gen, trace) = CampaignRunner.generator(for: session, seed: 42, options: [])
+        var exec = session.freshModel(options: trace.options)
+        trace.steps += gen.steps(ops: n, on: &exec).dropFirst(gen.prologue().count)
+        let t0 = Date()
+        let r = try await session.replay(trace)
+        let lockSeconds = Date().timeIntervalSince(t0)
+        let executed = r.executed.count - session.splitPrologue(r.executed).prologue.count
+        if let d = r.divergence {
+            print("C-loop baseline: the trace diverged (\(d.description.split(separator: "\n").prefix(3).joined(separator: ";"))); ratio over the \(executed) ops up to it")
+        }
+        trace.steps = r.executed
+        guard case .clean = await session.reset(from: r.model, splatsSeen: session.vm.splats().count) else {
+            print("C-loop baseline: the guest did not reset after the lockstep run; skipped"); return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let c = dir.appendingPathComponent("repro.c"), bin = dir.appendingPathComponent("repro")
+        try AtomicFile.write(Data(try Repro.c(trace).utf8), to: c)
+        try ReproBinary.compile(source: c, output: bin)
+        try session.vm.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        func timed(_ cmd: String) throws -> (Double, Int, String) {
+            let t0 = Date(); let (st, out) = try session.vm.shell(cmd, timeout: 600); return (Date().timeIntervalSince(t0), st, out)
+        }
+        let empty = (0..<3).map { _ in (try? timed("true").0) ?? 0 }.min() ?? 0
+        let (total, status, out) = try timed("/tmp/repro")
+        let cSeconds = max(total - empty, 1e-6)
+        if status != 0 { print("C-loop baseline: repro.c exited \(status): \(out.split(separator: "\n").last ?? "")") }
+        let lock = Double(executed) / lockSeconds, cl = Double(executed) / cSeconds
+        print(String(format: "C loop (repro.c of one %d-op generated trace, same guest): lockstep %.0f ops/s, C %.0f ops/s; lockstep at %.0f%% of the C loop (goal 50%%)",
+                     executed, lock, cl, 100 * lock / cl))
+    }
+
+    /// A clean guest two ways in one run: a cold boot (no snapshot) and a restore of the booted
+    /// guest's snapshot (`Sources/VM/Snapshot.swift`), each from QEMU start to the agent answering.
+    func boot() throws {
+        func up(snapshots: Bool) throws -> VirtualMachine {
+            let vm = try guest.makeVM(snapshots: snapshots)
+            try vm.start()
+            _ = try vm.hello()
+            return vm
+        }
+        let cold = try up(snapshots: false)
+        cold.poweroff()
+        let first = try up(snapshots: true)  // saves the snapshot if there is none yet
+        first.poweroff()
+        var restores: [Double] = []
+        for _ in 0..<3 {
+            let vm = try up(snapshots: true)
+            vm.poweroff()
+            guard vm.bootKind == .restored else { throw ValidationError("the snapshot was not restored (see \(vm.workDir.path))") }
+            restores.append(vm.readySeconds ?? -1)
+        }
+        let c = cold.readySeconds ?? -1, r = restores.sorted()[1]
+        print(String(format: "cold boot to agent ready: %.2f s (guest uptime %@ s, %@)", c, cold.guestReadyUptime.map { String($0) } ?? "?", cold.accel.rawValue))
+        print("first guest with snapshots on: \(first.bootKind.rawValue), \(String(format: "%.2f", first.readySeconds ?? -1)) s")
+        print(String(format: "snapshot restore to agent answering: %.2f s (median of %@); %.1fx faster than the cold boot",
+                     r, restores.map { String(format: "%.2f", $0) }.joined(separator: ", "), c / r))
     }
 
     /// Incremental rebuild: a one-line change to kernel/cgroup/dmem.c as a series (a new comment

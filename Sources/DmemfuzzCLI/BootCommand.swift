@@ -27,6 +27,8 @@ struct GuestOptions: ParsableArguments {
     @Option(name: .customLong("append"), help: "Extra kernel command line word (repeatable).")
     var append: [String] = []
     @Option(parsing: .unconditional, help: "Memory in MiB (128...65536).", transform: Count.parser(128...65536)) var memory: Int = 1024
+    @Flag(name: .customLong("no-snapshot"), help: "Boot every guest; default: restore a snapshot of the booted guest (saved beside the kernel build on the first boot).")
+    var noSnapshot = false
 
     /// A series that contributes nothing is a usage error before any kernel is built or booted.
     func validate() throws {
@@ -63,7 +65,9 @@ struct GuestOptions: ParsableArguments {
         return BadInput("cannot start the guest: \(error)")
     }
 
-    func makeVM() throws -> VirtualMachine {
+    func makeVM() throws -> VirtualMachine { try makeVM(snapshots: !noSnapshot) }
+
+    func makeVM(snapshots: Bool) throws -> VirtualMachine {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
         else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz) }
@@ -75,6 +79,7 @@ struct GuestOptions: ParsableArguments {
         cfg.vgemParams = vgemParams
         cfg.vkmsParams = vkmsParams
         cfg.cmdline += append
+        cfg.snapshots = snapshots
         return VirtualMachine(config: cfg)
     }
 }
@@ -98,6 +103,7 @@ struct BootCommand: ParsableCommand {
         let hello = try vm.hello()
         print("kernel:       \(vm.config.kernel.dir.path) (\(hello.release))")
         print("accel:        \(vm.accel.rawValue)")
+        print("started by:   \(vm.bootKind.rawValue)")
         print(String(format: "agent ready:  %.2f s after QEMU start (guest uptime %@ s)", vm.readySeconds ?? -1,
                      vm.guestReadyUptime.map { String($0) } ?? "?"))
         print("modules:      \(hello.modules)")

@@ -39,7 +39,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         let out = dir ?? URL(fileURLWithPath: traceFile).deletingLastPathComponent().path
         let manifest = (try? String(contentsOf: s.vm.config.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
         try FindingStore.recordMinimized(f, small, in: URL(fileURLWithPath: out), manifest: manifest)
-        print("\(f.title): \(f.trace.steps.count) -> \(small.steps.count) ops (\(g.boots) boots)")
+        print("\(f.title): \(f.trace.steps.count) -> \(small.steps.count) ops (\(g.startsDescription))")
         print(TracePrinter.trace(small), terminator: "")
     }
 }

@@ -15,8 +15,7 @@ public enum Accel: String, Sendable {
         guard access("/dev/kvm", R_OK | W_OK) == 0 else { return .tcg }
         var u = utsname(); uname(&u)
         let host = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        let qemu = (try? Shell.run([VirtualMachine.qemuBinary, "--version"]).split(separator: "\n").first.map(String.init)) ?? "?"
-        let key = "\(host)|\(qemu ?? "?")"
+        let key = "\(host)|\(VirtualMachine.qemuVersion)"
         let cacheDir = URL(fileURLWithPath: env["DMEMFUZZ_CACHE"] ?? (NSHomeDirectory() + "/.cache/dmemfuzz"))
         let cacheFile = cacheDir.appendingPathComponent("accel-verdict")
         if let text = try? String(contentsOf: cacheFile, encoding: .utf8) {
@@ -61,6 +60,8 @@ public struct VMConfig: Sendable {
     /// Extra kernel command line words.
     public var cmdline: [String] = []
     public var accel: Accel? = nil
+    /// Start from (and save) a snapshot of the booted guest instead of booting every time.
+    public var snapshots = true
     /// Boot (QEMU start to agent `ready`) deadline, seconds.
     public var readyTimeout: Double = 180
     public init(kernel: KernelBuild, initramfs: URL) { self.kernel = kernel; self.initramfs = initramfs }
@@ -70,6 +71,8 @@ public struct VMConfig: Sendable {
 /// Every exit path tears QEMU down (SIGTERM, then SIGKILL); SIGINT/SIGTERM of the host process too.
 public final class VirtualMachine {
     public static let qemuBinary = "/usr/bin/qemu-system-x86_64"
+    /// `qemu-system-x86_64 --version`'s first line.
+    public static let qemuVersion: String = (try? Shell.run([qemuBinary, "--version"]).split(separator: "\n").first.map(String.init)) ?? "?"
     public let config: VMConfig
     public let workDir: URL
     public var consoleURL: URL { workDir.appendingPathComponent("console.log") }
@@ -79,6 +82,9 @@ public final class VirtualMachine {
     /// Guest uptime (s) when the agent was ready, from its `ready` line.
     public private(set) var guestReadyUptime: Double?
     public private(set) var release: String?
+    /// How the guest came up: booted, or restored from a snapshot of a booted guest.
+    public enum BootKind: String, Sendable { case cold = "cold boot", restored = "snapshot restore" }
+    public private(set) var bootKind: BootKind = .cold
     private var process: Process?
     private var sock: Int32 = -1
     private var buffer: [UInt8] = []
@@ -97,20 +103,58 @@ public final class VirtualMachine {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
         accel = config.accel ?? Accel.probe(kernel: config.kernel)
         let sockPath = workDir.appendingPathComponent("agent.sock").path
+        let qmpPath = workDir.appendingPathComponent("qmp.sock").path
         let params = [("vgem", config.vgemParams), ("vkms", config.vkmsParams)].compactMap { m, p in p.map { "dmemfuzz.\(m)=\"\($0)\"" } }
         let append = (["console=ttyS0", "panic=-1", "loglevel=7", "printk.time=1", "rdinit=/init"] + params + config.cmdline)
             .filter { !$0.isEmpty }.joined(separator: " ")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.qemuBinary)
-        p.arguments = [
+        // What the guest sees (and a snapshot depends on), then the host-side ends.
+        let guestArgs = [
             "-accel", accel.rawValue, "-m", "\(config.memoryMB)", "-smp", "\(config.cpus)",
-            "-nographic", "-monitor", "none", "-serial", "file:\(consoleURL.path)",
-            "-no-reboot", "-nic", "none",
+            "-nographic", "-monitor", "none", "-no-reboot", "-nic", "none",
             "-kernel", config.kernel.bzImage.path, "-initrd", config.initramfs.path, "-append", append,
             "-device", "virtio-serial-pci,id=vs0",
-            "-chardev", "socket,id=agent,path=\(sockPath),server=on,wait=off",
             "-device", "virtserialport,bus=vs0.0,chardev=agent,name=dmemfuzz",
         ]
+        let hostArgs = [
+            "-chardev", "file,id=con0,path=\(consoleURL.path),append=on", "-serial", "chardev:con0",
+            "-chardev", "socket,id=agent,path=\(sockPath),server=on,wait=off",
+            "-qmp", "unix:\(qmpPath),server=on,wait=off",
+        ]
+        let snapshot = config.snapshots ? SnapshotStore(kernel: config.kernel).entry(guestArgs: guestArgs, accel: accel, kernel: config.kernel) : nil
+        if let snapshot, snapshot.exists {
+            do {
+                try launch(guestArgs + hostArgs, restoring: snapshot, sockPath: sockPath, qmpPath: qmpPath)
+                SnapshotStore(kernel: config.kernel).touch(snapshot)
+                return
+            } catch {
+                // A snapshot this QEMU cannot load: drop it and boot.
+                let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
+                FileHandle.standardError.write(Data("dmemfuzz: guest snapshot \(snapshot.state.lastPathComponent) not restored, booting instead: \(error) \(qerr.suffix(300))\n".utf8))
+                stop()
+                try? FileManager.default.removeItem(at: snapshot.state)
+                try? FileManager.default.removeItem(at: snapshot.console)
+            }
+        }
+        try launch(guestArgs + hostArgs, restoring: nil, sockPath: sockPath, qmpPath: qmpPath)
+        if let snapshot, !snapshot.exists {
+            do { try saveSnapshot(snapshot, qmpPath: qmpPath) } catch {
+                FileHandle.standardError.write(Data("dmemfuzz: guest snapshot not saved (every guest boots): \(error)\n".utf8))
+            }
+        }
+    }
+
+    /// Starts QEMU with `args` (restoring `snapshot` when given), connects to the agent and waits
+    /// for it: its `ready` line after a boot, its `hello` reply after a restore.
+    private func launch(_ args: [String], restoring snapshot: SnapshotStore.Entry?, sockPath: String, qmpPath: String) throws {
+        let fm = FileManager.default
+        try? fm.removeItem(at: consoleURL)
+        try? fm.removeItem(atPath: sockPath)
+        try? fm.removeItem(atPath: qmpPath)
+        buffer = []
+        if let snapshot { try fm.copyItem(at: snapshot.console, to: consoleURL) } else { fm.createFile(atPath: consoleURL.path, contents: nil) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.qemuBinary)
+        p.arguments = args + (snapshot.map { ["-incoming", "exec:cat '\($0.state.path)'"] } ?? [])
         p.standardInput = FileHandle.nullDevice
         FileManager.default.createFile(atPath: workDir.appendingPathComponent("qemu.stderr").path, contents: nil)
         let err = try FileHandle(forWritingTo: workDir.appendingPathComponent("qemu.stderr"))
@@ -128,6 +172,18 @@ public final class VirtualMachine {
             if Date() > connectDeadline { stop(); throw VMError.timeout("connect \(sockPath)") }
             usleep(10_000)
         }
+        if snapshot != nil {
+            // The restored agent sits in its request loop: its hello says it runs.
+            try resumeRestored(qmpPath: qmpPath)
+            let r = try request("hello", timeout: 60)
+            let f = r.split(separator: " ", omittingEmptySubsequences: false)
+            guard f.first == "ok", f.count >= 5 else { throw VMError.protocolError("restored guest: \(r)") }
+            readySeconds = Date().timeIntervalSince(t0)
+            release = AgentCodec.text(f[1])
+            guestReadyUptime = f.count > 5 ? Double(f[5]) : nil
+            bootKind = .restored
+            return
+        }
         let line: String
         do { line = try readLine(timeout: config.readyTimeout) } catch VMError.hung {
             stop()
@@ -138,6 +194,7 @@ public final class VirtualMachine {
         readySeconds = Date().timeIntervalSince(t0)
         release = f.count > 1 ? AgentCodec.text(f[1]) : nil
         guestReadyUptime = f.count > 2 ? Double(f[2]) : nil
+        bootKind = .cold
     }
 
     /// One request, one response line.

@@ -249,7 +249,9 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(r.qemuChildren(), [])
         let st = try state(dir.appendingPathComponent("campaign"))
         XCTAssertGreaterThanOrEqual(st.ops, 192, "the campaign went on to its budget:\n\(r.stderr)")
-        let boots = r.stderr.split(separator: "\n").last { $0.contains(" boots") }.flatMap { $0.split(separator: " ").dropLast().last }.flatMap { Int($0) }
+        // The progress line ends "…, N guests" or "…, N guests (M restored from the snapshot)".
+        let boots = r.stderr.split(separator: "\n").last { $0.contains(" guests") }
+            .flatMap { $0.components(separatedBy: " findings, ").last?.split(separator: " ").first }.flatMap { Int($0) }
         XCTAssertGreaterThanOrEqual(boots ?? 0, 2, "a new guest after the kill:\n\(r.stderr)")
         if status == 1 {
             XCTAssertEqual(st.findings, ["guest stopped answering"], r.stderr)

@@ -17,11 +17,12 @@ enum Guest {
         throw XCTSkip(msg + "; set DMEMFUZZ_REQUIRE_KERNEL=1 to fail instead")
     }
 
-    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""]) throws -> VirtualMachine {
+    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""], snapshots: Bool = true) throws -> VirtualMachine {
         let kb = try kernel()
         let initrd = try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary())
         var cfg = VMConfig(kernel: kb, initramfs: initrd)
         cfg.cmdline = cmdline
+        cfg.snapshots = snapshots
         let vm = VirtualMachine(config: cfg)
         try vm.start()
         print(String(format: "BENCH boot-to-agent-ready %.2f s (%@, guest uptime %@ s)", vm.readySeconds ?? -1, vm.accel.rawValue,
@@ -49,6 +50,35 @@ final class BootTests: XCTestCase {
     /// Removes the VM's work dir when the test passed; otherwise says where the console log is.
     func finish(_ vm: VirtualMachine) {
         if (testRun?.totalFailureCount ?? 1) == 0 { vm.cleanup() } else { print("console log: \(vm.consoleURL.path)") }
+    }
+
+    /// A guest restored from the snapshot (Sources/VM/Snapshot.swift) is the booted guest: the
+    /// same release, capacity and dmem interfaces as a cold boot, the boot log at the head of its
+    /// console, timers that run, and a cgroup tree it can change.
+    func testSnapshotRestoreIsTheBootState() throws {
+        let cold = try Guest.boot(snapshots: false)
+        XCTAssertEqual(cold.bootKind, .cold)
+        let want = (try cold.hello(), try cold.readFile("/", "dmem.capacity"), try cold.interfaces())
+        cold.poweroff(); Guest.assertNoQemu(cold); finish(cold)
+        let first = try Guest.boot()  // restores, or boots and saves the snapshot
+        first.poweroff(); finish(first)
+
+        let vm = try Guest.boot()
+        defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
+        XCTAssertEqual(vm.bootKind, .restored)
+        let hello = try vm.hello()
+        XCTAssertEqual(hello.release, want.0.release)
+        XCTAssertEqual(hello.capacity, want.0.capacity)
+        // Which modules loaded and how (their load times are the saved boot's, not the cold one's).
+        func loaded(_ m: String) -> String { m.replacingOccurrences(of: #"\(\d+ms\)"#, with: "", options: .regularExpression) }
+        XCTAssertEqual(loaded(hello.modules), loaded(want.0.modules))
+        XCTAssertTrue(loaded(hello.modules).contains("vgem=ok"), hello.modules)
+        XCTAssertEqual(try vm.readFile("/", "dmem.capacity"), want.1)
+        XCTAssertEqual(try vm.interfaces(), want.2)
+        XCTAssertTrue(vm.console.contains("Linux version"), "the boot log heads a restored console")
+        let (st, out) = try vm.shell("sleep 0.2 && mkdir /sys/fs/cgroup/snap && cat /sys/fs/cgroup/snap/dmem.max && rmdir /sys/fs/cgroup/snap")
+        XCTAssertEqual(st, 0, out)
+        XCTAssertTrue(out.contains("vgem/region0 max"), out)
     }
 
     /// One guest for the non-destructive checks.
