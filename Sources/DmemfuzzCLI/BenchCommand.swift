@@ -31,20 +31,12 @@ struct BenchCommand: AsyncParsableCommand {
         let session = try Session(vm: try guest.makeVM())
         defer { session.stop() }
         let boot = Date().timeIntervalSince(t0)
-        _ = try session.vm.request("stats")  // start counting from here
+        _ = try session.vm.agent.stats()  // start counting from here
         var cfg = CampaignConfig()
         cfg.seed = 42; cfg.ops = n; cfg.batch = batch
         let r = await CampaignRunner.run(session, config: cfg)
-        let reply = try session.vm.request("stats")
-        guard reply.hasPrefix("ok ") else { throw ValidationError("agent: \(reply)") }
-        var guestSeconds = 0.0
-        var rows: [(String, Int, Double)] = []
-        for line in (AgentCodec.text(reply.dropFirst(3)) ?? "").split(separator: "\n") {
-            let f = line.split(separator: " ")
-            guard f.count == 3, let c = Int(f[1]), let t = Double(f[2]) else { continue }
-            guestSeconds += t
-            rows.append((String(f[0]), c, t))
-        }
+        let rows = try session.vm.agent.stats().map { ($0.verb, $0.count, $0.seconds) }
+        let guestSeconds = rows.reduce(0) { $0 + $1.2 }
         if let f = r.finding { print("finding saved: " + (try FindingStore(root: "findings").save(f, manifest: session.vm.config.kernel.dir))) }
         print(String(format: "boot to agent ready: %.2f s (QEMU start to ready %.2f s, %@)", boot, session.vm.readySeconds ?? -1, session.vm.accel.rawValue))
         print(String(format: "lockstep: %d ops in %.2f s = %.0f ops/s%@", r.executed, r.seconds, Double(r.executed) / r.seconds,

@@ -95,14 +95,14 @@ struct BootCommand: ParsableCommand {
             FileHandle.standardError.write(Data("boot failed: \(error)\nconsole: \(vm.consoleURL.path)\n".utf8))
             throw ExitCode.failure
         }
-        let hello = try vm.hello()
+        let hello = try vm.agent.hello()
         print("kernel:       \(vm.config.kernel.dir.path) (\(hello.release))")
         print("accel:        \(vm.accel.rawValue)")
         print(String(format: "agent ready:  %.2f s after QEMU start (guest uptime %@ s)", vm.readySeconds ?? -1,
                      vm.guestReadyUptime.map { String($0) } ?? "?"))
         print("modules:      \(hello.modules)")
         print("cards:        \(hello.cards)")
-        let listing = try vm.interfaces()
+        let listing = try vm.agent.interfaces()
         if let profile = KernelProfile.forRelease(hello.release) {
             let i = Interfaces(listing: listing, profile: profile, options: [])
             print("interfaces:   \(listing.split(separator: "\n").joined(separator: ", "))")
@@ -110,7 +110,7 @@ struct BootCommand: ParsableCommand {
         }
         print("dmem.capacity:")
         print(hello.capacity.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        if state { print(try vm.state()) }
+        if state { print(try vm.agent.state()) }
         let splats = vm.splats()
         for s in splats { print("SPLAT [\(s.kind.rawValue)] \(s.title)") }
         if console { print(vm.console) }
