@@ -11,7 +11,12 @@ import Foundation
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s), `bench lockstep` (boot-to-ready, lockstep ops/s vs the raw guest cost of the same ops).")
 
-    @Argument(help: "What to measure: model or lockstep.") var what: String = "model"
+    /// What `bench` measures.
+    enum Subject: String, CaseIterable, ExpressibleByArgument {
+        case model, lockstep, rebuild
+    }
+
+    @Argument(help: "What to measure: model, lockstep or rebuild.") var what: Subject = .model
     @Option(parsing: .unconditional, help: "Ops to run (model: 2000000, lockstep: 2000 by default).", transform: Count.parser(Count.ops)) var ops: Int?
     @Option(help: "Profile.") var profile: KernelProfile = .v7_3
     @Option(parsing: .unconditional, help: "Ops per batch (lockstep; 1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
@@ -19,10 +24,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         switch what {
-        case "model": try await model(ops ?? 2_000_000)
-        case "lockstep": try await lockstep(ops ?? 2000)
-        case "rebuild": try rebuild()
-        default: throw ValidationError("unknown benchmark '\(what)' (known: model, lockstep, rebuild)")
+        case .model: try await model(ops ?? 2_000_000)
+        case .lockstep: try await lockstep(ops ?? 2000)
+        case .rebuild: try rebuild()
         }
     }
 

@@ -19,7 +19,7 @@ struct GuestOptions: ParsableArguments {
     @Option(help: "Kernel config fragment added to vm/dmemfuzz.config, e.g. for an option the series adds (repeatable).")
     var config: [String] = []
     @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
-    var accel: String?
+    var accel: Accel?
     @Option(name: .customLong("vgem"), help: "vgem module parameters, e.g. \"dmem_regions=2 dmem_size=268435456\".")
     var vgemParams: String?
     @Option(name: .customLong("vkms"), help: "vkms module parameters, e.g. \"dmem_size=67108864\".")
@@ -71,7 +71,7 @@ struct GuestOptions: ParsableArguments {
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = VMConfig(kernel: kb, initramfs: initrd)
         cfg.memoryMB = memory
-        if let accel { cfg.accel = Accel(rawValue: accel) }
+        cfg.accel = accel
         cfg.vgemParams = vgemParams
         cfg.vkmsParams = vkmsParams
         cfg.cmdline += append

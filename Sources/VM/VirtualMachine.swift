@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-public enum Accel: String, Sendable {
+public enum Accel: String, CaseIterable, Sendable {
     case kvm, tcg
 
     /// KVM if it works here, else TCG. Nested KVM can hang in SeaBIOS, so a KVM boot must print
