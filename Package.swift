@@ -54,7 +54,7 @@ let package = Package(
         ),
         .testTarget(name: "DmemModelTests", dependencies: ["DmemModel"]),
         .testTarget(name: "TraceTests", dependencies: ["Trace", "DmemModel"]),
-        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "Trace", "DmemModel"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "Trace", "DmemModel", "Campaign"]),
         // The built dmemfuzz binary and the vm/ scripts over malformed input (BadInput/): exit
         // codes and first lines. No dependencies: it runs the products, not the library.
         .testTarget(name: "CLITests", exclude: ["BadInput"]),
