@@ -104,7 +104,7 @@ final class KernelManifestTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: b) }
         let file = b.appendingPathComponent("manifest.json").path
         func message(_ text: String?) -> String {
-            if let text { FileManager.default.createFile(atPath: file, contents: Data(text.utf8)) }
+            if let text { _ = FileManager.default.createFile(atPath: file, contents: Data(text.utf8)) }
             do { _ = try KernelManifest.read(dir: b); return "no error" } catch { return "\(error)" }
         }
         XCTAssertTrue(message(nil).hasPrefix("setup: \(file): "), message(nil))
