@@ -97,6 +97,14 @@ final class KernelManifestTests: XCTestCase {
         XCTAssertEqual(m.modulesDir, b.path + "/modroot/lib/modules/7.3.4-dmemfuzz")
     }
 
+    /// The manifest of the kernel built on this machine, if there is one, decodes.
+    func testTheBuiltKernelsManifestDecodes() throws {
+        guard let kb = KernelBuild.existing() else { throw XCTSkip("no kernel build on this machine") }
+        let m = try kb.manifest()
+        XCTAssertEqual(m.kernelRelease, kb.release)
+        XCTAssertFalse(m.testPatches.isEmpty)
+    }
+
     /// A manifest that is not one is an error naming the file and what is missing.
     func testMalformedManifestsNameFileAndField() throws {
         let b = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-bad-\(UUID().uuidString)")
