@@ -27,7 +27,7 @@ public final class Session {
         release = hello.release
         guard let p = override ?? KernelProfile.forRelease(hello.release) else {
             vm.stop()
-            throw VMError.protocolError("no model profile for kernel \(hello.release) (known: 7.2, 7.3); pass --profile")
+            throw CampaignError("kernel \(hello.release): no model profile for it (known: 7.2, 7.3); pass --profile")
         }
         profile = p
         kernel = KernelExecutor(vm: vm)
