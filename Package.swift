@@ -13,8 +13,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
@@ -24,6 +22,10 @@ let package = Package(
         .target(name: "Trace", dependencies: ["DmemModel"]),
         // Executor protocol, model executor, generator, shrinker, lockstep driver.
         .target(name: "Fuzz", dependencies: ["DmemModel", "Trace"]),
+        // The host <-> agent line protocol: typed requests and replies, the hex codec. No Foundation
+        // (the agent links it).
+        .target(name: "AgentProtocol", dependencies: ["DmemModel", "Trace"]),
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "Trace", "DmemModel"]),
         // --- kernel side (issue 3) targets go below this line ---
         // libkmod / libcap (+ raw ioctl/syscall shims) for the guest agent.
         .systemLibrary(name: "CKmod", path: "Sources/CKmod", pkgConfig: "libkmod",
@@ -31,28 +33,28 @@ let package = Package(
         .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
         // PID 1 of the guest initramfs: Glibc only, never Foundation (static binary size).
-        .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "Trace", "DmemModel"]),
+        .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "AgentProtocol", "Trace", "DmemModel"]),
         // Host side: QEMU, initramfs, console, splat detection.
         // (QEMU outlives any one call, so it is a Foundation.Process, not a scoped swift-subprocess run.)
-        .target(name: "VM"),
-        .testTarget(name: "VMTests", dependencies: ["VM"]),
+        .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"]),
 
         // Host side of a campaign: the kernel executor, findings, reports, corpora.
-        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM"]),
+        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM", "AgentProtocol"]),
         .testTarget(name: "CampaignTests", dependencies: ["Campaign", "Fuzz", "Trace", "DmemModel"]),
 
         // --- end kernel side ---
         .executableTarget(
             name: "DmemfuzzCLI",
             dependencies: [
-                "DmemModel", "Trace", "Fuzz", "VM", "Campaign",
+                "DmemModel", "Trace", "Fuzz", "VM", "Campaign", "AgentProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "DmemModelTests", dependencies: ["DmemModel"]),
         .testTarget(name: "TraceTests", dependencies: ["Trace", "DmemModel"]),
-        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "Trace", "DmemModel"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "Trace", "DmemModel", "Campaign"]),
         // The built dmemfuzz binary and the vm/ scripts over malformed input (BadInput/): exit
         // codes and first lines. No dependencies: it runs the products, not the library.
         .testTarget(name: "CLITests", exclude: ["BadInput"]),

@@ -164,7 +164,7 @@ public enum CampaignRunner {
     static func finding(_ session: Session, _ trace: Trace, index: Int, divergence: Divergence?, splats: [Splat], hung: Bool, _ model: Model) -> Finding {
         let kind: Finding.Kind = !splats.isEmpty ? .splat : (hung ? .hang : .divergence)
         let title = splats.first?.title ?? divergence.map(Finding.title(for:)) ?? "guest stopped answering"
-        let state = (try? session.vm.state()) ?? "(guest did not answer)"
+        let state = (try? session.vm.agent.state()) ?? "(guest did not answer)"
         var f = Finding(kind: kind, title: title, trace: trace, index: index, divergence: divergence, splats: splats,
                         console: session.vm.console, modelTree: divergence?.modelTree ?? model.describe(), kernelState: state)
         f.interfaces = session.interfaces.summary

@@ -142,15 +142,34 @@ public final class CampaignDriver {
             state = CampaignState(seed: seed)
         }
         var corpus: [(name: String, trace: Trace)] = []
-        for f in ((try? FileManager.default.contentsOfDirectory(atPath: under("corpus"))) ?? []).sorted() where f.hasSuffix(".trace") {
+        for f in try corpusNames(under("corpus")) where f.hasSuffix(".trace") {
             let path = under("corpus", f)
             let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
             guard type == .typeRegular else { throw CampaignError("\(path): not a regular file") }
-            guard let data = FileManager.default.contents(atPath: path) else { throw CampaignError("\(path): cannot read") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CampaignError("\(path): cannot read: \(String(cString: strerror(access(path, R_OK) == 0 ? EIO : errno)))")
+            }
             do { corpus.append((f, try TraceParser(file: path).parseLocated(bytes: Array(data)).trace)) }
             catch { throw CampaignError(error.description) }
         }
         return (state, corpus)
+    }
+
+    /// The names in a corpus directory, sorted; none when it does not exist yet (a new
+    /// campaign), an error when it exists and cannot be listed (resuming without it would
+    /// forget its coverage).
+    static func corpusNames(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw CampaignError("\(path): cannot list: \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let ent = readdir(d) {
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
     }
 
     /// The campaign's own corpus (rounds that reached new signatures), also when resuming.

@@ -1,3 +1,4 @@
+import AgentProtocol
 import DmemModel
 import Fuzz
 import Trace
@@ -10,24 +11,19 @@ public final class KernelExecutor: Executor {
     public init(vm: VirtualMachine) { self.vm = vm }
 
     public func execute(_ ops: [Op]) async throws -> [Outcome?] {
-        let replies = try vm.batch(ops.map(TracePrinter.op), timeout: 120)
+        let replies = try vm.agent.batch(ops, timeout: 120)
         return try zip(ops, replies).map { op, reply in
             if case .evictQuery = op { return nil }  // a question only the model answers
-            if reply.hasPrefix("fail ") {
-                throw VMError.protocolError("agent refused '\(TracePrinter.op(op))': \(AgentCodec.text(reply.dropFirst(5)) ?? reply)")
+            switch reply {
+            case let .outcome(o): return o
+            case let .fail(m): throw VMError.protocolError("agent refused '\(TracePrinter.op(op))': \(m)")
+            default: throw VMError.protocolError("unreadable outcome '\(reply.wire)' for '\(TracePrinter.op(op))'")
             }
-            do { return try TraceParser(file: "<agent>").parseOutcome(Substring(reply)) }
-            catch { throw VMError.protocolError("unreadable outcome '\(reply)' for '\(TracePrinter.op(op))'") }
         }
     }
 
     /// KCOV edges in dmem.c/page_counter.c since the last call (`kcov` must have been accepted).
-    public func coverage() throws -> [UInt64] {
-        let r = try vm.request("cover")
-        let f = r.split(separator: " ", omittingEmptySubsequences: false)
-        guard f.first == "ok", f.count == 3 else { throw VMError.protocolError("cover: \(r)") }
-        return f[2].split(separator: ",").compactMap { UInt64($0, radix: 16) }
-    }
+    public func coverage() throws -> [UInt64] { try vm.agent.cover() }
 
     /// The regions the booted kernel registered, as `register` ops for the model: names and order
     /// from dmem.capacity (registration order), sizes from what the agent asked the test patches

@@ -23,20 +23,20 @@ public final class Session {
     public init(vm: VirtualMachine, profile override: KernelProfile? = nil, kcov wantKcov: Bool = true) throws {
         self.vm = vm
         try vm.start()
-        let hello = try vm.hello()
+        let hello = try vm.agent.hello()
         release = hello.release
         guard let p = override ?? KernelProfile.forRelease(hello.release) else {
             vm.stop()
-            throw VMError.protocolError("no model profile for kernel \(hello.release) (known: 7.2, 7.3); pass --profile")
+            throw CampaignError("kernel \(hello.release): no model profile for it (known: 7.2, 7.3); pass --profile")
         }
         profile = p
         kernel = KernelExecutor(vm: vm)
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity,
                                              requested: RequestedRegions(vgem: vm.config.vgemParams, vkms: vm.config.vkmsParams))
         modules = vm.config.kernel.moduleNames().union(vm.config.kernel.features())
-        interfaces = Interfaces(listing: try vm.interfaces(), profile: p, options: [])
+        interfaces = Interfaces(listing: try vm.agent.interfaces(), profile: p, options: [])
         let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
-        kcov = !ranges.isEmpty && (try? vm.request("kcov " + AgentCodec.hex(ranges))) == "ok"
+        kcov = !ranges.isEmpty && (try? vm.agent.kcov(ranges: ranges)) == true
     }
 
     /// A model in the guest's boot state.

@@ -11,7 +11,12 @@ import Foundation
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: `bench model` (model ops/s), `bench lockstep` (boot-to-ready, lockstep ops/s vs the raw guest cost of the same ops), `bench boot` (cold boot vs snapshot restore).")
 
-    @Argument(help: "What to measure: model, lockstep, boot or rebuild.") var what: String = "model"
+    /// What `bench` measures.
+    enum Subject: String, CaseIterable, ExpressibleByArgument {
+        case model, lockstep, boot, rebuild
+    }
+
+    @Argument(help: "What to measure: model, lockstep, boot or rebuild.") var what: Subject = .model
     @Option(parsing: .unconditional, help: "Ops to run (model: 2000000, lockstep: 2000 by default).", transform: Count.parser(Count.ops)) var ops: Int?
     @Option(help: "Profile.") var profile: KernelProfile = .v7_3
     @Option(parsing: .unconditional, help: "Ops per batch (lockstep; 1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
@@ -19,11 +24,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         switch what {
-        case "model": try await model(ops ?? 2_000_000)
-        case "lockstep": try await lockstep(ops ?? 2000)
-        case "rebuild": try rebuild()
-        case "boot": try boot()
-        default: throw ValidationError("unknown benchmark '\(what)' (known: model, lockstep, boot, rebuild)")
+        case .model: try await model(ops ?? 2_000_000)
+        case .lockstep: try await lockstep(ops ?? 2000)
+        case .rebuild: try rebuild()
+        case .boot: try boot()
         }
     }
 
@@ -32,20 +36,12 @@ struct BenchCommand: AsyncParsableCommand {
         let session = try Session(vm: try guest.makeVM())
         defer { session.stop() }
         let boot = Date().timeIntervalSince(t0)
-        _ = try session.vm.request("stats")  // start counting from here
+        _ = try session.vm.agent.stats()  // start counting from here
         var cfg = CampaignConfig()
         cfg.seed = 42; cfg.ops = n; cfg.batch = batch
         let r = await CampaignRunner.run(session, config: cfg)
-        let reply = try session.vm.request("stats")
-        guard reply.hasPrefix("ok ") else { throw ValidationError("agent: \(reply)") }
-        var guestSeconds = 0.0
-        var rows: [(String, Int, Double)] = []
-        for line in (AgentCodec.text(reply.dropFirst(3)) ?? "").split(separator: "\n") {
-            let f = line.split(separator: " ")
-            guard f.count == 3, let c = Int(f[1]), let t = Double(f[2]) else { continue }
-            guestSeconds += t
-            rows.append((String(f[0]), c, t))
-        }
+        let rows = try session.vm.agent.stats().map { ($0.verb, $0.count, $0.seconds) }
+        let guestSeconds = rows.reduce(0) { $0 + $1.2 }
         if let f = r.finding { print("finding saved: " + (try FindingStore(root: "findings").save(f, manifest: session.vm.config.kernel.dir))) }
         print(String(format: "boot to agent ready: %.2f s (QEMU start to ready %.2f s, %@)", boot, session.vm.readySeconds ?? -1, session.vm.accel.rawValue))
         print(String(format: "lockstep: %d ops in %.2f s = %.0f ops/s%@", r.executed, r.seconds, Double(r.executed) / r.seconds,
@@ -94,9 +90,9 @@ struct BenchCommand: AsyncParsableCommand {
         let c = dir.appendingPathComponent("repro.c"), bin = dir.appendingPathComponent("repro")
         try AtomicFile.write(Data(try Repro.c(trace).utf8), to: c)
         try ReproBinary.compile(source: c, output: bin)
-        try session.vm.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        try session.vm.agent.put("/tmp/repro", Array(try Data(contentsOf: bin)))
         func timed(_ cmd: String) throws -> (Double, Int, String) {
-            let t0 = Date(); let (st, out) = try session.vm.shell(cmd, timeout: 600); return (Date().timeIntervalSince(t0), st, out)
+            let t0 = Date(); let (st, out) = try session.vm.agent.shell(cmd, timeout: 600); return (Date().timeIntervalSince(t0), st, out)
         }
         let empty = (0..<3).map { _ in (try? timed("true").0) ?? 0 }.min() ?? 0
         let (total, status, out) = try timed("/tmp/repro")
@@ -113,7 +109,7 @@ struct BenchCommand: AsyncParsableCommand {
         func up(snapshots: Bool) throws -> VirtualMachine {
             let vm = try guest.makeVM(snapshots: snapshots)
             try vm.start()
-            _ = try vm.hello()
+            _ = try vm.agent.hello()
             return vm
         }
         let cold = try up(snapshots: false)
@@ -160,10 +156,7 @@ struct BenchCommand: AsyncParsableCommand {
         let rebuild = Date().timeIntervalSince(t1)
         print(String(format: "base build lookup: %.1f s (cached)", baseSeconds))
         print(String(format: "one-line kernel/cgroup/dmem.c change: rebuilt in %.1f s (goal <= 60 s)", rebuild))
-        if let m = try? String(contentsOf: base.dir.appendingPathComponent("manifest.json"), encoding: .utf8),
-           let r = m.range(of: "\"build_time_seconds\": ") {
-            print("full build of the base (from its manifest): \(m[r.upperBound...].prefix { $0.isNumber }) s")
-        }
+        print("full build of the base (from its manifest): \(try base.manifest().buildTimeSeconds) s")
     }
 
     func model(_ ops: Int) async throws {

@@ -19,7 +19,7 @@ struct GuestOptions: ParsableArguments {
     @Option(help: "Kernel config fragment added to vm/dmemfuzz.config, e.g. for an option the series adds (repeatable).")
     var config: [String] = []
     @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
-    var accel: String?
+    var accel: Accel?
     @Option(name: .customLong("vgem"), help: "vgem module parameters, e.g. \"dmem_regions=2 dmem_size=268435456\".")
     var vgemParams: String?
     @Option(name: .customLong("vkms"), help: "vkms module parameters, e.g. \"dmem_size=67108864\".")
@@ -75,7 +75,7 @@ struct GuestOptions: ParsableArguments {
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = VMConfig(kernel: kb, initramfs: initrd)
         cfg.memoryMB = memory
-        if let accel { cfg.accel = Accel(rawValue: accel) }
+        cfg.accel = accel
         cfg.vgemParams = vgemParams
         cfg.vkmsParams = vkmsParams
         cfg.cmdline += append
@@ -100,7 +100,7 @@ struct BootCommand: ParsableCommand {
             FileHandle.standardError.write(Data("boot failed: \(error)\nconsole: \(vm.consoleURL.path)\n".utf8))
             throw ExitCode.failure
         }
-        let hello = try vm.hello()
+        let hello = try vm.agent.hello()
         print("kernel:       \(vm.config.kernel.dir.path) (\(hello.release))")
         print("accel:        \(vm.accel.rawValue)")
         print("started by:   \(vm.bootKind.rawValue)")
@@ -108,7 +108,7 @@ struct BootCommand: ParsableCommand {
                      vm.guestReadyUptime.map { String($0) } ?? "?"))
         print("modules:      \(hello.modules)")
         print("cards:        \(hello.cards)")
-        let listing = try vm.interfaces()
+        let listing = try vm.agent.interfaces()
         if let profile = KernelProfile.forRelease(hello.release) {
             let i = Interfaces(listing: listing, profile: profile, options: [])
             print("interfaces:   \(listing.split(separator: "\n").joined(separator: ", "))")
@@ -116,7 +116,7 @@ struct BootCommand: ParsableCommand {
         }
         print("dmem.capacity:")
         print(hello.capacity.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        if state { print(try vm.state()) }
+        if state { print(try vm.agent.state()) }
         let splats = vm.splats()
         for s in splats { print("SPLAT [\(s.kind.rawValue)] \(s.title)") }
         if console { print(vm.console) }

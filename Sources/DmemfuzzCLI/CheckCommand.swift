@@ -24,12 +24,13 @@ struct CheckCommand: AsyncParsableCommand {
     var options: [ModelOption] = []
 
     func run() async throws {
-        var lines: [String] = []
         var interfaces: Interfaces?
-        let results = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
-                                                 booted: { interfaces = $0.interfaces }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
-        var cases: [(name: String, ok: Bool, skip: Bool, detail: String, seconds: Double)] =
-            results.map { ($0.file, $0.status != .fail, $0.status == .skip, $0.detail, $0.seconds) }
+        let replayed = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
+                                                  booted: { interfaces = $0.interfaces }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
+        var results = CheckResults(cases: replayed.map {
+            CheckResults.Case(name: $0.file, status: $0.status == .fail ? .fail : $0.status == .skip ? .skip : .pass,
+                              detail: $0.detail, seconds: $0.seconds)
+        })
         let seconds = duration.seconds
         if seconds > 0 {
             var cfg = CampaignConfig()
@@ -42,40 +43,19 @@ struct CheckCommand: AsyncParsableCommand {
             let found = try await driver.run { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) }
             try? FileManager.default.removeItem(atPath: dir)
             let st = driver.state
-            cases.append(("fuzz \(duration) seed \(seed)", found.isEmpty, false,
-                          found.isEmpty ? "\(st.ops) ops, \(st.signatures.count) signatures" : "findings: " + found.joined(separator: ", "), st.seconds))
+            results.cases.append(CheckResults.Case(name: "fuzz \(duration) seed \(seed)", status: found.isEmpty ? .pass : .fail,
+                                                   detail: found.isEmpty ? "\(st.ops) ops, \(st.signatures.count) signatures" : "findings: " + found.joined(separator: ", "),
+                                                   seconds: st.seconds))
         }
-        lines.append("KTAP version 1")
-        lines.append("1..\(cases.count)")
         // what the kernel has that the model does not check, one diagnostic each
-        for u in interfaces?.unmodeled ?? [] { lines.append("# unmodeled: \(u)") }
-        for a in interfaces?.absent ?? [] { lines.append("# modeled but absent: \(a)") }
+        results.diagnostics += (interfaces?.unmodeled ?? []).map { "unmodeled: \($0)" }
+        results.diagnostics += (interfaces?.absent ?? []).map { "modeled but absent: \($0)" }
         if profile != nil || !options.isEmpty {
-            lines.append("# model: profile \(profile.map(\.rawValue) ?? "from the kernel release")" + (options.isEmpty ? "" : ", options " + options.map(\.rawValue).joined(separator: " ")))
+            results.diagnostics.append("model: profile \(profile.map(\.rawValue) ?? "from the kernel release")"
+                                       + (options.isEmpty ? "" : ", options " + options.map(\.rawValue).joined(separator: " ")))
         }
-        for (i, c) in cases.enumerated() {
-            let directive = c.skip ? " # SKIP \(c.detail)" : (c.detail.isEmpty ? "" : " # \(c.detail)")
-            lines.append("\(c.ok ? "ok" : "not ok") \(i + 1) \(c.name)\(c.ok || c.skip ? directive : "")")
-            if !c.ok { lines.append("# \(c.detail)") }
-        }
-        let failed = cases.filter { !$0.ok }.count
-        lines.append("# \(cases.filter { $0.ok && !$0.skip }.count) passed, \(failed) failed, \(cases.filter(\.skip).count) skipped")
-        print(lines.joined(separator: "\n"))
-        if let junit {
-            func esc(_ s: String) -> String {
-                s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                    .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-            }
-            var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"dmemfuzz check\" tests=\"\(cases.count)\" failures=\"\(failed)\" skipped=\"\(cases.filter(\.skip).count)\">\n"
-            for c in cases {
-                x += "  <testcase name=\"\(esc(c.name))\" time=\"\(String(format: "%.2f", c.seconds))\">"
-                if c.skip { x += "<skipped message=\"\(esc(c.detail))\"/>" }
-                else if !c.ok { x += "<failure message=\"\(esc(c.detail))\"/>" }
-                x += "</testcase>\n"
-            }
-            x += "</testsuite>\n"
-            try AtomicFile.write(Data(x.utf8), to: URL(fileURLWithPath: junit))
-        }
-        if failed > 0 { throw ExitCode(1) }
+        print(results.ktap(), terminator: "")
+        if let junit { try AtomicFile.write(Data(results.junit().utf8), to: URL(fileURLWithPath: junit)) }
+        if results.failed { throw ExitCode(1) }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import DmemModel
 import Foundation
 import Trace
+import VM
 
 @main
 struct Dmemfuzz: AsyncParsableCommand {
@@ -52,3 +53,4 @@ struct Dmemfuzz: AsyncParsableCommand {
 
 extension KernelProfile: ExpressibleByArgument {}
 extension ModelOption: ExpressibleByArgument {}
+extension Accel: ExpressibleByArgument {}

@@ -26,7 +26,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         unexpected.steps = trace.steps.map { Step($0.op) }
         let r = try await s.replay(unexpected)
         let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 2).dropFirst(before))
-        guard var f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.state()) ?? "") else {
+        guard var f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.agent.state()) ?? "") else {
             print("\(traceFile): does not reproduce on this kernel (no divergence, no splat)")
             throw ExitCode(1)
         }
@@ -67,8 +67,8 @@ struct ReproCommand: ParsableCommand {
         defer { g.stop() }
         let vm = g.session.vm
         let before = vm.splats().count
-        try vm.put("/tmp/repro", Array(try Data(contentsOf: bin)))
-        let (status, output) = try vm.shell("/tmp/repro", timeout: 600)
+        try vm.agent.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 600)
         let splats = Array(vm.awaitSplats(moreThan: before, timeout: 3).dropFirst(before))
         print(output, terminator: output.hasSuffix("\n") || output.isEmpty ? "" : "\n")
         let on = "kernel \(g.session.release) (\(vm.config.kernel.dir.lastPathComponent))"

@@ -1,3 +1,4 @@
+import AgentProtocol
 import ArgumentParser
 import Foundation
 import VM
@@ -14,7 +15,7 @@ struct ShellCommand: ParsableCommand {
         let vm = try guest.makeVM()
         defer { vm.poweroff() }
         try vm.start()
-        let hello = try vm.hello()
+        let hello = try vm.agent.hello()
         FileHandle.standardError.write(Data(String(format: "guest %@ ready in %.2f s (%@); console: %@\n", hello.release,
                                                    vm.readySeconds ?? -1, vm.accel.rawValue, vm.consoleURL.path).utf8))
         var seen = 0
@@ -24,8 +25,9 @@ struct ShellCommand: ParsableCommand {
             if line == "exit" || line == "quit" { break }
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             do {
-                let r = line.hasPrefix("@") ? (0, try vm.request(String(line.dropFirst()), timeout: timeout) + "\n")
-                                            : try vm.shell(line, timeout: timeout)
+                let r = line.hasPrefix("@") ? (0, try vm.agent.raw(try AgentRequest.decode(String(line.dropFirst()), next: { nil }),
+                                                                   timeout: timeout).map { $0 + "\n" }.joined())
+                                            : try vm.agent.shell(line, timeout: timeout)
                 FileHandle.standardOutput.write(Data(r.1.utf8))  // unbuffered: keep order with stderr
                 if r.0 != 0 { FileHandle.standardError.write(Data("[exit \(r.0)]\n".utf8)) }
             } catch {

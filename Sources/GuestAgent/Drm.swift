@@ -12,13 +12,10 @@ enum Drm {
     static let GEM_CLOSE = ioc(write, 0x09, 8)
     static let MODE_CREATE_DUMB = ioc(read | write, 0xB2, 32)
     // vgem private ioctls of the dmem test patch (vm/patches/<ver>/, include/uapi/drm/vgem_drm.h).
-    nonisolated(unsafe) static var vgemCreateNr: UInt = 0x3
-    nonisolated(unsafe) static var vgemInfoNr: UInt = 0x4
-    nonisolated(unsafe) static var vgemTransferNr: UInt = 0x5
-    static var VGEM_DMEM_CREATE: UInt { ioc(read | write, commandBase + vgemCreateNr, 24) }
-    static var VGEM_DMEM_INFO: UInt { ioc(read | write, commandBase + vgemInfoNr, 24) }
+    static let VGEM_DMEM_CREATE = ioc(read | write, commandBase + 0x3, 24)
+    static let VGEM_DMEM_INFO = ioc(read | write, commandBase + 0x4, 24)
     /// struct drm_vgem_dmem_transfer { __u32 handle, pid; }, DRM_IOW: 0x40086445.
-    static var VGEM_DMEM_TRANSFER: UInt { ioc(write, commandBase + vgemTransferNr, 8) }
+    static let VGEM_DMEM_TRANSFER = ioc(write, commandBase + 0x5, 8)
 
     struct DrmVersion {
         var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0

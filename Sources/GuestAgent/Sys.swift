@@ -137,35 +137,3 @@ enum Sys {
         return (pid < 0 ? -1 : code, out)
     }
 }
-
-enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8](); out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-    static func encode(_ s: String) -> String { encode(Array(s.utf8)) }
-    /// A protocol field: hex, or `-` for no bytes (fields are space separated).
-    static func field(_ bytes: [UInt8]) -> String { bytes.isEmpty ? "-" : encode(bytes) }
-    static func field(_ s: String) -> String { field(Array(s.utf8)) }
-    static func decode<S: StringProtocol>(_ s: S) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out = [UInt8](); out.reserveCapacity(u.count / 2)
-        var i = 0
-        while i < u.count {
-            guard let h = nib(u[i]), let l = nib(u[i + 1]) else { return nil }
-            out.append(h << 4 | l); i += 2
-        }
-        return out
-    }
-    private static func nib(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
-        }
-    }
-}

@@ -1,7 +1,9 @@
 // dmemfuzz-agent: PID 1 of the test initramfs. Mounts the filesystems, enables the dmem
 // controller, loads vgem/vkms (libkmod), then serves the line protocol on the `dmemfuzz`
-// virtio-serial port. `--stdio` serves stdin/stdout without any setup (host-side testing).
+// virtio-serial port (AgentProtocol). `--stdio` serves stdin/stdout without any setup
+// (host-side testing).
 import Glibc
+import AgentProtocol
 import DmemModel
 import Trace
 import CKmod
@@ -48,7 +50,7 @@ signal(SIGPIPE, SIG_IGN)
     return withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
 }
 
-@MainActor func uptime() -> String { String(Sys.readText("/proc/uptime")?.split(separator: " ").first ?? "0") }
+@MainActor func uptime() -> Double { Sys.readText("/proc/uptime")?.split(separator: " ").first.flatMap { Double($0) } ?? 0 }
 
 nonisolated(unsafe) var params: [String: String] = [:]
 let kmod = Kmod()
@@ -135,8 +137,7 @@ let exec = Executor(kmod: kmod, moduleOptions: params)
 nonisolated(unsafe) var kcov: Kcov? = nil
 let reader = LineReader(fd: inFd)
 
-@MainActor func send(_ line: String) { _ = Sys.writeAll(outFd, Array((line + "\n").utf8)) }
-@MainActor func fail(_ msg: String) -> String { "fail " + Hex.field(msg) }
+@MainActor func send(_ reply: AgentReply) { _ = Sys.writeAll(outFd, Array((reply.wire + "\n").utf8)) }
 
 /// Text of every cgroup's dmem.* files and cgroup.stat, plus capacity.
 @MainActor func stateDump() -> String {
@@ -156,100 +157,74 @@ let reader = LineReader(fd: inFd)
     return out
 }
 
-/// `exec`/`batch`: one op in the trace text format (Sources/Trace), answered with the printed outcome.
 /// Time spent executing ops in the guest, per verb (count, seconds), for `dmemfuzz bench`: the
 /// raw cost of an op mix, measured where it happens, without the host round trips.
-nonisolated(unsafe) var opStats: [Substring: (Int, Double)] = [:]  // PID 1 is single-threaded
+nonisolated(unsafe) var opStats: [String: (Int, Double)] = [:]  // PID 1 is single-threaded
 
-@MainActor func execTraceLine(_ line: Substring) -> String {
-    do {
-        let step = try TraceParser(file: "<agent>").parseStep(line)
-        let t0 = Sys.monotonicSeconds()
-        let out = exec.execute(step.op)
-        kcov?.collect()
-        let verb = line.split(separator: " ", maxSplits: 1).first ?? ""
-        let (n, t) = opStats[verb] ?? (0, 0)
-        opStats[verb] = (n + 1, t + Sys.monotonicSeconds() - t0)
-        return TracePrinter.outcome(out)
-    } catch {
-        return fail("\(error)")
-    }
+/// `exec`/`batch`: one op, answered with its outcome.
+@MainActor func execute(_ op: Op) -> AgentReply {
+    let t0 = Sys.monotonicSeconds()
+    let out = exec.execute(op)
+    kcov?.collect()
+    let verb = String(TracePrinter.op(op).prefix { $0 != " " })  // as the line starts: `as`, `write-nonblock`
+    let (n, t) = opStats[verb] ?? (0, 0)
+    opStats[verb] = (n + 1, t + Sys.monotonicSeconds() - t0)
+    return .outcome(out)
 }
 
 @MainActor func reap() { var st: Int32 = 0; while waitpid(-1, &st, WNOHANG) > 0 {} }
 
-@MainActor func handle(_ line: String) -> String {
-    let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-    guard let verb = parts.first else { return fail("empty request") }
-    let rest = parts.count > 1 ? parts[1] : ""
-    switch verb {
-    case "hello":
+/// put: a new file, mode 0755 (a reproducer binary the host compiled).
+@MainActor func put(_ path: String, _ data: [UInt8]) -> AgentReply {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    if fd < 0 { return .err(Errno(errno)) }
+    defer { close(fd) }
+    return Sys.writeAll(fd, data) ? .ok : .err(Errno(errno))
+}
+
+@MainActor func handle(_ request: AgentRequest) -> [AgentReply] {
+    switch request {
+    case .hello:
         let cap = Sys.readFile(cgroupRoot + "/dmem.capacity").1
         let cards = Drm.cards().map { "card\($0.minor):\($0.driver):\($0.device)" }.joined(separator: " ")
-        return "ok \(Hex.field(release())) \(Hex.field(cap)) \(Hex.field(loadReport.joined(separator: " "))) \(Hex.field(cards)) \(uptime())"
-    case "exec": return execTraceLine(rest)
-    case "state": return "ok " + Hex.field(stateDump())
-    case "interfaces": return "ok " + Hex.field(interfaceReport)
-    case "sh":
-        let (status, out) = Sys.run(["/bin/sh", "-c", String(rest)])
-        return "ok \(status) \(Hex.field(out))"
-    case "put":
-        // put <path> <hex>: a new file, mode 0755 (a reproducer binary the host compiled).
-        let f = rest.split(separator: " ", maxSplits: 1)
-        guard f.count == 2, let data = Hex.decode(f[1]) else { return fail("put: path and hex") }
-        let fd = open(String(f[0]), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
-        if fd < 0 { return "err \(Errno(errno))" }
-        defer { close(fd) }
-        var off = 0
-        while off < data.count {
-            let n = data[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { return "err \(Errno(errno))" }
-            off += n
-        }
-        return "ok"
-    case "modprobe":
-        let f = rest.split(separator: " ", maxSplits: 1)
-        guard let name = f.first else { return fail("modprobe: name") }
-        let opts = f.count > 1 ? Hex.decode(f[1]).map { String(decoding: $0, as: UTF8.self) } : nil
-        let r = kmod.load(String(name), options: opts)
-        return r == 0 ? "ok" : "err \(Errno(r))"
-    case "rmmod":
-        let r = kmod.unload(String(rest))
-        return r == 0 ? "ok" : "err \(Errno(r))"
-    case "kcov":
-        guard let text = Hex.decode(rest).map({ String(decoding: $0, as: UTF8.self) }) else { return fail("kcov: hex ranges") }
+        return [.hello(AgentHello(release: release(), capacity: String(decoding: cap, as: UTF8.self),
+                                  modules: loadReport.joined(separator: " "), cards: cards, uptime: uptime()))]
+    case let .exec(op): return [execute(op)]
+    case let .batch(ops): return ops.map(execute)
+    case .state: return [.text(stateDump())]
+    case .interfaces: return [.text(interfaceReport)]
+    case let .shell(command):
+        let (status, out) = Sys.run(["/bin/sh", "-c", command])
+        return [.shell(status: Int(status), output: String(decoding: out, as: UTF8.self))]
+    case let .put(path, data): return [put(path, data)]
+    case let .kcov(text):
         let filter = KcovFilter(text: text)
-        guard !filter.isEmpty else { return fail("kcov: no ranges") }
+        guard !filter.isEmpty else { return [.fail("kcov: no ranges")] }
         if kcov == nil { kcov = Kcov(filter: filter) }
-        guard kcov != nil else { return "err \(Errno(errno))" }
+        guard kcov != nil else { return [.err(Errno(errno))] }
         exec.actors.kcovFilter = filter
-        return "ok"
-    case "cover":
-        // Edges since the last `cover`, from the agent and every actor, as 16-digit hex words.
+        return [.ok]
+    case .cover:
+        // Edges since the last `cover`, from the agent and every actor.
         var all = Set(kcov?.take() ?? [])
         all.formUnion(exec.actors.coverage())
-        return "ok \(all.count) " + all.map { String($0, radix: 16) }.joined(separator: ",")
-    case "vgem-ioctls":  // override the DMEM_CREATE / DMEM_INFO [/ DMEM_TRANSFER] command numbers
-        let f = rest.split(separator: " ").compactMap { UInt($0) }
-        guard f.count == 2 || f.count == 3 else { return fail("vgem-ioctls: two or three numbers") }
-        Drm.vgemCreateNr = f[0]; Drm.vgemInfoNr = f[1]
-        if f.count == 3 { Drm.vgemTransferNr = f[2] }
-        return "ok"
-    case "poweroff":
+        return [.coverage(all.sorted())]
+    case .stats:
+        let rows = opStats.keys.sorted().map { OpStat(verb: $0, count: opStats[$0]!.0, seconds: opStats[$0]!.1) }
+        opStats = [:]
+        return [.stats(rows)]
+    case .poweroff:
         exec.actors.exitAll()
         if isInit {
-            send("ok")
+            send(.ok)
             sync()
             _ = reboot(Int32(RB_AUTOBOOT))  // QEMU runs with -no-reboot: this exits it
         }
-        return "ok"
-    default:
-        if let op = OpText.parse(Substring(line)) { return OpText.format(exec.execute(op)) }
-        return fail("unknown request: \(verb)")
+        return [.ok]
     }
 }
 
-send("ready \(Hex.field(release())) \(uptime())")
+send(.ready(release: release(), uptime: uptime()))
 Sys.log("ready after \(uptime()) s (\(loadReport.joined(separator: " ")))")
 while true {
     guard let line = reader.next() else {
@@ -257,24 +232,10 @@ while true {
         Sys.sleepMillis(50)  // host disconnected: keep waiting, PID 1 must not exit
         continue
     }
-    reap()
-    if line.hasPrefix("batch ") {
-        let n = Int(line.dropFirst(6)) ?? 0
-        var out: [String] = []
-        for _ in 0..<n {
-            guard let l = reader.next() else { break }
-            out.append(execTraceLine(Substring(l)))
-        }
-        _ = Sys.writeAll(outFd, Array((out.joined(separator: "\n") + "\n").utf8))
-        continue
-    }
     if line.isEmpty { continue }
-    if line == "stats" {
-        // `stats` -> ok <hex text>: "verb count seconds" lines; the counters restart.
-        let text = opStats.keys.sorted().map { "\($0) \(opStats[$0]!.0) \(opStats[$0]!.1)" }.joined(separator: "\n")
-        opStats = [:]
-        _ = Sys.writeAll(outFd, Array(("ok " + Hex.field(Array(text.utf8)) + "\n").utf8))
-        continue
-    }
-    send(handle(line))
+    reap()
+    let replies: [AgentReply]
+    do { replies = handle(try AgentRequest.decode(line, next: reader.next)) }
+    catch { replies = Array(repeating: .fail(error.message), count: error.replyLines) }
+    _ = Sys.writeAll(outFd, Array(replies.map { $0.wire + "\n" }.joined().utf8))
 }

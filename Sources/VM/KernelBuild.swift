@@ -190,28 +190,3 @@ public enum ReproBinary {
         try Shell.run(["gcc", "-static", "-O1", "-Wall", "-o", output.path, source.path])
     }
 }
-
-enum Shell {
-    /// Runs argv, returns stdout; throws on non-zero exit.
-    @discardableResult
-    /// `mergeStderr`: the child's stderr goes into the same pipe as its stdout (one reader, so a
-    /// chatty stderr cannot fill its pipe while stdout is read), kept off dmemfuzz's own stderr,
-    /// and shown only in the error when the child fails.
-    static func run(_ argv: [String], mergeStderr: Bool = false, cwd: URL? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
-        p.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
-        if let cwd { p.currentDirectoryURL = cwd }
-        let out = Pipe(); p.standardOutput = out
-        let err = Pipe()
-        p.standardError = mergeStderr ? out : err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let edata = mergeStderr ? data : err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw VMError.setup("\(argv.joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: edata, as: UTF8.self).suffix(2000))")
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-}

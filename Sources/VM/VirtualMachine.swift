@@ -1,9 +1,10 @@
+import AgentProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-public enum Accel: String, Sendable {
+public enum Accel: String, CaseIterable, Sendable {
     case kvm, tcg
 
     /// KVM if it works here, else TCG. Nested KVM can hang in SeaBIOS, so a KVM boot must print
@@ -67,9 +68,10 @@ public struct VMConfig: Sendable {
     public init(kernel: KernelBuild, initramfs: URL) { self.kernel = kernel; self.initramfs = initramfs }
 }
 
-/// One QEMU guest running the agent: start, request/response with deadlines, console log, stop.
-/// Every exit path tears QEMU down (SIGTERM, then SIGKILL); SIGINT/SIGTERM of the host process too.
-public final class VirtualMachine {
+/// One QEMU guest running the agent: start, the agent's line transport with deadlines (`agent`
+/// speaks the protocol over it), console log, stop. Every exit path tears QEMU down (SIGTERM,
+/// then SIGKILL); SIGINT/SIGTERM of the host process too.
+public final class VirtualMachine: AgentTransport {
     public static let qemuBinary = "/usr/bin/qemu-system-x86_64"
     /// `qemu-system-x86_64 --version`'s first line.
     public static let qemuVersion: String = (try? Shell.run([qemuBinary, "--version"]).split(separator: "\n").first.map(String.init)) ?? "?"
@@ -175,12 +177,10 @@ public final class VirtualMachine {
         if snapshot != nil {
             // The restored agent sits in its request loop: its hello says it runs.
             try resumeRestored(qmpPath: qmpPath)
-            let r = try request("hello", timeout: 60)
-            let f = r.split(separator: " ", omittingEmptySubsequences: false)
-            guard f.first == "ok", f.count >= 5 else { throw VMError.protocolError("restored guest: \(r)") }
+            let h = try agent.hello()
             readySeconds = Date().timeIntervalSince(t0)
-            release = AgentCodec.text(f[1])
-            guestReadyUptime = f.count > 5 ? Double(f[5]) : nil
+            release = h.release
+            guestReadyUptime = h.uptime
             bootKind = .restored
             return
         }
@@ -189,25 +189,19 @@ public final class VirtualMachine {
             stop()
             throw VMError.timeout("the agent did not say ready within \(Int(config.readyTimeout)) s; console log: \(consoleURL.path)")
         } catch { stop(); throw error }
-        let f = line.split(separator: " ")
-        guard f.first == "ready" else { stop(); throw VMError.protocolError("expected ready, got \(line)") }
+        guard case let .ready(r, up)? = try? AgentReply.decode(line, answering: nil) else {
+            stop(); throw VMError.protocolError("expected ready, got \(line)")
+        }
         readySeconds = Date().timeIntervalSince(t0)
-        release = f.count > 1 ? AgentCodec.text(f[1]) : nil
-        guestReadyUptime = f.count > 2 ? Double(f[2]) : nil
+        release = r
+        guestReadyUptime = up
         bootKind = .cold
     }
 
-    /// One request, one response line.
-    public func request(_ line: String, timeout: Double = 60) throws -> String {
-        try send(line)
-        return try readLine(timeout: timeout)
-    }
-
-    /// `batch N` + N op lines -> N outcome lines.
-    public func batch(_ ops: [String], timeout: Double = 120) throws -> [String] {
-        try send((["batch \(ops.count)"] + ops).joined(separator: "\n"))
-        return try ops.map { _ in try readLine(timeout: timeout) }
-    }
+    /// The agent in this guest.
+    public var agent: AgentClient { AgentClient(self) }
+    /// `agent.state()` (Campaign/Guest.swift asks the VM).
+    public func state() throws -> String { try agent.state() }
 
     public func send(_ text: String) throws {
         guard sock >= 0 else { throw VMError.protocolError("not connected") }
@@ -275,7 +269,7 @@ public final class VirtualMachine {
     /// Asks the agent to power off (QEMU exits through -no-reboot), then makes sure QEMU is gone.
     public func poweroff(timeout: Double = 15) {
         if isRunning && sock >= 0 {
-            _ = try? request("poweroff", timeout: timeout)
+            try? agent.poweroff(timeout: timeout)
             _ = waitExit(timeout: timeout)
         }
         stop()
@@ -354,78 +348,5 @@ enum VMReaper {
     static func remove(_ pid: pid_t) {
         lock.lock(); defer { lock.unlock() }
         if let i = pids.firstIndex(of: pid) { pids[i] = 0 }
-    }
-}
-
-/// Decoding of the agent's response fields (see Sources/GuestAgent/Protocol.swift).
-public enum AgentCodec {
-    public static func bytes<S: StringProtocol>(_ field: S) -> [UInt8]? {
-        if field == "-" { return [] }
-        let u = Array(field.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        var i = 0
-        while i < u.count {
-            guard let h = nib(u[i]), let l = nib(u[i + 1]) else { return nil }
-            out.append(h << 4 | l); i += 2
-        }
-        return out
-    }
-    public static func text<S: StringProtocol>(_ field: S) -> String? { bytes(field).map { String(decoding: $0, as: UTF8.self) } }
-    public static func hex(_ bytes: [UInt8]) -> String {
-        if bytes.isEmpty { return "-" }
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: bytes.count * 2)
-        for (i, b) in bytes.enumerated() { out[2 * i] = digits[Int(b >> 4)]; out[2 * i + 1] = digits[Int(b & 15)] }
-        return String(decoding: out, as: UTF8.self)
-    }
-    public static func hex(_ s: String) -> String { hex(Array(s.utf8)) }
-    static func nib(_ c: UInt8) -> UInt8? {
-        switch c { case 48...57: return c - 48; case 97...102: return c - 87; case 65...70: return c - 55; default: return nil }
-    }
-}
-
-/// Typed helpers over the raw protocol.
-extension VirtualMachine {
-    public struct Hello: Sendable { public var release: String; public var capacity: String; public var modules: String; public var cards: String; public var uptime: Double? }
-    public func hello() throws -> Hello {
-        let r = try request("hello")
-        let f = r.split(separator: " ", omittingEmptySubsequences: false)
-        guard f.first == "ok", f.count >= 5 else { throw VMError.protocolError(r) }
-        return Hello(release: AgentCodec.text(f[1]) ?? "", capacity: AgentCodec.text(f[2]) ?? "",
-                     modules: AgentCodec.text(f[3]) ?? "", cards: AgentCodec.text(f[4]) ?? "",
-                     uptime: f.count > 5 ? Double(f[5]) : nil)
-    }
-    /// The agent's boot-time listing of dmem.* files (root, child) and controllers (`interfaces`);
-    /// "" from an agent that predates the verb.
-    public func interfaces() throws -> String {
-        let r = try request("interfaces")
-        if r.hasPrefix("fail ") { return "" }
-        guard r.hasPrefix("ok ") else { throw VMError.protocolError("interfaces: \(r)") }
-        return AgentCodec.text(r.dropFirst(3)) ?? ""
-    }
-    /// Runs a busybox shell command in the guest: (exit status, output).
-    public func shell(_ cmd: String, timeout: Double = 60) throws -> (status: Int, output: String) {
-        precondition(!cmd.contains("\n"), "one line")
-        let r = try request("sh " + cmd, timeout: timeout)
-        let f = r.split(separator: " ")
-        guard f.first == "ok", f.count == 3, let st = Int(f[1]) else { throw VMError.protocolError(r) }
-        return (st, AgentCodec.text(f[2]) ?? "")
-    }
-    /// Writes an executable file into the guest (`put`).
-    public func put(_ path: String, _ data: [UInt8], timeout: Double = 120) throws {
-        let r = try request("put \(path) \(AgentCodec.hex(data))", timeout: timeout)
-        guard r == "ok" else { throw VMError.protocolError("put \(path): \(r)") }
-    }
-    /// Reads a guest file through the agent (`read` op): contents, or nil with the errno name.
-    public func readFile(_ cgroup: String, _ file: String) throws -> String {
-        let r = try request("read \(cgroup) \(file)")
-        guard r.hasPrefix("ok d:") else { throw VMError.protocolError("read \(cgroup) \(file): \(r)") }
-        return AgentCodec.text(r.dropFirst(5)) ?? ""
-    }
-    public func state() throws -> String {
-        let r = try request("state")
-        guard r.hasPrefix("ok ") else { throw VMError.protocolError(r) }
-        return AgentCodec.text(r.dropFirst(3)) ?? ""
     }
 }

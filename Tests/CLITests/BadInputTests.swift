@@ -98,6 +98,19 @@ final class BadInputTests: XCTestCase {
         try expect(["model", "--ops", "1"], exit: 0, first: "profile 7.3, seed 1, 3 ops")
     }
 
+    /// Issue 13: `--accel` and `bench`'s subject are enums, so a typo is a usage error, not ignored
+    /// (a mistyped accelerator used to fall back to the probe; a mistyped subject ran nothing).
+    func testEnumeratedValues() throws {
+        try expect(["bench", "lockstpe"], exit: 2,
+                   first: "dmemfuzz: The value 'lockstpe' is invalid for '<what>'. Please provide one of 'model', 'lockstep' or 'rebuild'. (see dmemfuzz bench --help)")
+        for sub in ["boot", "shell", "fuzz", "replay", "check"] {
+            try expect([sub, "--accel", "kmv"] + noKernel, exit: 2,
+                       first: "dmemfuzz: The value 'kmv' is invalid for '--accel <accel>'. Please provide one of 'kvm' and 'tcg'. (see dmemfuzz \(sub) --help)")
+        }
+        try expect(["bench", "--accel", "KVM"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value 'KVM' is invalid for '--accel <accel>'. Please provide one of 'kvm' and 'tcg'. (see dmemfuzz bench --help)")
+    }
+
     /// Issue 9: `check`, the CI entry point, takes --profile and --option like `fuzz` (checked while
     /// parsing; accepted ones get as far as starting the guest).
     func testCheckTakesProfileAndOption() throws {

@@ -31,8 +31,8 @@ final class ReproInGuestTests: XCTestCase {
         let vm = VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: root))))
         try vm.start()
         defer { vm.poweroff() }
-        try vm.put("/tmp/repro", Array(try Data(contentsOf: bin)))
-        let (status, output) = try vm.shell("/tmp/repro", timeout: 300)
+        try vm.agent.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 300)
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains("evicted b2"), output)
         XCTAssertEqual(vm.splats().count, 0, vm.console)

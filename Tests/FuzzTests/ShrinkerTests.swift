@@ -1,5 +1,6 @@
 import XCTest
 
+import Campaign
 import Trace
 @testable import Fuzz
 @testable import DmemModel
@@ -24,19 +25,8 @@ final class ShrinkerTests: XCTestCase {
         return try await s.ddmin(c)
     }
 
-    /// What a finding's title keeps of a divergence: the op's verb and both outcomes' kinds
-    /// (Campaign's Finding.title, which the kernel minimizer holds fixed).
-    static func title(_ d: Divergence) -> String {
-        func kind(_ o: Outcome) -> String {
-            if let e = o.errno { return e.description }
-            if o.data != nil { return "data" }
-            if o.value != nil { return "value" }
-            return o.evicted.isEmpty ? "ok" : "ok+evictions"
-        }
-        let verb = TracePrinter.op(d.op).split(separator: " ").first.map(String.init) ?? "?"
-        let (k, m) = (kind(d.actual), kind(d.expected))
-        return "\(verb): " + (k == m ? (d.actual.evicted != d.expected.evicted ? "different evictions" : "different \(k)") : "kernel \(k), model \(m)")
-    }
+    /// The title a finding of the divergence gets (Campaign's Finding.title, the real one).
+    static func title(_ d: Divergence) -> String { Finding.title(for: d) }
 
     static func divergence(_ t: Trace) async throws -> Divergence? {
         var ls = Lockstep(model: ModelExecutor(profile: .v7_3), subject: ModelExecutor(profile: .v7_2))
@@ -97,9 +87,9 @@ final class ShrinkerTests: XCTestCase {
             alloc a3 vgem/region0 134217728 b3 ; read / dmem.current ; alloc a3 vgem/region0 67108864 b4
             """)
         let d = try await Self.divergence(t)
-        XCTAssertEqual(d.map(Self.title), "alloc: different evictions")
+        XCTAssertEqual(d.map(Self.title), "divergence in alloc: different evictions")
         XCTAssertEqual(d?.index, t.steps.count - 1)
-        let want = "alloc: different evictions"
+        let want = "divergence in alloc: different evictions"
         let pred: (Trace) async throws -> Bool = { try await Self.divergence($0).map(Self.title) == want }
         let old = try await ddminOnly(t, pred)
         XCTAssertEqual(ops(old), """

@@ -1,5 +1,7 @@
 import Foundation
 import XCTest
+import DmemModel
+import Trace
 @testable import VM
 
 /// Boots the real kernel (vm/build-kernel.sh's build). Without one these tests skip, unless
@@ -47,6 +49,16 @@ enum Guest {
 }
 
 final class BootTests: XCTestCase {
+    /// One op in trace syntax through the typed client, its outcome printed as a trace prints it.
+    func exec(_ vm: VirtualMachine, _ line: String) throws -> String {
+        TracePrinter.outcome(try vm.agent.exec(try TraceParser().parseStep(Substring(line)).op))
+    }
+    /// A cgroup file's contents, read by the agent (`read` op).
+    func read(_ vm: VirtualMachine, _ cgroup: String, _ file: String) throws -> String {
+        let o = try vm.agent.exec(.read(CgroupPath(parsing: Substring(cgroup))!, file: file))
+        return String(decoding: o.data ?? [], as: UTF8.self)
+    }
+
     /// Removes the VM's work dir when the test passed; otherwise says where the console log is.
     func finish(_ vm: VirtualMachine) {
         if (testRun?.totalFailureCount ?? 1) == 0 { vm.cleanup() } else { print("console log: \(vm.consoleURL.path)") }
@@ -58,7 +70,7 @@ final class BootTests: XCTestCase {
     func testSnapshotRestoreIsTheBootState() throws {
         let cold = try Guest.boot(snapshots: false)
         XCTAssertEqual(cold.bootKind, .cold)
-        let want = (try cold.hello(), try cold.readFile("/", "dmem.capacity"), try cold.interfaces())
+        let want = (try cold.agent.hello(), try read(cold, "/", "dmem.capacity"), try cold.agent.interfaces())
         cold.poweroff(); Guest.assertNoQemu(cold); finish(cold)
         let first = try Guest.boot()  // restores, or boots and saves the snapshot
         first.poweroff(); finish(first)
@@ -66,17 +78,17 @@ final class BootTests: XCTestCase {
         let vm = try Guest.boot()
         defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
         XCTAssertEqual(vm.bootKind, .restored)
-        let hello = try vm.hello()
+        let hello = try vm.agent.hello()
         XCTAssertEqual(hello.release, want.0.release)
         XCTAssertEqual(hello.capacity, want.0.capacity)
         // Which modules loaded and how (their load times are the saved boot's, not the cold one's).
         func loaded(_ m: String) -> String { m.replacingOccurrences(of: #"\(\d+ms\)"#, with: "", options: .regularExpression) }
         XCTAssertEqual(loaded(hello.modules), loaded(want.0.modules))
         XCTAssertTrue(loaded(hello.modules).contains("vgem=ok"), hello.modules)
-        XCTAssertEqual(try vm.readFile("/", "dmem.capacity"), want.1)
-        XCTAssertEqual(try vm.interfaces(), want.2)
+        XCTAssertEqual(try read(vm, "/", "dmem.capacity"), want.1)
+        XCTAssertEqual(try vm.agent.interfaces(), want.2)
         XCTAssertTrue(vm.console.contains("Linux version"), "the boot log heads a restored console")
-        let (st, out) = try vm.shell("sleep 0.2 && mkdir /sys/fs/cgroup/snap && cat /sys/fs/cgroup/snap/dmem.max && rmdir /sys/fs/cgroup/snap")
+        let (st, out) = try vm.agent.shell("sleep 0.2 && mkdir /sys/fs/cgroup/snap && cat /sys/fs/cgroup/snap/dmem.max && rmdir /sys/fs/cgroup/snap")
         XCTAssertEqual(st, 0, out)
         XCTAssertTrue(out.contains("vgem/region0 max"), out)
     }
@@ -87,64 +99,62 @@ final class BootTests: XCTestCase {
         defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
 
         // dmem.capacity lists the vgem regions with the configured size.
-        let cap = try vm.readFile("/", "dmem.capacity")
+        let cap = try read(vm, "/", "dmem.capacity")
         print("dmem.capacity:\n\(cap)")
         XCTAssertTrue(cap.contains("vgem/region0 \(Guest.vgemSize)"), cap)
         XCTAssertTrue(cap.contains("vgem/region1 \(Guest.vgemSize)"), cap)
         XCTAssertTrue(cap.contains("vkms/default"), cap)
 
         // An actor in a child cgroup allocates; the charge shows in the child's and the root's dmem.current.
-        XCTAssertEqual(try vm.request("exec mkdir /t"), "ok")
-        XCTAssertEqual(try vm.request("exec spawn a1 /t"), "ok")
-        XCTAssertEqual(try vm.request("exec alloc a1 vgem/region0 1048576 b1"), "ok")
-        let cur = try vm.readFile("/t", "dmem.current")
+        XCTAssertEqual(try exec(vm, "mkdir /t"), "ok")
+        XCTAssertEqual(try exec(vm, "spawn a1 /t"), "ok")
+        XCTAssertEqual(try exec(vm, "alloc a1 vgem/region0 1048576 b1"), "ok")
+        let cur = try read(vm, "/t", "dmem.current")
         XCTAssertTrue(cur.contains("vgem/region0 1048576"), cur)
-        let rootCur = try vm.readFile("/", "dmem.current")
+        let rootCur = try read(vm, "/", "dmem.current")
         XCTAssertTrue(rootCur.contains("vgem/region0 1048576"), rootCur)
-        XCTAssertEqual(try vm.request("exec resident b1"), "1")
+        XCTAssertEqual(try exec(vm, "resident b1"), "1")
         // vkms dumb buffers are charged too.
-        XCTAssertEqual(try vm.request("exec alloc a1 vkms/default 65536 b2"), "ok")
-        XCTAssertTrue(try vm.readFile("/t", "dmem.current").contains("vkms/default 65536"))
+        XCTAssertEqual(try exec(vm, "alloc a1 vkms/default 65536 b2"), "ok")
+        XCTAssertTrue(try read(vm, "/t", "dmem.current").contains("vkms/default 65536"))
         // A limit below usage makes the next allocation fail with the kernel's errno (evicting b1 first).
-        XCTAssertEqual(try vm.request("exec free b1"), "ok")
-        XCTAssertTrue(try vm.readFile("/t", "dmem.current").contains("vgem/region0 0"))
-        XCTAssertEqual(try vm.batch(["exit a1", "rmdir /t", "dying /"]), ["ok", "ok", "0"])
+        XCTAssertEqual(try exec(vm, "free b1"), "ok")
+        XCTAssertTrue(try read(vm, "/t", "dmem.current").contains("vgem/region0 0"))
+        XCTAssertEqual(try vm.agent.batch([.exit(1), .rmdir(CgroupPath.root.child("t")), .dying(.root)]),
+                       [.outcome(.ok), .outcome(.ok), .outcome(.number(0))])
 
         // A vkms configfs device registers vkms/<name>; disabling it removes the region.
-        XCTAssertEqual(try vm.request("exec register vkms/dev1 67108864"), "ok")
-        XCTAssertTrue(try vm.readFile("/", "dmem.capacity").contains("vkms/dev1"))
-        XCTAssertEqual(try vm.request("exec unregister vkms/dev1"), "ok")
-        let after = try vm.readFile("/", "dmem.capacity")
+        XCTAssertEqual(try exec(vm, "register vkms/dev1 67108864"), "ok")
+        XCTAssertTrue(try read(vm, "/", "dmem.capacity").contains("vkms/dev1"))
+        XCTAssertEqual(try exec(vm, "unregister vkms/dev1"), "ok")
+        let after = try read(vm, "/", "dmem.capacity")
         XCTAssertFalse(after.contains("vkms/dev1"), after)
         XCTAssertTrue(after.contains("vgem/region0"), after)
 
         // state dump covers every cgroup's dmem files.
-        XCTAssertTrue(try vm.state().contains("== / dmem.capacity"))
+        XCTAssertTrue(try vm.agent.state().contains("== / dmem.capacity"))
         XCTAssertEqual(vm.splats().map(\.title), [])
 
         // LKDTM WARNING is detected with its title; the guest keeps serving.
-        let (st, _) = try vm.shell("echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
+        let (st, _) = try vm.agent.shell("echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
         XCTAssertEqual(st, 0)
         XCTAssertEqual(vm.awaitSplats().map(\.title), ["WARNING in lkdtm_WARNING"])
-        XCTAssertEqual(try vm.request("exec mkdir /after-warn"), "ok")
+        XCTAssertEqual(try exec(vm, "mkdir /after-warn"), "ok")
     }
 
     func testLKDTMBugAndWatchdog() throws {
         let vm = try Guest.boot()
         defer { vm.stop(); Guest.assertNoQemu(vm); finish(vm) }
-        do {
-            let (st, _) = try vm.shell("echo BUG > /sys/kernel/debug/provoke-crash/DIRECT")
-            XCTAssertNotEqual(st, 0, "the shell that hit BUG() is killed")
-        } catch VMError.qemuExited {
-            // panic_on_oops kernels reboot, and QEMU exits (-no-reboot): the console still has the report.
-        }
+        // CONFIG_PANIC_ON_OOPS=n (vm/dmemfuzz.config): the guest outlives BUG(), only the shell dies.
+        let (st, _) = try vm.agent.shell("echo BUG > /sys/kernel/debug/provoke-crash/DIRECT")
+        XCTAssertNotEqual(st, 0, "the shell that hit BUG() is killed")
         let titles = vm.awaitSplats().map(\.title)
         XCTAssertEqual(titles.first, "kernel BUG in lkdtm_BUG", "\(titles)")
         XCTAssertEqual(vm.splats().first?.kind, .bug)
-        guard vm.isRunning else { return }
+        guard vm.isRunning else { return XCTFail("the guest died after an oops (CONFIG_PANIC_ON_OOPS=n); console: \(vm.consoleURL.path)") }
         // A guest that stops answering is declared hung within the deadline.
         let t0 = Date()
-        XCTAssertThrowsError(try vm.shell("sleep 30", timeout: 2)) { e in
+        XCTAssertThrowsError(try vm.agent.shell("sleep 30", timeout: 2)) { e in
             guard case VMError.hung = e else { return XCTFail("\(e)") }
         }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 4)

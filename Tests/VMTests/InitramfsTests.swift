@@ -50,16 +50,4 @@ final class InitramfsTests: XCTestCase {
             "kernel/drivers/gpu/drm/vgem/vgem.ko", "kernel/drivers/gpu/drm/vkms/vkms.ko",
         ])
     }
-
-    func testAgentProtocolCodec() {
-        XCTAssertEqual(AgentCodec.text("68690a"), "hi\n")
-        XCTAssertEqual(AgentCodec.bytes("-"), [])
-        XCTAssertNil(AgentCodec.bytes("6"))
-        XCTAssertEqual(AgentCodec.hex([0, 255]), "00ff")
-        XCTAssertEqual(AgentCodec.hex([]), "-")
-        // Every byte survives the round trip (`put` sends whole reproducer binaries this way).
-        let all = (0...255).map(UInt8.init)
-        XCTAssertEqual(AgentCodec.bytes(AgentCodec.hex(all)), all)
-        XCTAssertEqual(AgentCodec.hex([0x9a, 0x0b]), "9a0b")
-    }
 }
