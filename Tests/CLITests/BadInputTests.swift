@@ -102,7 +102,7 @@ final class BadInputTests: XCTestCase {
     /// (a mistyped accelerator used to fall back to the probe; a mistyped subject ran nothing).
     func testEnumeratedValues() throws {
         try expect(["bench", "lockstpe"], exit: 2,
-                   first: "dmemfuzz: The value 'lockstpe' is invalid for '<what>'. Please provide one of 'model', 'lockstep' or 'rebuild'. (see dmemfuzz bench --help)")
+                   first: "dmemfuzz: The value 'lockstpe' is invalid for '<what>'. Please provide one of 'model', 'lockstep', 'boot' or 'rebuild'. (see dmemfuzz bench --help)")
         for sub in ["boot", "shell", "fuzz", "replay", "check"] {
             try expect([sub, "--accel", "kmv"] + noKernel, exit: 2,
                        first: "dmemfuzz: The value 'kmv' is invalid for '--accel <accel>'. Please provide one of 'kvm' and 'tcg'. (see dmemfuzz \(sub) --help)")
