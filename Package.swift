@@ -37,7 +37,7 @@ let package = Package(
         // Host side: QEMU, initramfs, console, splat detection.
         // (QEMU outlives any one call, so it is a Foundation.Process, not a scoped swift-subprocess run.)
         .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel"]),
-        .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"], exclude: ["testdata"]),
 
         // Host side of a campaign: the kernel executor, findings, reports, corpora.
         .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM", "AgentProtocol"]),
