@@ -13,7 +13,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // The reference model of kernel/cgroup/dmem.c + mm/page_counter.c + TTM eviction. No I/O.
@@ -35,7 +34,9 @@ let package = Package(
         // PID 1 of the guest initramfs: Glibc only, never Foundation (static binary size).
         .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "AgentProtocol", "Trace", "DmemModel"]),
         // Host side: QEMU, initramfs, console, splat detection.
-        // (QEMU outlives any one call, so it is a Foundation.Process, not a scoped swift-subprocess run.)
+        // (QEMU outlives any one call, so it is a Foundation.Process; Shell.run reads stdout and stderr
+        // on two threads: swift-subprocess needs a free cooperative-pool thread its synchronous
+        // callers may hold, see Shell.swift.)
         .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel"]),
         .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"], exclude: ["testdata"]),
 
