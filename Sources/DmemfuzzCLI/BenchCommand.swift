@@ -126,7 +126,8 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let c = cold.readySeconds ?? -1, r = restores.sorted()[1]
         print(String(format: "cold boot to agent ready: %.2f s (guest uptime %@ s, %@)", c, cold.guestReadyUptime.map { String($0) } ?? "?", cold.accel.rawValue))
-        for ph in phases.phases { print(String(format: "  %-46@ %6.2f s", ph.name, ph.seconds)) }
+        let width = phases.phases.map(\.name.count).max() ?? 0
+        for ph in phases.phases { print("  " + ph.name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: " %6.2f s", ph.seconds)) }
         print("first guest with snapshots on: \(first.bootKind.rawValue), \(String(format: "%.2f", first.readySeconds ?? -1)) s")
         print(String(format: "snapshot restore to agent answering: %.2f s (median of %@); %.1fx faster than the cold boot",
                      r, restores.map { String(format: "%.2f", $0) }.joined(separator: ", "), c / r))
