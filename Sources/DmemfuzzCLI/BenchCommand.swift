@@ -84,13 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard case .clean = await session.reset(from: r.model, splatsSeen: session.vm.splats().count) else {
             print("C-loop baseline: the guest did not reset after the lockstep run; skipped"); return
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-bench-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let c = dir.appendingPathComponent("repro.c"), bin = dir.appendingPathComponent("repro")
-        try AtomicFile.write(Data(try Repro.c(trace).utf8), to: c)
-        try ReproBinary.compile(source: c, output: bin)
-        try session.vm.agent.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        try session.vm.agent.put("/tmp/repro", try ReproBinary.build(try Repro.c(trace)))
         func timed(_ cmd: String) throws -> (Double, Int, String) {
             let t0 = Date(); let (st, out) = try session.vm.agent.shell(cmd, timeout: 600); return (Date().timeIntervalSince(t0), st, out)
         }

@@ -57,17 +57,13 @@ struct ReproCommand: ParsableCommand {
     func run() throws {
         let source = try reproducerSource()
         guard runInGuest else { print(source, terminator: ""); return }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-repro-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let c = dir.appendingPathComponent("repro.c"), bin = dir.appendingPathComponent("repro")
-        try AtomicFile.write(Data(source.utf8), to: c)
-        do { try ReproBinary.compile(source: c, output: bin) } catch { throw BadInput("repro.c does not compile: \(error)") }
+        let bin: [UInt8]
+        do { bin = try ReproBinary.build(source) } catch { throw BadInput("repro.c does not compile: \(error)") }
         let g = try guest.startGuest()
         defer { g.stop() }
         let vm = g.session.vm
         let before = vm.splats().count
-        try vm.agent.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        try vm.agent.put("/tmp/repro", bin)
         let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 600)
         let splats = Array(vm.awaitSplats(moreThan: before, timeout: 3).dropFirst(before))
         print(output, terminator: output.hasSuffix("\n") || output.isEmpty ? "" : "\n")

@@ -21,17 +21,12 @@ final class ReproInGuestTests: XCTestCase {
         let trace = try TraceParser(file: file.lastPathComponent).parse(String(contentsOf: file, encoding: .utf8))
         XCTAssertTrue(trace.steps.contains { !($0.expect?.evicted.isEmpty ?? true) }, "the trace must evict")
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("repro-guest-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let src = dir.appendingPathComponent("repro.c"), bin = dir.appendingPathComponent("repro")
-        try Repro.c(trace).write(to: src, atomically: true, encoding: .utf8)
-        try ReproBinary.compile(source: src, output: bin)
+        let bin = try ReproBinary.build(try Repro.c(trace))
 
         let vm = VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: root))))
         try vm.start()
         defer { vm.poweroff() }
-        try vm.agent.put("/tmp/repro", Array(try Data(contentsOf: bin)))
+        try vm.agent.put("/tmp/repro", bin)
         let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 300)
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains("evicted b2"), output)
