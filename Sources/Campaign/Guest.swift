@@ -80,7 +80,10 @@ public final class Guest {
         /// its teardown (the trace with the teardown ops appended).
         public func finding(of t: Trace) -> Finding? {
             guard let r = result else { return nil }
-            if let f = r.finding(of: t, splats: splats, console: session.vm.console) { return f }
+            // A divergent or splatting run was not reset: the agent's state dump is the trace's.
+            if r.divergence != nil || !splats.isEmpty,
+               let f = r.finding(of: t, splats: splats, console: session.vm.console,
+                                 kernelState: (try? session.vm.agent.state()) ?? "") { return f }
             guard let td = teardown else { return nil }
             var executed = t
             executed.profile = r.model.profile; executed.alsoHoldsFor = []; executed.steps = r.executed

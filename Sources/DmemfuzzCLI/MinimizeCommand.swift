@@ -21,12 +21,13 @@ struct MinimizeCommand: AsyncParsableCommand {
         let g = try guest.startGuest()
         defer { g.stop() }
         let s = g.session
-        let before = s.vm.splats().count
         var unexpected = trace
         unexpected.steps = trace.steps.map { Step($0.op) }
-        let r = try await s.replay(unexpected)
-        let splats = Array(s.vm.awaitSplats(moreThan: before, timeout: 2).dropFirst(before))
-        guard var f = r.finding(of: trace, splats: splats, console: s.vm.console, kernelState: (try? s.vm.agent.state()) ?? "") else {
+        // Through the guest, so the next run starts clean (reset or a new guest) and a splat of
+        // the reset after the trace is the trace's.
+        let run = try await g.replayClean(unexpected, splatWait: 2)
+        if let e = run.failure { throw e }
+        guard var f = run.finding(of: trace) else {
             print("\(traceFile): does not reproduce on this kernel (no divergence, no splat)")
             throw ExitCode(1)
         }

@@ -196,6 +196,38 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue((r.stdout + r.stderr).contains("refcount"), r.stdout + r.stderr)
     }
 
+    /// `dmemfuzz minimize` on the real kernel: the model's EBUSY dialect for a `dmem.max` below
+    /// usage (`option max-below-usage-ebusy`) diverges from 7.3.4, which reclaims and says ok, so
+    /// the unmodified kernel has a finding to shrink. Its first replay must leave the guest for a
+    /// clean start: when it ran in the guest without a reset, the shrinker's own first replay
+    /// found the cgroups already there and called the finding "does not happen again".
+    func testMinimizeShrinksAFindingOnTheKernel() throws {
+        let kb = try kernel(), dir = try scratch()
+        let trace = dir.appendingPathComponent("ebusy.trace")
+        try Data("""
+            profile 7.3
+            option max-below-usage-ebusy
+            register vgem/region0 268435456 = ok
+            register vkms/default 67108864 = ok
+            mkdir /n = ok
+            mkdir /g = ok
+            spawn a2 /n = ok
+            spawn a1 /g = ok
+            alloc a2 vgem/region0 4096 b2 = ok
+            alloc a1 vgem/region0 8192 b1 = ok
+            read /n dmem.current = "vgem/region0 4096\\nvkms/default 0\\n"
+            write /g dmem.max "vgem/region0 4096" = EBUSY
+
+            """.utf8).write(to: trace)
+        let r = try run(["minimize", "--kernel", kb.dir.path, trace.path], in: dir)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("divergence in write dmem.max: kernel ok, model EBUSY: 10 -> 6 ops"), r.stdout + r.stderr)
+        // What is left: the cgroup, its actor, the allocation above the new max, the write.
+        let small = try String(contentsOf: dir.appendingPathComponent("minimized.trace"), encoding: .utf8)
+        XCTAssertFalse(small.contains("/n"), small)
+        XCTAssertTrue(small.contains("write /g dmem.max \"vgem/region0 4096\" = EBUSY"), small)
+    }
+
     func testInterruptedAndResumedCampaignRecordsWhatAnUninterruptedOneDoes() throws {
         let kb = try kernel(), exe = try binary(), dir = try scratch()
         let budget = 144
