@@ -275,10 +275,12 @@ public final class VirtualMachine: AgentTransport {
         stop()
     }
 
-    /// SIGTERM, then SIGKILL after 3 s; idempotent. Keeps the work dir (console log) around.
-    public func stop() {
+    /// SIGTERM, then SIGKILL after `grace` s; idempotent. Keeps the work dir (console log) around.
+    /// `grace` 0 kills at once: for a guest that is thrown away (a reboot), where QEMU's SIGTERM
+    /// shutdown only costs time (a restored guest used up the whole 3 s).
+    public func stop(grace: Double = 3) {
         if sock >= 0 { close(sock); sock = -1 }
-        if let p = process { Self.terminate(p); VMReaper.remove(p.processIdentifier) }
+        if let p = process { Self.terminate(p, grace: grace); VMReaper.remove(p.processIdentifier) }
     }
 
     /// Removes the work directory (console log included).
