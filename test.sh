@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 vm/setup-host.sh
-echo "== building the guest kernel (cached; 15-18 min the first time on 2 cores)" >&2
+echo "== building the guest kernel (cached; 15-30 min the first time on 2 cores)" >&2
 kernel=$(vm/build-kernel.sh --kernel-version 7.3 | tail -n 1)
 echo "== swift build" >&2
 swift build 2>&1 | tail -n 1
