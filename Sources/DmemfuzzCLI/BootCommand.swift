@@ -96,7 +96,12 @@ struct BootCommand: ParsableCommand {
     func run() throws {
         let vm = try guest.makeVM()
         defer { vm.poweroff() }
-        do { try vm.start() } catch {
+        do { try vm.start() } catch let e as VMError {
+            // Nothing booted (a bad setting): a setup error, one line, exit 2.
+            if case .setup = e { throw BadInput("cannot start the guest: \(e)") }
+            FileHandle.standardError.write(Data("boot failed: \(e)\nconsole: \(vm.consoleURL.path)\n".utf8))
+            throw ExitCode.failure
+        } catch {
             FileHandle.standardError.write(Data("boot failed: \(error)\nconsole: \(vm.consoleURL.path)\n".utf8))
             throw ExitCode.failure
         }

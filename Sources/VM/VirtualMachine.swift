@@ -7,12 +7,20 @@ import Glibc
 public enum Accel: String, CaseIterable, Sendable {
     case kvm, tcg
 
+    /// $DMEMFUZZ_ACCEL's choice: nil when unset or empty; a value that is neither is a setup
+    /// error (it used to be ignored, so a typo silently meant "probe").
+    public static func fromEnvironment(_ value: String?) throws -> Accel? {
+        guard let value, !value.isEmpty else { return nil }
+        guard let a = Accel(rawValue: value) else { throw VMError.setup("DMEMFUZZ_ACCEL='\(value)': want kvm or tcg") }
+        return a
+    }
+
     /// KVM if it works here, else TCG. Nested KVM can hang in SeaBIOS, so a KVM boot must print
     /// "Linux version" within `deadline` seconds. The verdict is cached per host kernel + QEMU.
     /// $DMEMFUZZ_ACCEL=kvm|tcg overrides.
-    public static func probe(kernel: KernelBuild, deadline: Double = 3) -> Accel {
+    public static func probe(kernel: KernelBuild, deadline: Double = 3) throws -> Accel {
         let env = ProcessInfo.processInfo.environment
-        if let a = env["DMEMFUZZ_ACCEL"].flatMap(Accel.init(rawValue:)) { return a }
+        if let a = try fromEnvironment(env["DMEMFUZZ_ACCEL"]) { return a }
         guard access("/dev/kvm", R_OK | W_OK) == 0 else { return .tcg }
         var u = utsname(); uname(&u)
         let host = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
@@ -103,7 +111,7 @@ public final class VirtualMachine: AgentTransport {
 
     public func start() throws {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
-        accel = config.accel ?? Accel.probe(kernel: config.kernel)
+        accel = try config.accel ?? Accel.probe(kernel: config.kernel)
         let sockPath = workDir.appendingPathComponent("agent.sock").path
         let qmpPath = workDir.appendingPathComponent("qmp.sock").path
         let params = [("vgem", config.vgemParams), ("vkms", config.vkmsParams)].compactMap { m, p in p.map { "dmemfuzz.\(m)=\"\($0)\"" } }
