@@ -19,8 +19,11 @@ public final class Guest {
     public init(profile: KernelProfile? = nil, kcov: Bool = true, makeVM: @escaping () throws -> VirtualMachine) throws {
         self.makeVM = makeVM; self.profile = profile; self.kcov = kcov
         session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
-        if session.vm.bootKind == .restored { restores += 1 }
+        counted()
     }
+
+    /// Counts the guest just started in `restores` when it came from the snapshot.
+    private func counted() { if session.vm.bootKind == .restored { restores += 1 } }
 
     /// "3 guests (2 restored from the snapshot)" for progress lines.
     public var startsDescription: String {
@@ -32,7 +35,7 @@ public final class Guest {
         session.vm.cleanup()
         session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
         boots += 1
-        if session.vm.bootKind == .restored { restores += 1 }
+        counted()
         ready = true
     }
 
@@ -123,7 +126,7 @@ extension Finding {
         t.steps += teardown.teardown.map { Step($0, expect: m.apply($0)) }
         var f = Finding(kind: .splat, title: teardown.splats.first?.title ?? "splat during teardown", trace: t,
                         index: t.steps.count - 1, divergence: nil, splats: teardown.splats, console: session.vm.console,
-                        modelTree: model.describe(), kernelState: (try? session.vm.state()) ?? "(guest did not answer)")
+                        modelTree: model.describe(), kernelState: (try? session.vm.agent.state()) ?? "(guest did not answer)")
         f.interfaces = session.interfaces.summary
         f.duringTeardown = true
         return f

@@ -175,12 +175,9 @@ public final class VirtualMachine: AgentTransport {
         VMReaper.add(p.processIdentifier)
 
         // Connect as soon as QEMU has created the socket (before the guest writes `ready`).
-        let connectDeadline = Date().addingTimeInterval(10)
-        while true {
-            if !p.isRunning { throw exitedError() }
-            if let fd = Self.connect(sockPath) { sock = fd; break }
-            if Date() > connectDeadline { stop(); throw VMError.timeout("connect \(sockPath)") }
-            usleep(10_000)
+        do { sock = try Self.connect(sockPath, deadline: 10, while: { p.isRunning }) } catch let e as VMError {
+            if case .timeout = e { stop(); throw e }
+            throw exitedError()
         }
         if snapshot != nil {
             // The restored agent sits in its request loop: its hello says it runs.
@@ -208,8 +205,6 @@ public final class VirtualMachine: AgentTransport {
 
     /// The agent in this guest.
     public var agent: AgentClient { AgentClient(self) }
-    /// `agent.state()` (Campaign/Guest.swift asks the VM).
-    public func state() throws -> String { try agent.state() }
 
     public func send(_ text: String) throws {
         guard sock >= 0 else { throw VMError.protocolError("not connected") }
@@ -316,6 +311,19 @@ public final class VirtualMachine: AgentTransport {
         let c = console
         let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
         return .qemuExited(status: status, consoleTail: String((qerr + c).suffix(3000)), consoleLog: consoleURL.path)
+    }
+
+    /// Connects to the unix socket QEMU is about to create at `path`, retrying every 10 ms for
+    /// `deadline` seconds while `alive()` holds: `VMError.timeout` when the time runs out,
+    /// `VMError.protocolError` when QEMU went away first.
+    static func connect(_ path: String, deadline: Double, while alive: () -> Bool = { true }) throws -> Int32 {
+        let end = Date().addingTimeInterval(deadline)
+        while true {
+            guard alive() else { throw VMError.protocolError("qemu exited before \(path) accepted") }
+            if let fd = connect(path) { return fd }
+            if Date() > end { throw VMError.timeout("connect \(path)") }
+            usleep(10_000)
+        }
     }
 
     static func connect(_ path: String) -> Int32? {
