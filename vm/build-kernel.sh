@@ -216,6 +216,17 @@ fi
 tm=$(( $(date +%s) - ts ))
 lap "make done"
 grep -E 'warning:' "$B/build.log" | sed 's/^/build-kernel: /' >&2 || true
+# warnings in the series' own C files under W=1 that the base tree's versions do not have (the
+# 0-day bot's report): $B/series-warnings.txt, the manifest's series_warnings, progress here
+: >"$B/series-warnings.txt"
+if [ ${#series[@]} -gt 0 ]; then
+  python3 "$here/series-warnings.py" "$W/src" "$O" "$src" "$tpdir" -- "${mk[@]}" >"$B/series-warnings.txt" 2>>"$B/build.log" \
+    || log "series warnings: not computed (see $B/build.log)"
+  n=$(grep -c . "$B/series-warnings.txt" || true)
+  log "series warnings (W=1, not in the base tree): $n"
+  sed 's/^/build-kernel: series warning: /' "$B/series-warnings.txt" >&2
+  lap "series W=1 warnings"
+fi
 "${mk[@]}" -s modules_install INSTALL_MOD_PATH="$B/modroot" INSTALL_MOD_STRIP=1 >"$B/modules_install.log" 2>&1 \
   || die "modules_install failed (log: $B/modules_install.log)"
 rel=$(cat "$O/include/config/kernel.release")
@@ -251,6 +262,7 @@ m = {
     "series": [{"path": p, "sha256": s} for p, s in zip(paths, shas)],
     "applied_patches": applied,
     "config_fragment_sha256": e["M_FRAG"],
+    "series_warnings": [l.rstrip("\n") for l in open(os.path.join(e["M_B"], "series-warnings.txt")) if l.strip()],
     "test_patches": tps,
     "build_time_seconds": int(e["M_TIME"]), "make_time_seconds": int(e["M_MAKE"]),
     "bzImage": os.path.join(e["M_B"], "bzImage"),

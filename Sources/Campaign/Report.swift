@@ -1,3 +1,5 @@
+import Foundation
+import VM
 import Fuzz
 import Trace
 
@@ -15,6 +17,9 @@ public enum Report {
         s += "profile: \(f.trace.profiles.map(\.rawValue).joined(separator: " "))"
         if !f.trace.options.isEmpty { s += ", options: " + f.trace.options.sorted().map(\.rawValue).joined(separator: " ") }
         if let i = f.interfaces { s += "\nkernel interfaces the model does not check: \(i) (read in the whole-tree reads, not compared)" }
+        if let m = try? JSONDecoder().decode(KernelManifest.self, from: Data(manifest.utf8)), let w = m.seriesWarnings, !w.isEmpty {
+            s += "\nbuild warnings in the series (W=1, not in the base tree):\n" + w.map { "  " + $0 }.joined(separator: "\n")
+        }
         s += "\nkernel manifest:\n" + indent(manifest) + "\n\n"
         let shown = minimized ?? f.modelTrace
         let notes = minimized == nil ? f.kernelNotes : [:]

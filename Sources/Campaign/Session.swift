@@ -57,5 +57,9 @@ public final class Session {
         return (Array(steps[..<i]), Array(steps[i...]))
     }
 
+    /// Warnings in the series' C files under W=1 that the base tree does not have (the build's
+    /// manifest, vm/series-warnings.py): said in the progress output, KTAP and report.txt.
+    public var seriesWarnings: [String] { ((try? vm.config.kernel.manifest())?.seriesWarnings) ?? [] }
+
     public func stop() { vm.poweroff() }
 }

@@ -25,8 +25,9 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         var interfaces: Interfaces?
+        var warnings: [String] = []
         let replayed = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
-                                                  booted: { interfaces = $0.interfaces }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
+                                                  booted: { interfaces = $0.interfaces; warnings = $0.seriesWarnings }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
         var results = CheckResults(cases: replayed.map {
             CheckResults.Case(name: $0.file, status: $0.status == .fail ? .fail : $0.status == .skip ? .skip : .pass,
                               detail: $0.detail, seconds: $0.seconds)
@@ -50,6 +51,7 @@ struct CheckCommand: AsyncParsableCommand {
         // what the kernel has that the model does not check, one diagnostic each
         results.diagnostics += (interfaces?.unmodeled ?? []).map { "unmodeled: \($0)" }
         results.diagnostics += (interfaces?.absent ?? []).map { "modeled but absent: \($0)" }
+        results.diagnostics += warnings.map { "series warning: \($0)" }
         if profile != nil || !options.isEmpty {
             results.diagnostics.append("model: profile \(profile.map(\.rawValue) ?? "from the kernel release")"
                                        + (options.isEmpty ? "" : ", options " + options.map(\.rawValue).joined(separator: " ")))

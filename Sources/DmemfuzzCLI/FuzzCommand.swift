@@ -62,6 +62,7 @@ struct FuzzCommand: AsyncParsableCommand {
         let s = driver.guest.session
         print("kernel \(s.release), profile \(s.profile), regions: \(s.bootRegions.map(TracePrinter.op).joined(separator: ", "))")
         if let i = s.interfaces.summary { print("\(i) (the profile does not model them: read in the whole-tree reads, not compared)") }
+        for w in s.seriesWarnings { print("series warning (W=1, not in the base tree): \(w)") }
         let found = try await driver.run { FileHandle.standardError.write(Data("fuzz: \($0)\n".utf8)) }
         let st = driver.state
         print(String(format: "%d ops in %.1f s of lockstep (%.0f ops/s), %d signatures, %d findings (%d new this run)",

@@ -34,6 +34,9 @@ enum KernelReplay {
         defer { guest.stop() }
         booted(guest.session)
         if let i = guest.session.interfaces.summary { log("\(i) (the profile does not model them: not compared)") }
+        let warnings = guest.session.seriesWarnings
+        if !warnings.isEmpty { log("series build warnings (W=1, not in the base tree): \(warnings.count)") }
+        for w in warnings { log("series warning: \(w)") }
         var results: [Result] = []
         for (file, trace, lines) in traces {
             let t0 = Date()

@@ -43,6 +43,9 @@ public struct KernelManifest: Codable, Sendable, Equatable {
     public var series: [Series]
     public var appliedPatches: [AppliedPatch]
     public var configFragmentSHA256: String
+    /// Warnings in the series' C files under W=1 that the base tree does not have
+    /// (vm/series-warnings.py); nil in manifests of builds before it existed.
+    public var seriesWarnings: [String]?
     public var testPatches: [TestPatch]
     public var buildTimeSeconds: Int
     public var makeTimeSeconds: Int
@@ -56,7 +59,7 @@ public struct KernelManifest: Codable, Sendable, Equatable {
         case key, source, series, bzImage, modroot, vmlinux
         case kernelRelease = "kernel_release", kernelVersion = "kernel_version", sourcePath = "source_path"
         case sourceIdentity = "source_identity", debianVersion = "debian_version", appliedPatches = "applied_patches"
-        case configFragmentSHA256 = "config_fragment_sha256", testPatches = "test_patches"
+        case configFragmentSHA256 = "config_fragment_sha256", seriesWarnings = "series_warnings", testPatches = "test_patches"
         case buildTimeSeconds = "build_time_seconds", makeTimeSeconds = "make_time_seconds"
         case modulesDir = "modules_dir", workDir = "work_dir"
     }
