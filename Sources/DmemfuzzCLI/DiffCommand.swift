@@ -22,6 +22,8 @@ struct DiffCommand: AsyncParsableCommand {
     @Option(help: "First seed of the generated traces.", transform: Seed.parse) var seed: UInt64 = 1
     @Option(parsing: .unconditional, help: "Most candidate runs per change when minimizing (0: do not minimize).", transform: Count.parser(0...100_000)) var attempts: Int = 80
     @Option(help: "Directory for the minimized traces and table.txt.") var output: String = "diff"
+    @Option(help: "Model profile the traces are generated under (default: from the base kernel's release).") var profile: KernelProfile?
+    @Option(name: .customLong("option"), help: "Model option for the generated traces (repeatable).") var options: [ModelOption] = []
 
     func validate() throws {
         if guest.series.isEmpty && guest.kernel == nil {
@@ -38,9 +40,9 @@ struct DiffCommand: AsyncParsableCommand {
         if guest.kernel == nil { patchedOptions.series = baseSeries + guest.series }
         let traces = try loadCorpus(corpus.isEmpty ? [KernelBuild.packageRoot().appendingPathComponent("corpora").path] : corpus)
 
-        let base = try baseOptions.startGuest()
+        let base = try baseOptions.startGuest(profile: profile)
         defer { base.stop() }
-        let patched = try patchedOptions.startGuest()
+        let patched = try patchedOptions.startGuest(profile: profile)
         defer { patched.stop() }
         let bs = base.session, ps = patched.session
         say("base:    \(bs.release) (\(bs.vm.config.kernel.dir.lastPathComponent))" + seriesLine(bs))
@@ -58,7 +60,7 @@ struct DiffCommand: AsyncParsableCommand {
         }
         let corpusCount = set.count
         for k in 0..<generated {
-            var (gen, t) = CampaignRunner.generator(for: bs, seed: seed &+ UInt64(k), options: [])
+            var (gen, t) = CampaignRunner.generator(for: bs, seed: seed &+ UInt64(k), options: Set(options))
             var exec = bs.freshModel(options: t.options)
             t.steps += gen.steps(ops: ops, on: &exec).dropFirst(gen.prologue().count)
             set.append(("generated seed \(seed &+ UInt64(k))", t))

@@ -14,11 +14,14 @@ struct MinimizeCommand: AsyncParsableCommand {
     @Argument(help: "Finding directory or trace file.") var finding: String
     @OptionGroup var guest: GuestOptions
     @Option(parsing: .unconditional, help: "Most candidate runs.", transform: Count.parser(1...1_000_000)) var attempts: Int = 300
+    @Option(help: "Override the model profile (default: from the kernel release).") var profile: KernelProfile?
+    @Option(name: .customLong("option"), help: "Model option (repeatable), added to the trace's own.") var options: [ModelOption] = []
 
     func run() async throws {
         let (dir, traceFile) = FindingFiles.locate(finding)
-        let (trace, _) = try TraceFiles.load(traceFile)
-        let g = try guest.startGuest()
+        var (trace, _) = try TraceFiles.load(traceFile)
+        trace.options.formUnion(options)
+        let g = try guest.startGuest(profile: profile)
         defer { g.stop() }
         let s = g.session
         var unexpected = trace

@@ -12,6 +12,8 @@ struct ReplayCommand: AsyncParsableCommand {
     @Argument(help: "Trace files or directories.") var paths: [String]
     @Flag(help: "Check against the model only (no kernel).") var modelOnly = false
     @Option(help: "Override the profile the traces name.") var profile: KernelProfile?
+    @Option(name: .customLong("option"), help: "Model option (repeatable), added to each trace's own, e.g. the behaviour a series under test intends.")
+    var options: [ModelOption] = []
     @Flag(help: "With --model-only: print each trace with the model's outcomes as its expectations.") var record = false
     @OptionGroup var guest: GuestOptions
 
@@ -21,7 +23,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard modelOnly else {
-            let results = try await KernelReplay.run(paths: paths, guest: guest, profile: profile, log: { print(TracePrinter.visible($0.utf8)); fflush(nil) })
+            let results = try await KernelReplay.run(paths: paths, guest: guest, profile: profile, modelOptions: Set(options), log: { print(TracePrinter.visible($0.utf8)); fflush(nil) })
             if results.contains(where: { $0.status == .fail }) { throw ExitCode(1) }
             return
         }
@@ -37,11 +39,12 @@ struct ReplayCommand: AsyncParsableCommand {
         var failures = 0, checked = 0
         var bad: [BadInput] = []
         for (file, loaded) in traces {
-            let trace: Trace, lines: [Int]
+            var trace: Trace, lines: [Int]
             switch loaded {
             case .failure(let e): bad.append(e); say("BAD  \(e)"); continue
             case .success(let t): (trace, lines) = t
             }
+            trace.options.formUnion(options)
             // A trace that names several profiles must hold under each of them.
             var mismatch: String?
             for p in profile.map({ [$0] }) ?? trace.profiles where mismatch == nil {

@@ -196,6 +196,39 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue((r.stdout + r.stderr).contains("refcount"), r.stdout + r.stderr)
     }
 
+    /// `dmemfuzz diff` kernel against kernel (issue 9): mutant 01 as the series accepts junk
+    /// after a limit value. The trace's junk write is the one behaviour change (base EINVAL,
+    /// patched ok); the read after it differs too but is not a second change; the dmem.min write
+    /// before it is the same on both. Minimized, what is left is the mkdir and the write.
+    func testDiffPrintsTheOneBehaviourChangeOfASeries() throws {
+        let base = try kernel(), dir = try scratch()
+        let corpus = dir.appendingPathComponent("corpus")
+        try FileManager.default.createDirectory(at: corpus, withIntermediateDirectories: true)
+        try Data("""
+            profile 7.3
+            register vgem/region0 268435456 = ok
+            register vkms/default 67108864 = ok
+            mkdir /g = ok
+            mkdir /h = ok
+            write /h dmem.min "vkms/default 4096" = ok
+            write /g dmem.max "vkms/default 2Mx" = EINVAL
+            read /g dmem.max = "vgem/region0 max\\nvkms/default max\\n"
+
+            """.utf8).write(to: corpus.appendingPathComponent("junk.trace"))
+        let same = try run(["diff", "--base-kernel", base.dir.path, "--kernel", base.dir.path, "--generated", "0",
+                            "--output", dir.appendingPathComponent("same").path, corpus.path], in: dir)
+        XCTAssertEqual(same.status, 0, same.stdout + same.stderr)
+        XCTAssertEqual(same.stdout, "behaviour changes: none in 1 traces\n", same.stdout + same.stderr)
+        let mutant = try KernelBuild.build(root: Self.root, version: "7.3",
+                                           series: [Self.root.appendingPathComponent("vm/mutants/01-parse-trailing-junk.patch").path])
+        let r = try run(["diff", "--base-kernel", base.dir.path, "--kernel", mutant.dir.path, "--generated", "0",
+                         "--output", dir.appendingPathComponent("out").path, corpus.path], in: dir)
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("behaviour changes: 1 (first differing op of each trace, 1 of 1 traces)\n1. write dmem.max: EINVAL -> ok"), r.stdout + r.stderr)
+        let small = try String(contentsOf: dir.appendingPathComponent("out/change-01.trace"), encoding: .utf8)
+        XCTAssertTrue(small.hasSuffix("mkdir /g = ok\nwrite /g dmem.max \"vkms/default 2Mx\" = EINVAL\n"), small)
+    }
+
     /// `dmemfuzz minimize` on the real kernel: the model's EBUSY dialect for a `dmem.max` below
     /// usage (`option max-below-usage-ebusy`) diverges from 7.3.4, which reclaims and says ok, so
     /// the unmodified kernel has a finding to shrink. Its first replay must leave the guest for a
