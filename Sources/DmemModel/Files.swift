@@ -35,7 +35,7 @@ extension Model {
         case .capacity: return isRoot
         case .current: return hasDmem && !(isRoot && options.contains(.noCurrentOnRoot))
         case .min, .low, .max: return hasDmem && !isRoot
-        case .peak: return hasDmem && !isRoot && profile.hasPeak
+        case .peak: return hasDmem && !isRoot && (profile.hasPeak || options.contains(.peakFile))
         }
     }
 
@@ -91,7 +91,7 @@ extension Model {
         let err: Errno?
         switch f {
         case .subtreeControl: err = writeSubtreeControl(cg, text, uid: creds.uid)
-        default: err = profile.singlePairWrites
+        default: err = profile.singlePairWrites || options.contains(.singleRegionWrite)
             ? limitWriteSingle(css: cgroups[cg].css!, f, text, nonblock: nonblock)
             : limitWriteLines(css: cgroups[cg].css!, f, text)
         }

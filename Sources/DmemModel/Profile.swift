@@ -36,6 +36,13 @@ public enum ModelOption: String, Hashable, Sendable, CaseIterable, Comparable {
     /// cgroup controller RFC v2 (the project's own reference patch, Transfer.swift). Without it
     /// the ioctl is unknown to vgem: EINVAL.
     case chargeTransfer = "charge-transfer"
+    /// The posted series "cgroup/dmem: accept only one region per limit write" (v2, cgroups list,
+    /// 2026-06-09; what 7.3 merged) on a 7.2 kernel: dmemcg_limit_write() takes one `NAME VALUE`
+    /// per write, as `KernelProfile.singlePairWrites`, and still applies the limit without reclaim.
+    case singleRegionWrite = "single-region-write"
+    /// The posted series "cgroup/dmem: introduce a peak file" (v3, cgroups list, 2026-05-15; what
+    /// 7.3 merged) on a 7.2 kernel: dmem.peak on non-root cgroups, the pool counter's watermark.
+    case peakFile = "peak-file"
 
     public static func < (a: ModelOption, b: ModelOption) -> Bool { a.rawValue < b.rawValue }
     public var summary: String {
@@ -43,6 +50,8 @@ public enum ModelOption: String, Hashable, Sendable, CaseIterable, Comparable {
         case .maxBelowUsageEBUSY: return "dmem.max below usage -> EBUSY (proposal; source: 7.2 ignores, 7.3 reclaims)"
         case .noCurrentOnRoot: return "dmem.current absent on root (documentation; source creates it)"
         case .chargeTransfer: return "vgem charge transfer: receiver charged first, ENOMEM and nothing moved at a limit (GPU cgroup RFC v2; project's own reference patch)"
+        case .singleRegionWrite: return "one NAME VALUE per limit write on 7.2 (posted series 'accept only one region per limit write' v2)"
+        case .peakFile: return "dmem.peak on 7.2 (posted series 'introduce a peak file' v3)"
         }
     }
 }

@@ -41,8 +41,9 @@ enum KernelReplay {
         for (file, trace, lines) in traces {
             let t0 = Date()
             if let missing = trace.requires.first(where: { !guest.session.modules.contains($0) }) {
-                results.append(Result(file: file, status: .skip, detail: "needs module \(missing)", seconds: 0))
-                log("skip \(file): needs module \(missing), which this kernel does not have")
+                let what = missing.hasPrefix("series:") ? "the posted series <\(missing.dropFirst(7))> applied (--series)" : "module \(missing)"
+                results.append(Result(file: file, status: .skip, detail: "needs \(what)", seconds: 0))
+                log("skip \(file): needs \(what), which this kernel does not have")
                 continue
             }
             if !trace.holds(for: guest.session.profile) {

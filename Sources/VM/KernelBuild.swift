@@ -32,8 +32,12 @@ public struct KernelBuild: Sendable {
     /// transfer of the vgem test patch (System.map names dmem_cgroup_transfer_charge; a user
     /// series that brings its own vgem skips that test patch and so has none).
     public func features() -> Set<String> {
-        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return [] }
-        return map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : []
+        // Each posted patch the build applied, by Message-ID: `requires series:<id>` in a trace
+        // pins a behaviour to the kernel carrying that series (corpora/series/).
+        let applied = ((try? manifest())?.appliedPatches ?? []).filter { $0.kind == "series" }
+        let series = applied.compactMap(\.messageID).map { "series:" + $0.trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
+        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return Set(series) }
+        return Set(series).union(map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : [])
     }
 
     /// The package root (where Package.swift and vm/ are), from a source file path.

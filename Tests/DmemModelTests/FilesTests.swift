@@ -23,6 +23,27 @@ final class FilesTests: XCTestCase {
         return m
     }
 
+    /// The posted 7.2 series as options (ModelOption.singleRegionWrite, .peakFile): the 7.3
+    /// parser on a 7.2 kernel, without 7.3's reclaim; dmem.peak on non-root cgroups only.
+    func testPostedSeriesOptionsOn72() {
+        var m = model(.v7_2, [.singleRegionWrite])
+        // Two lines in one write: 7.2 applies both, the series refuses the write (strsep leaves
+        // "1024\nvkms/b 2048" as the value, which memparse does not consume) and applies nothing.
+        XCTAssertEqual(m.w("/g", "dmem.max", "vkms/a 1024\nvkms/b 2048"), .error(.EINVAL))
+        XCTAssertEqual(m.r("/g", "dmem.max"), "vkms/a max\nvkms/b max\n")
+        var plain = model(.v7_2)
+        XCTAssertEqual(plain.w("/g", "dmem.max", "vkms/a 1024\nvkms/b 2048"), .ok)
+        XCTAssertEqual(plain.r("/g", "dmem.max"), "vkms/a 1024\nvkms/b 2048\n")
+        // One pair works; a max below usage is still left alone (7.2's set_resource_max ignores
+        // page_counter_set_max's EBUSY; the series does not add 7.3's reclaim).
+        XCTAssertEqual(m.w("/g", "dmem.max", " vkms/a 4096 "), .ok)
+        XCTAssertEqual(m.r("/g", "dmem.max"), "vkms/a 4096\nvkms/b max\n")
+        var p = model(.v7_2, [.peakFile])
+        XCTAssertEqual(p.r("/g", "dmem.peak"), "vkms/a 0\nvkms/b 0\n")
+        XCTAssertEqual(p.rr("/", "dmem.peak"), .error(.ENOENT))
+        XCTAssertEqual(p.w("/g", "dmem.peak", "vkms/a 1"), .error(.EINVAL))
+    }
+
     func testWhichFilesExistWhere() {
         var m = model(.v7_2)
         XCTAssertEqual(m.r("/", "dmem.capacity"), "vkms/a 1048576\nvkms/b 2097152\n")
