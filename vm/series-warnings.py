@@ -38,6 +38,9 @@ def warnings(output, name):
         if m:
             fn = m.group("fn") if m.group("file").endswith(name) else None
             continue
+        if l.endswith(": At top level:"):
+            fn = None
+            continue
         m = WARN.match(l)
         if m and m.group("file").endswith(name):
             out.append((m.group("text"), m.group("flag") or "", fn or "", m.group("line") + ":" + m.group("col")))

@@ -47,15 +47,21 @@ struct GuestOptions: ParsableArguments {
     }
 
     /// A VM for a given kernel build with default guest settings.
-    static func vm(kernel kb: KernelBuild) throws -> VirtualMachine {
+    static func vm(kernel kb: KernelBuild) throws -> VirtualMachine { try factory(kernel: kb)() }
+
+    /// New VMs for one kernel build, the kernel lookup, agent and initramfs done once: a guest
+    /// booted again after a splat, or for each candidate of a leak's minimization, costs the
+    /// restore alone (hashing the 14 MB agent for the initramfs key took about a second).
+    static func factory(kernel kb: KernelBuild) throws -> () throws -> VirtualMachine {
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
-        return VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
+        let cfg = VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent))
+        return { VirtualMachine(config: cfg) }
     }
 
     /// A booted guest for a command, or the one-line error and exit 2; `profile` overrides the
     /// one the kernel release names.
     func startGuest(profile: KernelProfile? = nil) throws -> Guest {
-        do { return try Guest(profile: profile, makeVM: makeVM) } catch { throw Self.startError(error) }
+        do { return try Guest(profile: profile, makeVM: try factory()) } catch { throw Self.startError(error) }
     }
 
     /// The one line for a guest that could not start: a refused series or a failed kernel build
@@ -67,7 +73,16 @@ struct GuestOptions: ParsableArguments {
 
     func makeVM() throws -> VirtualMachine { try makeVM(snapshots: !noSnapshot) }
 
-    func makeVM(snapshots: Bool) throws -> VirtualMachine {
+    func makeVM(snapshots: Bool) throws -> VirtualMachine { VirtualMachine(config: try vmConfig(snapshots: snapshots)) }
+
+    /// `makeVM` for a guest that is started many times: the kernel build looked up (or built),
+    /// the agent and initramfs checked, once.
+    func factory() throws -> () throws -> VirtualMachine {
+        let cfg = try vmConfig(snapshots: !noSnapshot)
+        return { VirtualMachine(config: cfg) }
+    }
+
+    func vmConfig(snapshots: Bool) throws -> VMConfig {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
         else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz) }
@@ -80,7 +95,7 @@ struct GuestOptions: ParsableArguments {
         cfg.vkmsParams = vkmsParams
         cfg.cmdline += append
         cfg.snapshots = snapshots
-        return VirtualMachine(config: cfg)
+        return cfg
     }
 }
 

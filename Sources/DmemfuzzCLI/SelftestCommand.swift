@@ -46,7 +46,7 @@ struct SelftestCommand: AsyncParsableCommand {
             catch { rows.append(Row(name: name, caught: "build failed: \(error)", seconds: 0, minimized: nil, buildSeconds: 0)); continue }
             let buildSeconds = Date().timeIntervalSince(b0)
             let t0 = Date()
-            let g = try Guest(makeVM: { try GuestOptions.vm(kernel: kernel) })
+            let g = try Guest(makeVM: try GuestOptions.factory(kernel: kernel))
             defer { g.stop() }
             var caught: Finding? = nil
             var how = "not caught"
