@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 WARN = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): warning: (?P<text>.*?)(?: \[(?P<flag>-W[^\]]+)\])?$")
-FUNC = re.compile(r"^(?P<file>[^:\s]+): In function '(?P<fn>[^']+)':$")
+FUNC = re.compile(r"^(?P<file>[^:\s]+): In function ['\u2018](?P<fn>[^'\u2019]+)['\u2019]:$")
 
 
 def say(msg):
