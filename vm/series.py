@@ -378,7 +378,8 @@ def apply_patch(dest, p, kind, allow_fuzz, tmp):
     with open(pf, "wb") as fh:
         fh.write(p.diff)
     rec = {"kind": kind, "file": os.path.abspath(p.file), "mail": p.index, "subject": p.subject,
-           "message_id": p.message_id, "how": "exact", "offset_hunks": [], "fuzzed_hunks": []}
+           "message_id": p.message_id, "how": "exact", "offset_hunks": [], "fuzzed_hunks": [],
+           "paths": sorted(touched)}
     ok, out = git_apply(dest, pf, check=True)
     context = None
     if not ok:
@@ -389,6 +390,8 @@ def apply_patch(dest, p, kind, allow_fuzz, tmp):
         fz_ok, fz_out = git_apply(dest, pf, context=1, check=True)
         placed = fuzz_placement(dest, files, parse_verbose(fz_out, files)[1]) if fz_ok else []
         wrong = [x for x in placed if not x[5]]
+        if kind == "test":
+            raise Refused(test_patch_conflict(dest, p, where or why))
         if not allow_fuzz:
             hint = ""
             if fz_ok and wrong:
@@ -426,6 +429,26 @@ def apply_patch(dest, p, kind, allow_fuzz, tmp):
     if rec["how"] == "fuzz":
         say('%s: "%s" applied with fuzz (%s)' % (p.file, p.subject, "; ".join(rec["fuzzed_hunks"])))
     return rec
+
+
+def test_patch_conflict(dest, p, where):
+    """The line for a dmemfuzz test patch that no longer applies once the user's series is in:
+    the file it fails in, the series patch that changed that file (the kernel API the test patch
+    edits or calls moved), and that the test patch needs a version for the series."""
+    path = where.split(":")[0] if where else ""
+    by = []
+    try:
+        with open(os.path.join(dest, ".dmemfuzz-applied")) as fh:
+            for l in fh:
+                r = json.loads(l)
+                if r.get("kind") == "series" and path in r.get("paths", []):
+                    by.append('"%s"' % r.get("subject"))
+    except OSError:
+        pass
+    changed = ("which the series changed (patch %s)" % ", ".join(by)) if by else "which the series did not change"
+    return ("dmemfuzz test patch %s does not apply on top of the series: first failing hunk at %s, %s; "
+            "the test patch needs a version for the series' API (vm/patches/README.md), or the series must bring its own "
+            "driver glue" % (os.path.basename(p.file), where or "?", changed))
 
 
 # --- a failed build after a series

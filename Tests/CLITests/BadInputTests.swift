@@ -117,7 +117,12 @@ final class BadInputTests: XCTestCase {
         try expect(["check", "--profile", "9.9"] + noKernel, exit: 2,
                    first: "dmemfuzz: The value '9.9' is invalid for '--profile <profile>'. Please provide one of '7.2' and '7.3'. (see dmemfuzz check --help)")
         try expect(["check", "--option", "bogus"] + noKernel, exit: 2,
-                   first: "dmemfuzz: The value 'bogus' is invalid for '--option <option>'. Please provide one of 'max-below-usage-ebusy', 'no-current-on-root' or 'charge-transfer'. (see dmemfuzz check --help)")
+                   first: "dmemfuzz: The value 'bogus' is invalid for '--option <option>'. Please provide one of 'max-below-usage-ebusy', 'no-current-on-root', 'charge-transfer', 'single-region-write' or 'peak-file'. (see dmemfuzz check --help)")
+        // and so does every other command that runs the model against a kernel
+        for cmd in [["replay", "x.trace"], ["minimize", "x.trace"], ["diff", "--series", "x.patch"], ["fuzz"]] {
+            try expect(cmd + ["--option", "bogus"] + noKernel, exit: 2,
+                       first: "dmemfuzz: The value 'bogus' is invalid for '--option <option>'. Please provide one of 'max-below-usage-ebusy', 'no-current-on-root', 'charge-transfer', 'single-region-write' or 'peak-file'. (see dmemfuzz \(cmd[0]) --help)")
+        }
         try expect(["check", "--profile", "7.2", "--option", "max-below-usage-ebusy", "--corpus", "corpora/crash", "--duration", "0"] + noKernel, exit: 2,
                    first: "dmemfuzz: cannot start the guest: setup: /nonexistent: no bzImage")
     }
