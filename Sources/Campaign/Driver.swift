@@ -102,6 +102,9 @@ public final class CampaignDriver {
     public var seededPercent = 50
     /// Stop at the first finding (selftest) instead of going on in a new guest.
     public var stopOnFinding = false
+    /// Stop once this many new findings (titles this campaign had not seen) were saved: CI
+    /// fail-fast (`fuzz --max-findings`, `check` uses 1).
+    public var maxFindings: Int? = nil
     public private(set) var lastFinding: Finding?
     public private(set) var state: CampaignState
     /// Set from a signal handler; checked between batches.
@@ -253,6 +256,10 @@ public final class CampaignDriver {
                 if !state.findings.contains(f.title) { state.findings.append(f.title); newFindings.append(where_) }
                 progress("FINDING: \(f.title) -> \(where_)")
                 if stopOnFinding { break }
+                if let m = maxFindings, newFindings.count >= m {
+                    progress("stopping after \(newFindings.count) new finding\(newFindings.count == 1 ? "" : "s") (--max-findings \(m))")
+                    break
+                }
             }
             // Ops the first attempt at a resumed round already counted are not counted again.
             state.ops += max(0, r.executed - (resumed?.ops ?? 0))

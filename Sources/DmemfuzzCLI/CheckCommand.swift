@@ -41,6 +41,7 @@ struct CheckCommand: AsyncParsableCommand {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
             let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)
             driver.seeds = try TraceFiles.seeds(corpus)
+            driver.maxFindings = 1  // CI fail-fast: the first finding fails the check
             let found = try await driver.run { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) }
             try? FileManager.default.removeItem(atPath: dir)
             let st = driver.state

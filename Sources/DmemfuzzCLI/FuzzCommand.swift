@@ -19,6 +19,8 @@ struct FuzzCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Ops per batch sent to the guest (1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
     @Option(parsing: .unconditional, help: "Ops per round (each round starts from a clean guest).", transform: Count.parser(Count.ops)) var round: Int = 400
     @Option(name: .customLong("option"), help: "Model option (repeatable).") var options: [ModelOption] = []
+    @Option(name: .customLong("max-findings"), parsing: .unconditional, help: "Stop after this many new findings (default: go on until the budget).",
+            transform: Count.parser(1...1_000_000)) var maxFindings: Int?
     @Option(help: "Override the model profile (default: from the kernel release).") var profile: KernelProfile?
     @Option(help: "Where findings go.") var findings: String = "findings"
     @Option(help: "Campaign directory (state.json and the corpus of traces that reached new signatures).")
@@ -51,6 +53,7 @@ struct FuzzCommand: AsyncParsableCommand {
         driver.roundOps = round
         driver.seeds = seedTraces
         driver.minimize = !noMinimize
+        driver.maxFindings = maxFindings
         // Ctrl-C: finish the batch in flight, save state and corpus, power the guest off.
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
