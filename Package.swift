@@ -37,7 +37,10 @@ let package = Package(
         // (QEMU outlives any one call, so it is a Foundation.Process; Shell.run reads stdout and stderr
         // on two threads: swift-subprocess needs a free cooperative-pool thread its synchronous
         // callers may hold, see Shell.swift.)
-        .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel"]),
+        // Every message dmemfuzz prints on stderr, through swift-log with one handler of its own.
+        .target(name: "Log", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "LogTests", dependencies: ["Log", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel", "Log", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"], exclude: ["testdata"]),
 
         // Host side of a campaign: the kernel executor, findings, reports, corpora.
@@ -48,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "DmemfuzzCLI",
             dependencies: [
-                "DmemModel", "Trace", "Fuzz", "VM", "Campaign", "AgentProtocol",
+                "DmemModel", "Trace", "Fuzz", "VM", "Campaign", "AgentProtocol", "Log",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

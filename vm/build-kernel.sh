@@ -262,7 +262,8 @@ m = {
     "series": [{"path": p, "sha256": s} for p, s in zip(paths, shas)],
     "applied_patches": applied,
     "config_fragment_sha256": e["M_FRAG"],
-    "series_warnings": [l.rstrip("\n") for l in open(os.path.join(e["M_B"], "series-warnings.txt")) if l.strip()],
+    "series_warnings": [l.rstrip("\n") for l in open(os.path.join(e["M_B"], "series-warnings.txt")) if l.strip()]
+                       if os.path.exists(os.path.join(e["M_B"], "series-warnings.txt")) else [],
     "test_patches": tps,
     "build_time_seconds": int(e["M_TIME"]), "make_time_seconds": int(e["M_MAKE"]),
     "bzImage": os.path.join(e["M_B"], "bzImage"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Campaign
 import DmemModel
 import Foundation
+import Logging
 import VM
 
 /// Options shared by `boot` and `shell`: which kernel, accelerator, guest module parameters.
@@ -29,6 +30,7 @@ struct GuestOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Memory in MiB (128...65536).", transform: Count.parser(128...65536)) var memory: Int = 1024
     @Flag(name: .customLong("no-snapshot"), help: "Boot every guest; default: restore a snapshot of the booted guest (saved beside the kernel build on the first boot).")
     var noSnapshot = false
+    @OptionGroup var logging: LogOptions
 
     /// A series that contributes nothing is a usage error before any kernel is built or booted.
     func validate() throws {
@@ -85,7 +87,7 @@ struct GuestOptions: ParsableArguments {
     func vmConfig(snapshots: Bool) throws -> VMConfig {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
-        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz) }
+        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, log: logging.logger()) }
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = VMConfig(kernel: kb, initramfs: initrd)
@@ -95,6 +97,7 @@ struct GuestOptions: ParsableArguments {
         cfg.vkmsParams = vkmsParams
         cfg.cmdline += append
         cfg.snapshots = snapshots
+        cfg.log = logging.logger()
         return cfg
     }
 }
@@ -114,10 +117,10 @@ struct BootCommand: ParsableCommand {
         do { try vm.start() } catch let e as VMError {
             // Nothing booted (a bad setting): a setup error, one line, exit 2.
             if case .setup = e { throw BadInput("cannot start the guest: \(e)") }
-            FileHandle.standardError.write(Data("boot failed: \(e)\nconsole: \(vm.consoleURL.path)\n".utf8))
+            guest.logging.logger().error("boot failed: \(e)\nconsole: \(vm.consoleURL.path)")
             throw ExitCode.failure
         } catch {
-            FileHandle.standardError.write(Data("boot failed: \(error)\nconsole: \(vm.consoleURL.path)\n".utf8))
+            guest.logging.logger().error("boot failed: \(error)\nconsole: \(vm.consoleURL.path)")
             throw ExitCode.failure
         }
         let hello = try vm.agent.hello()

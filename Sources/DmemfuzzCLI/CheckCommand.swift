@@ -2,6 +2,7 @@ import ArgumentParser
 import Campaign
 import DmemModel
 import Foundation
+import Logging
 import Trace
 import VM
 
@@ -24,10 +25,11 @@ struct CheckCommand: AsyncParsableCommand {
     var options: [ModelOption] = []
 
     func run() async throws {
+        let log = guest.logging.logger()
         var interfaces: Interfaces?
         var warnings: [String] = []
         let replayed = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
-                                                  booted: { interfaces = $0.interfaces; warnings = $0.seriesWarnings }, log: { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) })
+                                                  booted: { interfaces = $0.interfaces; warnings = $0.seriesWarnings }, log: { log.info("check: \($0)") })
         var results = CheckResults(cases: replayed.map {
             CheckResults.Case(name: $0.file, status: $0.status == .fail ? .fail : $0.status == .skip ? .skip : .pass,
                               detail: $0.detail, seconds: $0.seconds)
@@ -42,7 +44,7 @@ struct CheckCommand: AsyncParsableCommand {
             let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)
             driver.seeds = try TraceFiles.seeds(corpus)
             driver.maxFindings = 1  // CI fail-fast: the first finding fails the check
-            let found = try await driver.run { FileHandle.standardError.write(Data("check: \($0)\n".utf8)) }
+            let found = try await driver.run { log.info("check: \($0)") }
             try? FileManager.default.removeItem(atPath: dir)
             let st = driver.state
             results.cases.append(CheckResults.Case(name: "fuzz \(duration) seed \(seed)", status: found.isEmpty ? .pass : .fail,

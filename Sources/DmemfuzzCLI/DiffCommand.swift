@@ -2,6 +2,7 @@ import ArgumentParser
 import Campaign
 import DmemModel
 import Foundation
+import Logging
 import Fuzz
 import Trace
 import VM
@@ -152,5 +153,5 @@ struct DiffCommand: AsyncParsableCommand {
         return out
     }
 
-    func say(_ line: String) { FileHandle.standardError.write(Data("diff: \(line)\n".utf8)) }
+    func say(_ line: String) { guest.logging.logger().info("diff: \(line)") }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DmemModel
 import Foundation
+import Logging
 import Trace
 import VM
 
@@ -25,7 +26,7 @@ struct Dmemfuzz: AsyncParsableCommand {
             Foundation.exit(code.rawValue)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }   // --help, --version
-            FileHandle.standardError.write(Data((oneLine(error, args: args) + "\n").utf8))
+            Logger.dmemfuzz().error("\(oneLine(error, args: args))")
             Foundation.exit(2)
         }
     }
@@ -37,7 +38,14 @@ struct Dmemfuzz: AsyncParsableCommand {
         var text = message(for: error)
         if text.hasPrefix("Error: ") { text.removeFirst(7) }
         // ArgumentParser quotes option values as given: an ESC or NUL in one must not reach the terminal.
-        let first = TracePrinter.visible((text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)").utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        var head = lines.first ?? "\(error)"
+        // Past a few values ArgumentParser lists them one per line ("one of the following:\n- a"): one line here.
+        if head.hasSuffix("one of the following:") {
+            let items = lines.dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("- ") }.map { "'\($0.dropFirst(2))'" }
+            head += " " + items.joined(separator: ", ") + "."
+        }
+        let first = TracePrinter.visible(head.utf8)
         guard isUsage else { return "dmemfuzz: " + first }
         // The (sub)command the arguments name, so the hint is the help that has the answer.
         var path: [String] = []

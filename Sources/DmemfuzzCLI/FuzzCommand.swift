@@ -3,6 +3,7 @@ import Campaign
 import DmemModel
 import Dispatch
 import Foundation
+import Logging
 import Trace
 import VM
 
@@ -57,8 +58,9 @@ struct FuzzCommand: AsyncParsableCommand {
         // Ctrl-C: finish the batch in flight, save state and corpus, power the guest off.
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        let log = guest.logging.logger()
         source.setEventHandler { [stop = driver.stopRequested] in
-            FileHandle.standardError.write(Data("\nfuzz: stopping after this batch (state is saved; --resume continues)\n".utf8))
+            log.notice("\nfuzz: stopping after this batch (state is saved; --resume continues)")
             stop.set()
         }
         source.resume()
@@ -66,7 +68,7 @@ struct FuzzCommand: AsyncParsableCommand {
         print("kernel \(s.release), profile \(s.profile), regions: \(s.bootRegions.map(TracePrinter.op).joined(separator: ", "))")
         if let i = s.interfaces.summary { print("\(i) (the profile does not model them: read in the whole-tree reads, not compared)") }
         for w in s.seriesWarnings { print("series warning (W=1, not in the base tree): \(w)") }
-        let found = try await driver.run { FileHandle.standardError.write(Data("fuzz: \($0)\n".utf8)) }
+        let found = try await driver.run { log.info("fuzz: \($0)") }
         let st = driver.state
         print(String(format: "%d ops in %.1f s of lockstep (%.0f ops/s), %d signatures, %d findings (%d new this run)",
                      st.ops, st.seconds, Double(st.ops) / max(st.seconds, 0.001), st.signatures.count, st.findings.count, found.count))

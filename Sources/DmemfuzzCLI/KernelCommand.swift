@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import VM
 
 /// `dmemfuzz kernel build`: the cached guest kernel for a source + series, built if needed.
@@ -16,6 +17,7 @@ struct KernelCommand: ParsableCommand {
         @Flag(name: .customLong("allow-fuzz"), help: "Let a --series hunk apply with less context (patch -F2), as long as it lands in the function its @@ line names; default: exactly or not at all.")
         var allowFuzz = false
         @Option(help: "Kernel config fragment added to vm/dmemfuzz.config (repeatable).") var config: [String] = []
+        @OptionGroup var logging: LogOptions
 
         func validate() throws {
             if let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
@@ -23,8 +25,8 @@ struct KernelCommand: ParsableCommand {
 
         func run() throws {
             let kb: KernelBuild
-            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz) }
-            catch { FileHandle.standardError.write(Data("dmemfuzz: \(error)\n".utf8)); throw ExitCode(2) }
+            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, log: logging.logger()) }
+            catch { logging.logger().error("dmemfuzz: \(error)"); throw ExitCode(2) }
             print(kb.dir.path)
             print((try? String(contentsOf: kb.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "")
         }

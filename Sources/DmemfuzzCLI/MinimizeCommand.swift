@@ -2,6 +2,7 @@ import ArgumentParser
 import Campaign
 import DmemModel
 import Foundation
+import Logging
 import Trace
 import VM
 
@@ -35,8 +36,9 @@ struct MinimizeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         f.interfaces = s.interfaces.summary
-        if let i = f.interfaces { FileHandle.standardError.write(Data("minimize: \(i)\n".utf8)) }
-        FileHandle.standardError.write(Data("minimize: reproduced '\(f.title)' at op \(f.index + 1); shrinking\n".utf8))
+        let log = guest.logging.logger()
+        if let i = f.interfaces { log.info("minimize: \(i)") }
+        log.info("minimize: reproduced '\(f.title)' at op \(f.index + 1); shrinking")
         var m = KernelMinimizer(guest: g)
         m.maxAttempts = attempts
         let small = try await m.minimize(f)

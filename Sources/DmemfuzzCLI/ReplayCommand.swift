@@ -4,6 +4,7 @@ import DmemModel
 import Fuzz
 import Trace
 import Foundation
+import Logging
 
 /// Replays traces and checks their recorded outcomes.
 struct ReplayCommand: AsyncParsableCommand {
@@ -92,7 +93,7 @@ struct ReplayCommand: AsyncParsableCommand {
         for p in profiles.dropFirst() {
             let o = outcomes(p)
             if let i = first.indices.first(where: { first[$0] != o[$0] }) {
-                FileHandle.standardError.write(Data("dmemfuzz: \(file):\(lines[i]): outcomes differ under \(p) (\(TracePrinter.op(trace.steps[i].op))); recorded for \(kept.map(\.rawValue).joined(separator: " ")) only\n".utf8))
+                guest.logging.logger().warning("dmemfuzz: \(file):\(lines[i]): outcomes differ under \(p) (\(TracePrinter.op(trace.steps[i].op))); recorded for \(kept.map(\.rawValue).joined(separator: " ")) only")
             } else {
                 kept.append(p)
             }

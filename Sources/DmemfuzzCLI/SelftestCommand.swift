@@ -2,6 +2,7 @@ import ArgumentParser
 import Campaign
 import DmemModel
 import Foundation
+import Logging
 import Trace
 import VM
 
@@ -20,6 +21,7 @@ struct SelftestCommand: AsyncParsableCommand {
     @Option(help: "Kernel version the mutants apply to.") var kernelVersion: String = "7.3"
     @Flag(help: "Skip the corpus: only generated rounds (no seeds) may catch each mutant, which proves the fuzzer rather than a trace written for the mutant.")
     var noCorpus = false
+    @OptionGroup var logging: LogOptions
 
     struct Row { var name: String; var caught: String; var seconds: Double; var minimized: Int?; var buildSeconds: Double; var minimizeSeconds = 0.0; var fuzzSeconds: Double? = nil }
 
@@ -97,5 +99,5 @@ struct SelftestCommand: AsyncParsableCommand {
         if !missed.isEmpty { throw ExitCode(1) }
     }
 
-    func log(_ s: String) { FileHandle.standardError.write(Data("selftest: \(s)\n".utf8)) }
+    func log(_ s: String) { logging.logger().info("selftest: \(s)") }
 }

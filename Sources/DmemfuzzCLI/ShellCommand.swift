@@ -1,6 +1,7 @@
 import AgentProtocol
 import ArgumentParser
 import Foundation
+import Logging
 import VM
 
 struct ShellCommand: ParsableCommand {
@@ -16,11 +17,11 @@ struct ShellCommand: ParsableCommand {
         defer { vm.poweroff() }
         try vm.start()
         let hello = try vm.agent.hello()
-        FileHandle.standardError.write(Data(String(format: "guest %@ ready in %.2f s (%@); console: %@\n", hello.release,
-                                                   vm.readySeconds ?? -1, vm.accel.rawValue, vm.consoleURL.path).utf8))
+        let log = guest.logging.logger()
+        log.info("\(String(format: "guest %@ ready in %.2f s (%@); console: %@", hello.release, vm.readySeconds ?? -1, vm.accel.rawValue, vm.consoleURL.path))")
         var seen = 0
         while true {
-            FileHandle.standardError.write(Data("guest# ".utf8))
+            _ = "guest# ".withCString { write(2, $0, strlen($0)) }  // the prompt, not a message: no newline
             guard let line = readLine(strippingNewline: true) else { break }
             if line == "exit" || line == "quit" { break }
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
@@ -29,13 +30,13 @@ struct ShellCommand: ParsableCommand {
                                                                    timeout: timeout).map { $0 + "\n" }.joined())
                                             : try vm.agent.shell(line, timeout: timeout)
                 FileHandle.standardOutput.write(Data(r.1.utf8))  // unbuffered: keep order with stderr
-                if r.0 != 0 { FileHandle.standardError.write(Data("[exit \(r.0)]\n".utf8)) }
+                if r.0 != 0 { log.notice("[exit \(r.0)]") }
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                log.error("error: \(error)")
                 if !vm.isRunning { break }
             }
             let splats = vm.awaitSplats(moreThan: seen, timeout: 0.5, quiet: 0.2)
-            for s in splats.dropFirst(seen) { FileHandle.standardError.write(Data("SPLAT [\(s.kind.rawValue)] \(s.title)\n".utf8)) }
+            for s in splats.dropFirst(seen) { log.warning("SPLAT [\(s.kind.rawValue)] \(s.title)") }
             seen = splats.count
         }
     }

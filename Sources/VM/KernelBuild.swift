@@ -1,4 +1,6 @@
 import Foundation
+import Log
+import Logging
 
 /// A kernel build directory of vm/build-kernel.sh: bzImage, modroot/lib/modules/<release>/, manifest.json.
 public struct KernelBuild: Sendable {
@@ -93,7 +95,7 @@ public struct KernelBuild: Sendable {
     /// progress goes to stderr as it comes, except the script's last line when it fails: that one
     /// is the error (`VMError.build`), so a refused series or a failed make is said once.
     public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
-                             config: [String] = [], allowFuzz: Bool = false) throws -> KernelBuild {
+                             config: [String] = [], allowFuzz: Bool = false, log: Logger = .dmemfuzz()) throws -> KernelBuild {
         let argv = [root.appendingPathComponent("vm/build-kernel.sh").path]
             + (tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version])
             + series.flatMap { ["--series", $0] } + (allowFuzz ? ["--allow-fuzz"] : []) + config.flatMap { ["--config", $0] }
@@ -105,7 +107,7 @@ public struct KernelBuild: Sendable {
         p.standardError = err
         try p.run()
         // stderr: forward each line once the next one arrives; keep the last one back
-        let held = HeldLine()
+        let held = HeldLine(log: log)
         let reader = Thread {
             var buf = Data()
             let h = err.fileHandleForReading
@@ -137,16 +139,18 @@ public struct KernelBuild: Sendable {
 /// The line-at-a-time forwarding of `KernelBuild.build`: the newest line waits until the next.
 final class HeldLine: @unchecked Sendable {
     private let lock = NSLock()
+    let log: Logger
+    init(log: Logger) { self.log = log }
     private(set) var last: String?
     let done = DispatchSemaphore(value: 0)
     func push(_ line: String) {
         lock.lock(); defer { lock.unlock() }
-        if let l = last { FileHandle.standardError.write(Data((l + "\n").utf8)) }
+        if let l = last { log.info("\(l)") }
         last = line
     }
     func flush() {
         lock.lock(); defer { lock.unlock() }
-        if let l = last { FileHandle.standardError.write(Data((l + "\n").utf8)) }
+        if let l = last { log.info("\(l)") }
         last = nil
     }
 }

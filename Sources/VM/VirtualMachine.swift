@@ -1,5 +1,7 @@
 import AgentProtocol
 import Foundation
+import Log
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,6 +63,8 @@ public struct VMConfig: Sendable {
     public var kernel: KernelBuild
     public var initramfs: URL
     public var memoryMB = 1024
+    /// Where the VM's own messages go (a snapshot not restored or not saved).
+    public var log: Logger = .dmemfuzz()
     public var cpus = 2
     /// Module parameters the agent loads vgem and vkms with (`dmem_regions=2 dmem_size=268435456`);
     /// nil: the test patches' defaults. They go on the kernel command line as dmemfuzz.vgem=/vkms=.
@@ -139,7 +143,7 @@ public final class VirtualMachine: AgentTransport {
             } catch {
                 // A snapshot this QEMU cannot load: drop it and boot.
                 let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
-                FileHandle.standardError.write(Data("dmemfuzz: guest snapshot \(snapshot.state.lastPathComponent) not restored, booting instead: \(error) \(qerr.suffix(300))\n".utf8))
+                config.log.warning("dmemfuzz: guest snapshot \(snapshot.state.lastPathComponent) not restored, booting instead: \(error) \(qerr.suffix(300))")
                 stop()
                 try? FileManager.default.removeItem(at: snapshot.state)
                 try? FileManager.default.removeItem(at: snapshot.console)
@@ -148,7 +152,7 @@ public final class VirtualMachine: AgentTransport {
         try launch(guestArgs + hostArgs, restoring: nil, sockPath: sockPath, qmpPath: qmpPath)
         if let snapshot, !snapshot.exists {
             do { try saveSnapshot(snapshot, qmpPath: qmpPath) } catch {
-                FileHandle.standardError.write(Data("dmemfuzz: guest snapshot not saved (every guest boots): \(error)\n".utf8))
+                config.log.warning("dmemfuzz: guest snapshot not saved (every guest boots): \(error)")
             }
         }
     }

@@ -111,6 +111,28 @@ final class BadInputTests: XCTestCase {
                    first: "dmemfuzz: The value 'KVM' is invalid for '--accel <accel>'. Please provide one of 'kvm' and 'tcg'. (see dmemfuzz bench --help)")
     }
 
+    /// Issue 13: every stderr message goes through swift-log, and `--log-level` decides what is
+    /// shown. `replay --model-only --record` of a trace for 7.2 and 7.3 whose outcomes differ warns
+    /// which profile it dropped; at `--log-level error` the warning is gone, stdout is the same,
+    /// and a bad level is a one-line usage error.
+    func testLogLevelDecidesWhichMessagesAreShown() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loglevel-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("two.trace")
+        try Data("profile 7.2 7.3\nregister vkms/a 1048576\nmkdir /g\nwrite /g dmem.max \"vkms/a 1\\nvkms/a 2\"\n".utf8).write(to: trace)
+        let exe = try binary()
+        let loud = try run(exe, ["replay", "--model-only", "--record", trace.path])
+        let quiet = try run(exe, ["replay", "--model-only", "--record", "--log-level", "error", trace.path])
+        XCTAssertEqual(loud.status, 0, loud.stderr)
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertEqual(loud.stderr, "dmemfuzz: \(trace.path):4: outcomes differ under 7.3 (write /g dmem.max \"vkms/a 1\\nvkms/a 2\"); recorded for 7.2 only\n")
+        XCTAssertEqual(quiet.stderr, "")
+        XCTAssertEqual(loud.stdout, quiet.stdout)
+        try expect(["replay", "--model-only", "--log-level", "loud", trace.path], exit: 2,
+                   first: "dmemfuzz: The value 'loud' is invalid for '--log-level <log-level>'. Please provide one of the following: 'trace', 'debug', 'info', 'notice', 'warning', 'error', 'critical'. (see dmemfuzz replay --help)")
+    }
+
     /// Issue 9: `check`, the CI entry point, takes --profile and --option like `fuzz` (checked while
     /// parsing; accepted ones get as far as starting the guest).
     func testCheckTakesProfileAndOption() throws {

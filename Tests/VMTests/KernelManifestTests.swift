@@ -70,6 +70,8 @@ final class KernelManifestTests: XCTestCase {
         try Data("diff\n".utf8).write(to: tp.appendingPathComponent("0001-vgem.patch"))
         let applied = #"{"file": "\#(tp.path)/0001-vgem.patch", "fuzzed_hunks": [], "how": "exact", "kind": "test", "mail": null, "message_id": null, "offset_hunks": [], "subject": "vgem: dmem"}"#
         try Data((applied + "\n").utf8).write(to: b.appendingPathComponent("src/.dmemfuzz-applied"))
+        try Data("kernel/cgroup/x.c:3:5: warning: unused variable ‘y’ [-Wunused-variable] (in f)\n".utf8)
+            .write(to: b.appendingPathComponent("series-warnings.txt"))
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -93,6 +95,7 @@ final class KernelManifestTests: XCTestCase {
         XCTAssertEqual(m.appliedPatches.map(\.subject), ["vgem: dmem"])
         XCTAssertEqual(m.testPatches.map(\.file), ["0001-vgem.patch"])
         XCTAssertEqual(m.testPatches.map(\.applied), [true])
+        XCTAssertEqual(m.seriesWarnings, ["kernel/cgroup/x.c:3:5: warning: unused variable ‘y’ [-Wunused-variable] (in f)"])
         XCTAssertEqual(m.buildTimeSeconds, 12)
         XCTAssertEqual(m.modulesDir, b.path + "/modroot/lib/modules/7.3.4-dmemfuzz")
     }
