@@ -15,6 +15,11 @@ public final class Guest {
     public private(set) var restores = 0
     /// The session is in its boot state (just booted, or reset after the last run).
     var ready = true
+    /// Throw a used guest away instead of resetting it when the next one comes from the
+    /// snapshot: a restore (about 0.9 s with the session) costs what a reset does (0.5–1.2 s
+    /// under TCG), and a reset after a leaking candidate fails and needs the restore anyway.
+    /// The minimizer sets it; with cold boots (`--no-snapshot`) the reset stays.
+    public var restoreInsteadOfReset = false
 
     public init(profile: KernelProfile? = nil, kcov: Bool = true, makeVM: @escaping () throws -> VirtualMachine) throws {
         self.makeVM = makeVM; self.profile = profile; self.kcov = kcov
@@ -30,10 +35,18 @@ public final class Guest {
         "\(boots) guest\(boots == 1 ? "" : "s")" + (restores > 0 ? " (\(restores) restored from the snapshot)" : "")
     }
 
+    /// Where the last new guest's time went: the old one stopped, the VM started, the session set up.
+    public private(set) var lastStart = ""
+    /// Where the last `replayClean`'s time went: the replay (and splat wait), the reset after it.
+    public private(set) var lastRun = ""
+
     public func reboot() throws {
+        let t0 = ContinuousClock.now
         session.vm.stop(grace: 0)  // the old guest's state is not needed, only its console file
         session.vm.cleanup()
+        let t1 = ContinuousClock.now
         session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
+        lastStart = "stop \(t1 - t0), QEMU start to agent ready \(String(format: "%.2f", session.vm.readySeconds ?? -1)) s (\(session.vm.bootKind.rawValue)), with the session \(ContinuousClock.now - t1)"
         boots += 1
         counted()
         ready = true
@@ -102,13 +115,17 @@ public final class Guest {
         ready = false
         let before = s.vm.splats().count
         var run = Run(result: nil, failure: nil, splats: [], session: s)
+        let t0 = ContinuousClock.now
         do { run.result = try await s.replay(t) } catch { run.failure = error }
         let all = s.vm.awaitSplats(moreThan: before, timeout: splatWait)
         run.splats = Array(all.dropFirst(before))
+        let t1 = ContinuousClock.now
         // After a divergence the kernel is not where the model is: boot afresh.
-        if let r = run.result, r.divergence == nil, run.splats.isEmpty {
+        let restores = restoreInsteadOfReset && s.vm.bootKind == .restored
+        if let r = run.result, r.divergence == nil, run.splats.isEmpty, !restores {
             run.teardown = await finish(after: r.model, splatsSeen: all.count)
         }
+        lastRun = "replay \(t1 - t0), reset \(ContinuousClock.now - t1)"
         return run
     }
 
@@ -144,21 +161,31 @@ public struct NotReproducible: Error, CustomStringConvertible {
 public struct KernelMinimizer {
     public let guest: Guest
     public var maxAttempts = 300
+    /// Each candidate's verdict and where its time went (`minimize --log-level debug`).
+    public var trace: ((String) -> Void)? = nil
     public init(guest: Guest) { self.guest = guest }
 
     /// `title` is the finding's, or for a divergence its `Finding.shrinkClass`.
     public func reproduces(_ t: Trace, title: String, splat: Bool) async throws -> Bool {
         // A splat finding leaves the kernel tainted: every candidate gets a new boot.
         if splat { guest.markDirty() }
+        let t0 = ContinuousClock.now, starts = guest.boots
         let run = try await guest.replayClean(t, splatWait: splat ? 2 : 0)
-        guard let r = run.result else { return title == "guest stopped answering" }
-        if splat { return run.splats.contains { $0.title == title } }
-        return r.divergence.map { Finding.title(for: $0) == title || Finding.shrinkClass(for: $0) == title } ?? false
+        let verdict: Bool
+        if let r = run.result {
+            verdict = splat ? run.splats.contains { $0.title == title }
+                : r.divergence.map { Finding.title(for: $0) == title || Finding.shrinkClass(for: $0) == title } ?? false
+        } else { verdict = title == "guest stopped answering" }
+        trace?("candidate of \(t.steps.count) ops: \(verdict ? "reproduces" : "does not") in \(ContinuousClock.now - t0): \(guest.lastRun)"
+               + (guest.boots > starts ? " (new guest: \(guest.lastStart))" : " (guest reset)"))
+        return verdict
     }
 
     /// The minimized trace, with the model's outcomes as expectations (what a fixed kernel does).
     public func minimize(_ f: Finding) async throws -> Trace {
         let splat = f.kind != .divergence
+        guest.restoreInsteadOfReset = true
+        defer { guest.restoreInsteadOfReset = false }
         var steps = f.trace.steps
         if f.index + 1 < steps.count { steps.removeSubrange((f.index + 1)...) }
         var start = f.trace

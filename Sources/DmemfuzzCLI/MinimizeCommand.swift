@@ -41,6 +41,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         log.info("minimize: reproduced '\(f.title)' at op \(f.index + 1); shrinking")
         var m = KernelMinimizer(guest: g)
         m.maxAttempts = attempts
+        m.trace = { log.debug("minimize: \($0)") }
         let small = try await m.minimize(f)
         let out = dir ?? URL(fileURLWithPath: traceFile).deletingLastPathComponent().path
         let manifest = (try? String(contentsOf: s.vm.config.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
