@@ -104,9 +104,12 @@ public enum Repro {
                 body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
                 continue
             }
-            body += "\t\(call); report(\(label), r, \(expect));\n"
+            // Timed per verb, named as the agent's statistics name it (the printed op's first
+            // word), so `bench lockstep` compares the two per op kind.
+            let verb = cString(Array(TracePrinter.op(st.op).prefix { $0 != " " }.utf8))
+            body += "\t{ unsigned long long t0 = now_ns(); \(call); tally(\(verb), now_ns() - t0); }\n\treport(\(label), r, \(expect));\n"
         }
-        return header + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\treturn mismatches ? 1 : 0;\n}\n"
+        return header + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
     }
 
     static let header = #"""
@@ -126,6 +129,38 @@ public enum Repro {
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <time.h>
+
+/* Time per op verb; printed as "# time VERB COUNT NANOSECONDS" when DMEMFUZZ_REPRO_TIMES is set. */
+static const char *kinds[32];
+static unsigned long long kind_ns[32], kind_n[32];
+static int nkinds;
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+static void tally(const char *k, unsigned long long ns)
+{
+	int i;
+	for (i = 0; i < nkinds && strcmp(kinds[i], k); i++)
+		;
+	if (i == nkinds) {
+		if (nkinds == 32)
+			return;
+		kinds[nkinds++] = k;
+	}
+	kind_ns[i] += ns;
+	kind_n[i]++;
+}
+static void print_times(void)
+{
+	if (!getenv("DMEMFUZZ_REPRO_TIMES"))
+		return;
+	for (int i = 0; i < nkinds; i++)
+		printf("# time %s %llu %llu\n", kinds[i], kind_n[i], kind_ns[i]);
+}
 
 #define CG "/sys/fs/cgroup"
 struct vgem_create { uint64_t size; uint32_t region, handle; uint64_t id; };

@@ -73,9 +73,11 @@ struct BenchCommand: AsyncParsableCommand {
         var (gen, trace) = CampaignRunner.generator(for: session, seed: 42, options: [])
         var exec = session.freshModel(options: trace.options)
         trace.steps += gen.steps(ops: n, on: &exec).dropFirst(gen.prologue().count)
+        _ = try session.vm.agent.stats()  // the agent's per-verb guest time of this trace only
         let t0 = Date()
         let r = try await session.replay(trace)
         let lockSeconds = Date().timeIntervalSince(t0)
+        let agentRows = try session.vm.agent.stats()
         let executed = r.executed.count - session.splitPrologue(r.executed).prologue.count
         if let d = r.divergence {
             print("C-loop baseline: the trace diverged (\(d.description.split(separator: "\n").prefix(3).joined(separator: ";"))); ratio over the \(executed) ops up to it")
@@ -89,12 +91,28 @@ struct BenchCommand: AsyncParsableCommand {
             let t0 = Date(); let (st, out) = try session.vm.agent.shell(cmd, timeout: 600); return (Date().timeIntervalSince(t0), st, out)
         }
         let empty = (0..<3).map { _ in (try? timed("true").0) ?? 0 }.min() ?? 0
-        let (total, status, out) = try timed("/tmp/repro")
+        let (total, status, out) = try timed("DMEMFUZZ_REPRO_TIMES=1 /tmp/repro")
         let cSeconds = max(total - empty, 1e-6)
         if status != 0 { print("C-loop baseline: repro.c exited \(status): \(out.split(separator: "\n").last ?? "")") }
         let lock = Double(executed) / lockSeconds, cl = Double(executed) / cSeconds
         print(String(format: "C loop (repro.c of one %d-op generated trace, same guest): lockstep %.0f ops/s, C %.0f ops/s; lockstep at %.0f%% of the C loop (goal 50%%)",
                      executed, lock, cl, 100 * lock / cl))
+        // Per op kind: the C loop's own time per op against the agent's guest-side time for the
+        // same ops (the lockstep figure above adds the host round trips and the model on top).
+        var cRows: [String: (Int, Double)] = [:]
+        for line in out.split(separator: "\n") where line.hasPrefix("# time ") {
+            let f = line.split(separator: " ")
+            if f.count == 5, let n = Int(f[3]), let ns = Double(f[4]) { cRows[String(f[2])] = (n, ns / 1e9) }
+        }
+        let agent = Dictionary(agentRows.map { ($0.verb, ($0.count, $0.seconds)) }, uniquingKeysWith: { a, _ in a })
+        print("per op kind, the same trace: count, C loop mean, agent in the guest mean, agent / C")
+        for (verb, c) in cRows.sorted(by: { $0.value.1 > $1.value.1 }) {
+            let a = agent[verb]
+            let cMean = 1e6 * c.1 / Double(max(c.0, 1)), aMean = a.map { 1e6 * $0.1 / Double(max($0.0, 1)) }
+            print(String(format: "  %-16@ %6d  %9.1f us  %@  %@", verb, c.0, cMean,
+                         aMean.map { String(format: "%9.1f us", $0) } ?? "        - ",
+                         aMean.map { String(format: "%5.1fx", $0 / max(cMean, 0.001)) } ?? "  -"))
+        }
     }
 
     /// A clean guest two ways in one run: a cold boot (no snapshot) and a restore of the booted
