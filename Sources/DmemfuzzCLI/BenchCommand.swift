@@ -93,7 +93,10 @@ struct BenchCommand: AsyncParsableCommand {
         let empty = (0..<3).map { _ in (try? timed("true").0) ?? 0 }.min() ?? 0
         let (total, status, out) = try timed("DMEMFUZZ_REPRO_TIMES=1 /tmp/repro")
         let cSeconds = max(total - empty, 1e-6)
-        if status != 0 { print("C-loop baseline: repro.c exited \(status): \(out.split(separator: "\n").last ?? "")") }
+        if status != 0 {
+            let bad = out.split(separator: "\n").filter { $0.hasPrefix(">>> ") }
+            print("C-loop baseline: repro.c exited \(status), \(bad.count) op(s) printed an outcome other than the model's" + (bad.isEmpty ? "" : ", first: \(bad[0])"))
+        }
         let lock = Double(executed) / lockSeconds, cl = Double(executed) / cSeconds
         print(String(format: "C loop (repro.c of one %d-op generated trace, same guest): lockstep %.0f ops/s, C %.0f ops/s; lockstep at %.0f%% of the C loop (goal 50%%)",
                      executed, lock, cl, 100 * lock / cl))
