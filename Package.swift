@@ -44,8 +44,10 @@ let package = Package(
         .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"], exclude: ["testdata"]),
 
         // Host side of a campaign: the kernel executor, findings, reports, corpora.
-        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM", "AgentProtocol"]),
-        .testTarget(name: "CampaignTests", dependencies: ["Campaign", "Fuzz", "Trace", "DmemModel"]),
+        // repro/repro.h: the reproducer's fixed C, a real file gcc and the tests read; compiled in.
+        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM", "AgentProtocol"],
+                resources: [.embedInCode("repro/repro.h")]),
+        .testTarget(name: "CampaignTests", dependencies: ["Campaign", "Fuzz", "Trace", "DmemModel", "AgentProtocol"]),
 
         // --- end kernel side ---
         .executableTarget(

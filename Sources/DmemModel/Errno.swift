@@ -11,7 +11,9 @@ public struct Errno: Error, Hashable, Sendable, Comparable, CustomStringConverti
     public static let ENAMETOOLONG = Errno(36), ENOTEMPTY = Errno(39), EOPNOTSUPP = Errno(95)
     public static let ETIMEDOUT = Errno(110)
 
-    static let names: [(String, Int32)] = [
+    /// Every errno the model and the agent name, with its number: what `name` and `init(name:)`
+    /// read, and what the C reproducer's generated table prints (`ReproTables`).
+    public static let names: [(String, Int32)] = [
         ("EPERM", 1), ("ENOENT", 2), ("ESRCH", 3), ("EINTR", 4), ("EIO", 5), ("E2BIG", 7),
         ("EBADF", 9), ("EAGAIN", 11), ("ENOMEM", 12), ("EACCES", 13), ("EFAULT", 14),
         ("EBUSY", 16), ("EEXIST", 17), ("ENODEV", 19), ("ENOTDIR", 20), ("EISDIR", 21),

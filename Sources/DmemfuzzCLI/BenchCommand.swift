@@ -94,7 +94,8 @@ struct BenchCommand: AsyncParsableCommand {
         let (total, status, out) = try timed("DMEMFUZZ_REPRO_TIMES=1 /tmp/repro")
         let cSeconds = max(total - empty, 1e-6)
         if status != 0 {
-            let bad = out.split(separator: "\n").filter { $0.hasPrefix(">>> ") }
+            let lines = out.split(separator: "\n")
+            let bad = lines.indices.filter { lines[$0].hasPrefix("# >>> mismatch") }.map { "\(lines[$0 - 1]) (\(lines[$0].dropFirst(6)))" }
             print("C-loop baseline: repro.c exited \(status), \(bad.count) op(s) printed an outcome other than the model's" + (bad.isEmpty ? "" : ", first: \(bad[0])"))
         }
         let lock = Double(executed) / lockSeconds, cl = Double(executed) / cSeconds

@@ -1,28 +1,17 @@
 // DRM ioctls (vgem dmem extension, dumb buffers) and card discovery through sysfs.
 import Glibc
 import CKmod
+import AgentProtocol
 
 enum Drm {
-    static func ioc(_ dir: UInt, _ nr: UInt, _ size: Int) -> UInt {
-        (dir << 30) | (UInt(size) << 16) | (0x64 << 8) | nr
-    }
-    static let read: UInt = 2, write: UInt = 1
-    static let commandBase: UInt = 0x40
-    static let VERSION = ioc(read | write, 0x00, MemoryLayout<DrmVersion>.size)
-    static let GEM_CLOSE = ioc(write, 0x09, 8)
-    static let MODE_CREATE_DUMB = ioc(read | write, 0xB2, 32)
-    // vgem private ioctls of the dmem test patch (vm/patches/<ver>/, include/uapi/drm/vgem_drm.h).
-    static let VGEM_DMEM_CREATE = ioc(read | write, commandBase + 0x3, 24)
-    static let VGEM_DMEM_INFO = ioc(read | write, commandBase + 0x4, 24)
-    /// struct drm_vgem_dmem_transfer { __u32 handle, pid; }, DRM_IOW: 0x40086445.
-    static let VGEM_DMEM_TRANSFER = ioc(write, commandBase + 0x5, 8)
-
-    struct DrmVersion {
-        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
-        var nameLen: Int = 0; var name: UnsafeMutablePointer<CChar>? = nil
-        var dateLen: Int = 0; var date: UnsafeMutablePointer<CChar>? = nil
-        var descLen: Int = 0; var desc: UnsafeMutablePointer<CChar>? = nil
-    }
+    // The numbers live in AgentProtocol's DrmIoctl, which the C reproducer's tables print too.
+    static let VERSION = DrmIoctl.VERSION
+    static let GEM_CLOSE = DrmIoctl.GEM_CLOSE
+    static let MODE_CREATE_DUMB = DrmIoctl.MODE_CREATE_DUMB
+    static let VGEM_DMEM_CREATE = DrmIoctl.VGEM_DMEM_CREATE
+    static let VGEM_DMEM_INFO = DrmIoctl.VGEM_DMEM_INFO
+    static let VGEM_DMEM_TRANSFER = DrmIoctl.VGEM_DMEM_TRANSFER
+    typealias DrmVersion = DrmIoctl.Version
 
     /// Returns 0 or errno.
     static func ioctl<T>(_ fd: Int32, _ req: UInt, _ arg: inout T) -> Int32 {

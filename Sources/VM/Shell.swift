@@ -9,13 +9,13 @@ import Foundation
 /// (VirtualMachine.start, Session.init, Initramfs) and often run on that pool, so waiting for it
 /// from there deadlocks once the callers hold every pool thread (one on a one-CPU host).
 /// `testFromEveryPoolThreadAtOnce` is that case.
-enum Shell {
+package enum Shell {
     /// Runs argv (argv[0] an absolute path or a name looked up in $PATH) and returns its stdout;
     /// throws `VMError.setup` with the command, how it ended and its stderr's tail when it fails.
     /// `mergeStderr`: the child's stderr joins its stdout (2>&1), kept off dmemfuzz's own stderr
     /// and shown only in the error when the child fails.
     @discardableResult
-    static func run(_ argv: [String], mergeStderr: Bool = false, cwd: URL? = nil) throws -> String {
+    package static func run(_ argv: [String], mergeStderr: Bool = false, cwd: URL? = nil) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
         p.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv

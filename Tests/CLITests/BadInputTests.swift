@@ -287,7 +287,7 @@ final class BadInputTests: XCTestCase {
     // MARK: findings (items 1, 8)
 
     func testReproOfAFindingExpectsTheModel() throws {
-        let r = try expect(["repro", "findings/divergence"], exit: 0, first: "// dmemfuzz reproducer: gcc -static -O2 -o repro repro.c; run as root in the guest (cgroup2 at")
+        let r = try expect(["repro", "findings/divergence"], exit: 0, first: "/* dmemfuzz reproducer: gcc -static -O1 -o repro repro.c; run as root in the guest (cgroup2 at")
         XCTAssertTrue(r.stdout.contains("report(\"alloc a1 vkms/default 8192 b2\", r, \"ENOSPC\");"), r.stdout)
         try expect(["repro", "findings/old-format"], exit: 2,
                    first: "dmemfuzz: findings/old-format/trace.trace: records the kernel's outcomes, not the model's (an older dmemfuzz wrote it); run `dmemfuzz minimize findings/old-format` for a reproducer")

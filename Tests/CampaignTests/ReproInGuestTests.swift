@@ -6,30 +6,76 @@ import Trace
 import VM
 
 /// The C reproducer on the real kernel: built with gcc -static as `dmemfuzz repro --run` builds
-/// it, run in a guest of vm/build-kernel.sh's build. A trace the kernel agrees with must pass
-/// (exit 0): before repro.c recorded vgem buffers as resident, it never saw an eviction and
-/// failed every trace that evicts.
+/// it, run in a guest of vm/build-kernel.sh's build.
 final class ReproInGuestTests: XCTestCase {
-    func testReproducerOfAnEvictingTracePassesOnTheUnmodifiedKernel() throws {
+    /// Corpus traces that between them alloc, free, write, read, move, transfer and evict
+    /// (ReproOutputTests checks that on the host).
+    static let traces = [
+        "regress/ttm-range-manager-contiguous", "regress/transfer-errnos-7.3", "regress/teardown-live-charges",
+        "regress/delegation", "regress/reclaim-7.3",
+    ]
+
+    static func corpus(_ name: String) -> URL {
+        KernelBuild.packageRoot().appendingPathComponent("corpora/\(name).trace")
+    }
+
+    static func config() throws -> VMConfig {
         guard let kb = KernelBuild.existing(version: "7.3") else {
             let msg = "no 7.3 kernel build: run vm/build-kernel.sh"
-            if ProcessInfo.processInfo.environment["DMEMFUZZ_REQUIRE_KERNEL"] != nil { XCTFail(msg); return }
+            if ProcessInfo.processInfo.environment["DMEMFUZZ_REQUIRE_KERNEL"] != nil { XCTFail(msg) }
             throw XCTSkip(msg)
         }
-        let root = KernelBuild.packageRoot()
-        let file = root.appendingPathComponent("corpora/regress/ttm-range-manager-contiguous.trace")
-        let trace = try TraceParser(file: file.lastPathComponent).parse(String(contentsOf: file, encoding: .utf8))
-        XCTAssertTrue(trace.steps.contains { !($0.expect?.evicted.isEmpty ?? true) }, "the trace must evict")
+        return VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: KernelBuild.packageRoot())))
+    }
 
+    static func parse(_ file: URL) throws -> Trace {
+        try TraceParser(file: file.lastPathComponent).parse(String(contentsOf: file, encoding: .utf8))
+    }
+
+    /// Runs the reproducer of `trace` in a freshly booted guest of `config`.
+    static func runRepro(_ trace: Trace, config: VMConfig) throws -> (status: Int, output: String, splats: Int, console: String) {
         let bin = try ReproBinary.build(try Repro.c(trace))
-
-        let vm = VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: root))))
+        let vm = VirtualMachine(config: config)
         try vm.start()
         defer { vm.poweroff() }
         try vm.agent.put("/tmp/repro", bin)
         let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 300)
-        XCTAssertEqual(status, 0, output)
-        XCTAssertTrue(output.contains("evicted b2"), output)
-        XCTAssertEqual(vm.splats().count, 0, vm.console)
+        return (status, output, vm.splats().count, vm.console)
+    }
+
+    /// A trace the kernel agrees with must pass (exit 0): before repro.c recorded vgem buffers as
+    /// resident, it never saw an eviction and failed every trace that evicts.
+    func testReproducerOfAnEvictingTracePassesOnTheUnmodifiedKernel() throws {
+        let config = try Self.config()
+        let trace = try Self.parse(Self.corpus("regress/ttm-range-manager-contiguous"))
+        XCTAssertTrue(trace.steps.contains { !($0.expect?.evicted.isEmpty ?? true) }, "the trace must evict")
+        let r = try Self.runRepro(trace, config: config)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("evicted b2"), r.output)
+        XCTAssertEqual(r.splats, 0, r.console)
+    }
+
+    /// Issue 13: the reproducer prints, line for line, what the lockstep run of the same trace
+    /// saw the kernel do: the trace run in lockstep in one guest, its reproducer in a fresh guest
+    /// of the same configuration, the outputs compared by `ReproOutput.compare`.
+    func testReproducerOutputIsTheLockstepRunsOutcomes() async throws {
+        let config = try Self.config()
+        for name in Self.traces {
+            let trace = try Self.parse(Self.corpus(name))
+            let vm = VirtualMachine(config: config)
+            let session = try Session(vm: vm, kcov: false)
+            let result: ReplayResult
+            do { result = try await session.replay(trace) } catch { session.stop(); throw error }
+            let splats = vm.splats().count, console = vm.console
+            session.stop()
+            XCTAssertNil(result.divergence, "\(name): \(result.divergence.map { "\($0)" } ?? "")")
+            XCTAssertEqual(splats, 0, "\(name): \(console)")
+
+            let r = try Self.runRepro(trace, config: config)
+            let mismatches = ReproOutput.compare(output: r.output, lockstep: result.executed)
+            XCTAssertEqual(mismatches, [], "\(name):\n" + mismatches.map(\.description).joined(separator: "\n") + "\n--- repro output:\n" + r.output)
+            XCTAssertEqual(r.status, result.passed ? 0 : 1, "\(name): \(r.output)")
+            XCTAssertEqual(r.splats, 0, "\(name): \(r.console)")
+        }
     }
 }

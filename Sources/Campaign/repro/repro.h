@@ -1,122 +1,11 @@
-import DmemModel
-import Trace
-
-/// A standalone reproducer: a static C program that performs a trace's ops in the guest with
-/// plain syscalls and the test patches' ioctls, printing each outcome next to what the model
-/// expects. It needs neither dmemfuzz nor its agent.
-public enum Repro {
-    static func cString(_ bytes: [UInt8]) -> String {
-        var s = "\""
-        for b in bytes {
-            switch b {
-            case 0x22: s += "\\\""
-            case 0x5c: s += "\\\\"
-            case 0x20...0x7e where b != 0x3f: s.unicodeScalars.append(Unicode.Scalar(b))
-            default: s += String(format: "\\%03o", b)
-            }
-        }
-        return s + "\""
-    }
-
-    /// What the C program's fixed-size tables hold; `c(_:)` refuses a trace beyond them (and the
-    /// C helpers check again, so an edited reproducer cannot write past them either).
-    public static let maxActors = 256, maxBuffers = 4096, maxData = 16384, maxPath = 4000
-
-    /// A trace the reproducer cannot express, as one line naming the op.
-    public struct Unsupported: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    static func check(_ t: Trace) throws(Unsupported) {
-        func fail(_ i: Int, _ why: String) -> Unsupported {
-            Unsupported(description: "op \(i + 1) (\(TracePrinter.op(t.steps[i].op))): \(why)")
-        }
-        func ids(_ op: Op) -> (actors: [Int], buffers: [Int], data: Int, paths: [CgroupPath]) {
-            switch op {
-            case let .spawn(a, p), let .move(a, p): return ([a], [], 0, [p])
-            case let .exit(a), let .setuid(a, _), let .dropCaps(a), let .evictQuery(a, _, _): return ([a], [], 0, [])
-            case let .alloc(a, _, _, b): return ([a], [b], 0, [])
-            case let .free(b), let .resident(b): return ([], [b], 0, [])
-            case let .transfer(a, b, to): return ([a, to], [b], 0, [])
-            case let .write(p, _, d, _): return ([], [], d.count, [p])
-            case let .mkdir(p), let .rmdir(p), let .read(p, _), let .dying(p), let .delegate(p, _): return ([], [], 0, [p])
-            case let .by(a, inner): let r = ids(inner); return ([a] + r.actors, r.buffers, r.data, r.paths)
-            case .register, .unregister: return ([], [], 0, [])
-            }
-        }
-        for (i, st) in t.steps.enumerated() {
-            let r = ids(st.op)
-            if let a = r.actors.first(where: { !(0..<maxActors).contains($0) }) { throw fail(i, "actor a\(a) is beyond the reproducer's a0...a\(maxActors - 1)") }
-            if let b = r.buffers.first(where: { !(0..<maxBuffers).contains($0) }) { throw fail(i, "buffer b\(b) is beyond the reproducer's b0...b\(maxBuffers - 1)") }
-            if r.data > maxData { throw fail(i, "\(r.data) bytes of data, the reproducer writes at most \(maxData)") }
-            if let p = r.paths.first(where: { $0.description.utf8.count > maxPath }) { throw fail(i, "a \(p.description.utf8.count)-byte path, the reproducer takes at most \(maxPath)") }
-        }
-    }
-
-    /// The reproducer, or a C file that does not compile and says why (for a finding's files,
-    /// which are written whatever the trace holds).
-    public static func cOrError(_ t: Trace) -> String {
-        do { return try c(t) } catch { return "#error \(cString(Array("dmemfuzz cannot write a reproducer for this trace: \(error)".utf8)))\n" }
-    }
-
-    public static func c(_ t: Trace) throws(Unsupported) -> String {
-        try check(t)
-        var body = ""
-        for st in t.steps {
-            let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
-            let label = cString(Array(TracePrinter.op(st.op).utf8))
-            let call: String
-            switch st.op {
-            case let .mkdir(p): call = "r = xmkdir(\(cString(Array(p.description.utf8))))"
-            case let .rmdir(p): call = "r = xrmdir(\(cString(Array(p.description.utf8))))"
-            case let .write(p, f, d, nb): call = "r = xwrite(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count), \(nb ? 1 : 0))"
-            case let .read(p, f): call = "r = xread(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))))"
-            case let .spawn(a, p): call = "r = xspawn(\(a), \(cString(Array(p.description.utf8))))"
-            case let .move(a, p): call = "r = xmove(\(a), \(cString(Array(p.description.utf8))))"
-            case let .exit(a): call = "r = xexit(\(a))"
-            case let .alloc(a, r, size, b): call = "r = xalloc(\(a), \(cString(Array(r.utf8))), \(size)ULL, \(b))"
-            case let .free(b): call = "r = xfree(\(b))"
-            case let .transfer(a, b, to): call = "r = xtransfer(\(a), \(b), \(to))"
-            case let .resident(b): call = "r = xresident(\(b))"
-            case let .dying(p): call = "r = xdying(\(cString(Array(p.description.utf8))))"
-            case let .delegate(p, uid): call = "r = xdelegate(\(cString(Array(p.description.utf8))), \(uid))"
-            case let .setuid(a, uid): call = "r = xsetuid(\(a), \(uid))"
-            case let .dropCaps(a): call = "r = xdropcaps(\(a))"
-            case let .by(a, inner):
-                switch inner {
-                case let .mkdir(p): call = "r = xas(\(a), 'm', \(cString(Array(p.description.utf8))), NULL, \"\", 0)"
-                case let .rmdir(p): call = "r = xas(\(a), 'r', \(cString(Array(p.description.utf8))), NULL, \"\", 0)"
-                case let .write(p, f, d, nb): call = "r = xas(\(a), '\(nb ? "n" : "w")', \(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count))"
-                case let .read(p, f): call = "r = xas(\(a), 'R', \(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \"\", 0)"
-                case let .move(b, p): call = "r = xasmove(\(a), \(b), \(cString(Array(p.description.utf8))))"
-                default: call = "r = EINVAL"
-                }
-            case let .register(r, _) where r == Model.selftestRegion:
-                call = "r = system(\"modprobe dmem_selftest\") ? ENOENT : 0"   // busybox in the guest; status, not errno
-            case let .unregister(r) where r == Model.selftestRegion:
-                call = "r = system(\"rmmod dmem_selftest\") ? ENOENT : 0"
-            case let .register(r, _) where r.hasPrefix("vkms/") && r != "vkms/default":
-                call = "r = xvkms_create(\(cString(Array(r.dropFirst(5).utf8))))"
-            case let .unregister(r) where r.hasPrefix("vkms/") && r != "vkms/default":
-                call = "r = xvkms_destroy(\(cString(Array(r.dropFirst(5).utf8))))"
-            case .register, .unregister, .evictQuery:
-                // vgem and vkms/default are module loads the boot state has done.
-                body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
-                continue
-            }
-            // Timed per verb, named as the agent's statistics name it (the printed op's first
-            // word), so `bench lockstep` compares the two per op kind.
-            let verb = cString(Array(TracePrinter.op(st.op).prefix { $0 != " " }.utf8))
-            body += "\t{ unsigned long long t0 = now_ns(); \(call); tally(\(verb), now_ns() - t0); }\n\treport(\(label), r, \(expect));\n"
-        }
-        return header + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
-    }
-
-    static let header = #"""
-// dmemfuzz reproducer: gcc -static -O2 -o repro repro.c; run as root in the guest (cgroup2 at
-// /sys/fs/cgroup with +dmem in the root's subtree_control, vgem/vkms with the dmemfuzz test
-// patches loaded). Prints each op, what the kernel did and what the model expects.
+/* The fixed part of every dmemfuzz reproducer (Sources/Campaign/repro/repro.h). A repro.c is:
+ * the generated tables (ReproTables: repro_errnos[], the ioctl numbers), this file, and the
+ * trace's ops as main() (ReproOps). Each op prints one line in the trace text format,
+ * `<op> = <outcome>`, quoted as TracePrinter.quote quotes, so the output compares line by line
+ * with a lockstep run; anything else it prints is a `#` comment line. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -154,6 +43,7 @@ static void tally(const char *k, unsigned long long ns)
 	kind_ns[i] += ns;
 	kind_n[i]++;
 }
+#define TIMED(kind, ...) do { unsigned long long t0_ = now_ns(); __VA_ARGS__; tally(kind, now_ns() - t0_); } while (0)
 static void print_times(void)
 {
 	if (!getenv("DMEMFUZZ_REPRO_TIMES"))
@@ -169,16 +59,19 @@ struct dumb { uint32_t height, width, bpp, flags, handle, pitch; uint64_t size; 
 struct gem_close { uint32_t handle, pad; };
 struct vgem_transfer { uint32_t handle, pid; };
 struct drm_version { int major, minor, patch; size_t name_len; char *name; size_t date_len; char *date; size_t desc_len; char *desc; };
-#define IOC(dir, nr, sz) (((unsigned long)(dir) << 30) | ((unsigned long)(sz) << 16) | (0x64 << 8) | (nr))
-#define VGEM_CREATE IOC(3, 0x43, 24)
-#define VGEM_INFO IOC(3, 0x44, 24)
-#define VGEM_TRANSFER IOC(1, 0x45, 8)
-#define MODE_CREATE_DUMB IOC(3, 0xB2, 32)
-#define GEM_CLOSE IOC(1, 0x09, 8)
-#define DRM_VERSION IOC(3, 0x00, sizeof(struct drm_version))
+/* The numbers come from the generated tables (AgentProtocol's DrmIoctl, what the agent issues);
+ * their size field must be the size of the struct this file passes. */
+#define IOC_SIZE(n) (((n) >> 16) & 0x3fff)
+_Static_assert(IOC_SIZE(VGEM_CREATE) == sizeof(struct vgem_create), "VGEM_CREATE");
+_Static_assert(IOC_SIZE(VGEM_INFO) == sizeof(struct vgem_info), "VGEM_INFO");
+_Static_assert(IOC_SIZE(VGEM_TRANSFER) == sizeof(struct vgem_transfer), "VGEM_TRANSFER");
+_Static_assert(IOC_SIZE(MODE_CREATE_DUMB) == sizeof(struct dumb), "MODE_CREATE_DUMB");
+_Static_assert(IOC_SIZE(GEM_CLOSE) == sizeof(struct gem_close), "GEM_CLOSE");
+_Static_assert(IOC_SIZE(DRM_VERSION) == sizeof(struct drm_version), "DRM_VERSION");
 
 static int mismatches;
 static char out[65536];
+static int out_len;	/* bytes of out a read returned (data may hold NULs) */
 
 /* op 'm'/'r'/'w'/'n'/'R' (mkdir, rmdir, write, write O_NONBLOCK, read): the actor does it. */
 /* Table sizes: dmemfuzz refuses traces beyond them, and every helper checks again. */
@@ -195,14 +88,11 @@ struct buffer { int live, actor, card, vgem, selftest; uint32_t handle, resident
 
 static const char *ename(int e)
 {
+	/* Errno.description: the model's name, else E#<number>. */
 	static char buf[16];
-	switch (e) {
-	case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case ESRCH: return "ESRCH";
-	case E2BIG: return "E2BIG"; case EAGAIN: return "EAGAIN"; case ENOMEM: return "ENOMEM";
-	case EACCES: return "EACCES"; case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST";
-	case ENODEV: return "ENODEV"; case EINVAL: return "EINVAL"; case ENOSPC: return "ENOSPC";
-	case ENOTEMPTY: return "ENOTEMPTY"; case EOPNOTSUPP: return "EOPNOTSUPP";
-	}
+	for (size_t i = 0; i < sizeof(repro_errnos) / sizeof(repro_errnos[0]); i++)
+		if (repro_errnos[i].num == e)
+			return repro_errnos[i].name;
 	snprintf(buf, sizeof(buf), "E#%d", e);
 	return buf;
 }
@@ -388,11 +278,13 @@ static struct res call(int a, struct cmd c)
 		return r;
 	write(actors[a].cmd, &c, sizeof(c));
 	readfull(actors[a].res, &r, sizeof(r));
+	out_len = 0;
 	if (r.len > 0) {
 		if (r.len > (int)sizeof(out) - 1)
 			r.len = sizeof(out) - 1;
 		readfull(actors[a].res, out, r.len);
 		out[r.len] = 0;
+		out_len = r.len;
 	}
 	return r;
 }
@@ -425,6 +317,7 @@ static int xas(int a, int op, const char *cg, const char *file, const char *data
 	memcpy(c.data, data, len);
 	c.len = len;
 	out[0] = 0;
+	out_len = 0;
 	struct res r = call(a, c);
 	return op == 'R' && !r.err ? -1 : r.err;
 }
@@ -454,6 +347,7 @@ static int xread(const char *cg, const char *file)
 	int n;
 	path(p, cg, file);
 	int r = read_path(p, &n);
+	out_len = n;
 	return r ? r : -1;	/* -1: print the data */
 }
 
@@ -617,29 +511,50 @@ static int xdying(const char *cg)
 	return -2;
 }
 
+/* The bytes as TracePrinter.quote (Sources/Trace/Print.swift) prints them: \n \t \r \" \\,
+ * printable ASCII as is, every other byte \xHH in lowercase hex. dst holds 4 * n + 3 bytes. */
+static size_t quote(char *dst, const unsigned char *s, size_t n)
+{
+	char *d = dst;
+	*d++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b = s[i];
+		if (b == '\n')
+			d += sprintf(d, "\\n");
+		else if (b == '\t')
+			d += sprintf(d, "\\t");
+		else if (b == '\r')
+			d += sprintf(d, "\\r");
+		else if (b == '"' || b == '\\')
+			d += sprintf(d, "\\%c", b);
+		else if (b >= 0x20 && b <= 0x7e)
+			*d++ = b;
+		else
+			d += sprintf(d, "\\x%02x", b);
+	}
+	*d++ = '"';
+	*d = 0;
+	return d - dst;
+}
+
+/* One line per op in the trace text format, `<op> = <outcome>` (TracePrinter.step); a mismatch
+ * with the model's expectation adds a comment line after it. */
 static void report(const char *op, int r, const char *expect)
 {
 	static char got[4 * sizeof(out) + 64];	/* every byte of out may become \xHH */
-	if (r == -1) {	/* quoted data */
-		char *g = got;
-		*g++ = '"';
-		for (unsigned char *s = (unsigned char *)out; *s; s++)
-			g += *s == '\n' ? sprintf(g, "\\n") : *s == '"' || *s == '\\' ? sprintf(g, "\\%c", *s) :
-			     (*s < 32 || *s > 126) ? sprintf(g, "\\x%02x", *s) : sprintf(g, "%c", *s);
-		strcpy(g, "\"");
-	} else if (r == -2) {
-		strcpy(got, out);
-	} else {
-		snprintf(got, sizeof(got), "%s%s%s", r ? ename(r) : "ok", evicted[0] ? " evicted" : "", evicted);
-	}
+	size_t n;
+	if (r == -1)	/* quoted data */
+		n = quote(got, (unsigned char *)out, out_len);
+	else if (r == -2)	/* a number */
+		n = snprintf(got, sizeof(got), "%s", out);
+	else
+		n = snprintf(got, sizeof(got), "%s", r ? ename(r) : "ok");
+	if (evicted[0] && n < sizeof(got))
+		snprintf(got + n, sizeof(got) - n, " evicted%s", evicted);
 	evicted[0] = 0;
 	int same = !strcmp(got, expect) || !strcmp(expect, "?");
 	mismatches += !same;
-	if (same)
-		printf("    %s = %s\n", op, got);
-	else
-		printf(">>> %s = %s   (model: %s)\n", op, got, expect);
-}
-
-"""#
+	printf("%s = %s\n", op, got);
+	if (!same)
+		printf("# >>> mismatch: the model expects %s\n", expect);
 }

@@ -1,0 +1,96 @@
+import DmemModel
+import Trace
+
+/// A standalone reproducer: a static C program that performs a trace's ops in the guest with
+/// plain syscalls and the test patches' ioctls, printing each outcome as a trace line and, where
+/// it differs, what the model expects. It needs neither dmemfuzz nor its agent.
+///
+/// repro.c = `ReproTables.header` (generated: errno names, ioctl numbers) + repro/repro.h (the
+/// fixed C, a real file) + the trace's ops as `main` (here).
+public enum Repro {
+    static func cString(_ bytes: [UInt8]) -> String {
+        var s = "\""
+        for b in bytes {
+            switch b {
+            case 0x22: s += "\\\""
+            case 0x5c: s += "\\\\"
+            case 0x20...0x7e where b != 0x3f: s.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let o = Array("01234567")
+                s += "\\" + String(o[Int(b >> 6)]) + String(o[Int((b >> 3) & 7)]) + String(o[Int(b & 7)])
+            }
+        }
+        return s + "\""
+    }
+
+    /// The reproducer, or a C file that does not compile and says why (for a finding's files,
+    /// which are written whatever the trace holds).
+    public static func cOrError(_ t: Trace) -> String {
+        do { return try c(t) } catch { return "#error \(cString(Array("dmemfuzz cannot write a reproducer for this trace: \(error)".utf8)))\n" }
+    }
+
+    public static func c(_ t: Trace) throws(Unsupported) -> String {
+        try check(t)
+        var body = ""
+        for st in t.steps {
+            let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
+            let label = cString(Array(TracePrinter.op(st.op).utf8))
+            let call: String
+            switch st.op {
+            case let .mkdir(p): call = "r = xmkdir(\(cString(Array(p.description.utf8))))"
+            case let .rmdir(p): call = "r = xrmdir(\(cString(Array(p.description.utf8))))"
+            case let .write(p, f, d, nb): call = "r = xwrite(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count), \(nb ? 1 : 0))"
+            case let .read(p, f): call = "r = xread(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))))"
+            case let .spawn(a, p): call = "r = xspawn(\(a), \(cString(Array(p.description.utf8))))"
+            case let .move(a, p): call = "r = xmove(\(a), \(cString(Array(p.description.utf8))))"
+            case let .exit(a): call = "r = xexit(\(a))"
+            case let .alloc(a, r, size, b): call = "r = xalloc(\(a), \(cString(Array(r.utf8))), \(size)ULL, \(b))"
+            case let .free(b): call = "r = xfree(\(b))"
+            case let .transfer(a, b, to): call = "r = xtransfer(\(a), \(b), \(to))"
+            case let .resident(b): call = "r = xresident(\(b))"
+            case let .dying(p): call = "r = xdying(\(cString(Array(p.description.utf8))))"
+            case let .delegate(p, uid): call = "r = xdelegate(\(cString(Array(p.description.utf8))), \(uid))"
+            case let .setuid(a, uid): call = "r = xsetuid(\(a), \(uid))"
+            case let .dropCaps(a): call = "r = xdropcaps(\(a))"
+            case let .by(a, inner):
+                switch inner {
+                case let .mkdir(p): call = "r = xas(\(a), 'm', \(cString(Array(p.description.utf8))), NULL, \"\", 0)"
+                case let .rmdir(p): call = "r = xas(\(a), 'r', \(cString(Array(p.description.utf8))), NULL, \"\", 0)"
+                case let .write(p, f, d, nb): call = "r = xas(\(a), '\(nb ? "n" : "w")', \(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count))"
+                case let .read(p, f): call = "r = xas(\(a), 'R', \(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \"\", 0)"
+                case let .move(b, p): call = "r = xasmove(\(a), \(b), \(cString(Array(p.description.utf8))))"
+                default: call = "r = EINVAL"
+                }
+            case let .register(r, _) where r == Model.selftestRegion:
+                call = "r = system(\"modprobe dmem_selftest\") ? ENOENT : 0"   // busybox in the guest; status, not errno
+            case let .unregister(r) where r == Model.selftestRegion:
+                call = "r = system(\"rmmod dmem_selftest\") ? ENOENT : 0"
+            case let .register(r, _) where r.hasPrefix("vkms/") && r != "vkms/default":
+                call = "r = xvkms_create(\(cString(Array(r.dropFirst(5).utf8))))"
+            case let .unregister(r) where r.hasPrefix("vkms/") && r != "vkms/default":
+                call = "r = xvkms_destroy(\(cString(Array(r.dropFirst(5).utf8))))"
+            case .register, .unregister, .evictQuery:
+                // vgem and vkms/default are module loads the boot state has done.
+                precondition(skips(st.op))
+                body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
+                continue
+            }
+            // Timed per verb, named as the agent's statistics name it (the printed op's first
+            // word), so `bench lockstep` compares the two per op kind (DMEMFUZZ_REPRO_TIMES=1).
+            let verb = cString(Array(TracePrinter.op(st.op).prefix { $0 != " " }.utf8))
+            body += "\tTIMED(\(verb), \(call)); report(\(label), r, \(expect));\n"
+        }
+        return ReproTables.source + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
+    }
+
+    /// The ops the reproducer does not perform (it prints `# skipped: <op>`): the boot state's
+    /// module loads (vgem, vkms/default) and `evict?`, a question only the model answers.
+    public static func skips(_ op: Op) -> Bool {
+        switch op {
+        case .evictQuery: return true
+        case let .register(r, _), let .unregister(r):
+            return r != Model.selftestRegion && !(r.hasPrefix("vkms/") && r != "vkms/default")
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import XCTest
+import DmemModel
+import Trace
+@testable import Campaign
+import VM
+
+final class ReproOpsTests: XCTestCase {
+    let trace = CampaignTests.everyOp
+
+    /// The reproducer must be a C program gcc accepts as is, for every op kind.
+    func testReproducerCompiles() throws {
+        let gcc = "/usr/bin/gcc"
+        guard FileManager.default.isExecutableFile(atPath: gcc) else { throw XCTSkip("no gcc") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("repro-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = dir.appendingPathComponent("repro.c")
+        try Repro.c(trace).write(to: src, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gcc)
+        p.arguments = ["-Wall", "-Werror", "-Wno-unused-result", "-O2", "-o", dir.appendingPathComponent("repro").path, src.path]
+        let err = Pipe(); p.standardError = err
+        try p.run(); p.waitUntilExit()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 0, msg)
+    }
+
+    /// Every trace of corpora/ has a reproducer, and it compiles as `dmemfuzz repro` builds it.
+    func testEveryCorpusTraceHasAReproducerThatCompiles() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc") else { throw XCTSkip("no gcc") }
+        let files = try Self.corpusTraces()
+        XCTAssertGreaterThan(files.count, 30)
+        for file in files {
+            let trace = try TraceParser(file: file.lastPathComponent).parse(String(contentsOf: file, encoding: .utf8))
+            let c = try Repro.c(trace)
+            XCTAssertNoThrow(try ReproBinary.build(c), file.path)
+            // One report line per op it performs, a skip comment for the rest.
+            XCTAssertEqual(c.components(separatedBy: "; report(").count - 1, trace.steps.filter { !Repro.skips($0.op) }.count, file.path)
+        }
+    }
+
+    static func corpusTraces() throws -> [URL] {
+        let corpora = KernelBuild.packageRoot().appendingPathComponent("corpora")
+        let fm = FileManager.default
+        var out: [URL] = []
+        for dir in try fm.contentsOfDirectory(atPath: corpora.path).sorted() {
+            for f in try fm.contentsOfDirectory(atPath: corpora.appendingPathComponent(dir).path).sorted() where f.hasSuffix(".trace") {
+                out.append(corpora.appendingPathComponent(dir).appendingPathComponent(f))
+            }
+        }
+        return out
+    }
+
+    /// The ops the reproducer skips are the boot state's module loads and `evict?`.
+    func testSkips() {
+        XCTAssertTrue(Repro.skips(.register(region: "vgem/region0", size: 1)))
+        XCTAssertTrue(Repro.skips(.register(region: "vkms/default", size: 1)))
+        XCTAssertTrue(Repro.skips(.evictQuery(1, region: "vgem/region0", size: 4096)))
+        XCTAssertFalse(Repro.skips(.register(region: "vkms/dev1", size: 1)))
+        XCTAssertFalse(Repro.skips(.unregister(region: Model.selftestRegion)))
+        XCTAssertFalse(Repro.skips(.mkdir(CgroupPath(["g"]))))
+    }
+}
