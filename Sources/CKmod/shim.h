@@ -14,6 +14,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <linux/sched.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
 
 /* Swift cannot call variadic C functions (ioctl) nor see _GNU_SOURCE-only ones (pipe2):
    fixed-signature wrappers for the kernel interfaces the guest agent uses next to libkmod. */
@@ -40,5 +43,44 @@ static inline long dmemfuzz_clone3_into_cgroup(int cgroup_fd) {
     (void)cgroup_fd;
     return -ENOSYS;
 #endif
+}
+
+/* The start barrier of a racing group (`par { ... }`), in MAP_SHARED memory every actor and
+   runner inherits: w[0] is the go flag, w[1] counts the participants that arrived. Each one pins
+   itself to its CPU (cpu < 0: stays where it is), arrives, and spins until go, so the ops leave
+   the barrier within a few hundred nanoseconds of each other instead of a wakeup apart. */
+static inline void *dmemfuzz_race_map(void) {
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static inline void dmemfuzz_race_pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu >= 0) CPU_SET(cpu, &set);
+    else for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+static inline void dmemfuzz_race_arm(int *w) {
+    __atomic_store_n(&w[0], 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&w[1], 0, __ATOMIC_SEQ_CST);
+}
+static inline void dmemfuzz_race_arrive(int *w, int cpu) {
+    dmemfuzz_race_pin(cpu);
+    __atomic_add_fetch(&w[1], 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&w[0], __ATOMIC_ACQUIRE)) sched_yield();
+}
+/* The agent: waits (at most timeout_ms) until n participants arrived, then lets them go.
+   Returns how many had arrived. */
+static inline int dmemfuzz_race_release(int *w, int n, int timeout_ms) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int got;
+    while ((got = __atomic_load_n(&w[1], __ATOMIC_ACQUIRE)) < n) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) break;
+        sched_yield();
+    }
+    __atomic_store_n(&w[0], 1, __ATOMIC_RELEASE);
+    return got;
 }
 #endif

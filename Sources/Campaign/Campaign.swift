@@ -45,6 +45,9 @@ public struct CampaignResult: Sendable {
 }
 
 public enum CampaignRunner {
+    /// Share of a campaign's ops that are racing groups (`par`, issue 12).
+    public static let racePercent = 6
+
     /// The generator for what `session`'s kernel can run, and the trace its ops go into (the boot
     /// regions, the options and `requires` that kernel needs).
     public static func generator(for session: Session, seed: UInt64, options: ModelOptions) -> (Generator, Trace) {
@@ -56,6 +59,7 @@ public enum CampaignRunner {
         let transfer = session.modules.contains("transfer")
         var genConfig = GeneratorConfig(regions: [], dynamicRegions: dynamic, modelOnly: false)
         genConfig.transfer = transfer
+        genConfig.racePercent = CampaignRunner.racePercent
         var trace = Trace(profile: session.profile, options: transfer ? options.union([.chargeTransfer]) : options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         if selftest { trace.requires = ["dmem_selftest"] }

@@ -63,6 +63,13 @@ public struct Finding: Sendable {
             return o.evicted.isEmpty ? "ok" : "ok+evictions"
         }
         let op = TracePrinter.summary(d.op)
+        // A racing group whose outcomes no order of it gives (Linearize.swift).
+        if case let .par(ops) = d.op {
+            return "not linearizable: " + ops.map { o in
+                let s = TracePrinter.summary(o)
+                return s.verb + (s.file.map { " " + $0 } ?? "") + (s.byActor ? " by an actor" : "")
+            }.joined(separator: " racing ")
+        }
         let (k, m) = (kind(d.actual), kind(d.expected))
         let what = k == m ? (d.actual.evicted != d.expected.evicted ? "different evictions" : "different \(k)") : "kernel \(k), model \(m)"
         return "divergence in \(op.verb)\(op.file.map { " " + $0 } ?? "")\(op.byActor ? " by an actor" : ""): \(what)"

@@ -5,7 +5,7 @@ import VM
 public enum ReproBinary {
     /// gcc -static -O1: the guest has no libc of its own to link against.
     public static func gcc(source: URL, output: URL) -> [String] {
-        ["gcc", "-static", "-O1", "-Wall", "-o", output.path, source.path]
+        ["gcc", "-static", "-O1", "-Wall", "-pthread", "-o", output.path, source.path]
     }
 
     public static func compile(source: URL, output: URL) throws {

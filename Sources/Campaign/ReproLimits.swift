@@ -27,6 +27,9 @@ extension Repro {
             case let .mkdir(p), let .rmdir(p), let .read(p, _), let .dying(p), let .delegate(p, _): return ([], [], 0, [p])
             case let .by(a, inner): let r = ids(inner); return ([a] + r.actors, r.buffers, r.data, r.paths)
             case .register, .unregister: return ([], [], 0, [])
+            case let .par(ops):
+                let rs = ops.map(ids)
+                return (rs.flatMap(\.actors), rs.flatMap(\.buffers), rs.map(\.data).max() ?? 0, rs.flatMap(\.paths))
             }
         }
         for (i, st) in t.steps.enumerated() {

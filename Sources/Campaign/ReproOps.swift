@@ -1,5 +1,6 @@
 import DmemModel
 import Trace
+import Fuzz
 
 /// A standalone reproducer: a static C program that performs a trace's ops in the guest with
 /// plain syscalls and the test patches' ioctls, printing each outcome as a trace line and, where
@@ -31,12 +32,47 @@ public enum Repro {
 
     public static func c(_ t: Trace) throws(Unsupported) -> String {
         try check(t)
-        var body = ""
-        for st in t.steps {
-            let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
+        var body = "", defs = ""
+        var model = ModelExecutor(profile: t.profile, options: t.options)
+        for (n, st) in t.steps.enumerated() {
             let label = cString(Array(TracePrinter.op(st.op).utf8))
+            if case let .par(ops) = st.op {
+                // Each member a function of its own, run by group() in a thread; the lines it
+                // accepts are every order the model allows from the state before the group.
+                var names: [String] = []
+                for (k, op) in ops.enumerated() {
+                    guard let call = call(op) else { throw Unsupported(description: "op \(n + 1) (\(TracePrinter.op(st.op))): \(TracePrinter.op(op)) cannot run in a reproducer's group") }
+                    names.append("g\(n)_\(k)")
+                    defs += "static int g\(n)_\(k)(void) { int r; \(call); return r; }\n"
+                }
+                let accepted = Set(model.linearizations(ops).compactMap { $0.outcome.map(TracePrinter.outcome) }).sorted()
+                _ = model.apply(st.op, recorded: st.expect)
+                let list = (accepted.isEmpty ? ["?"] : accepted).map { cString(Array($0.utf8)) }.joined(separator: ", ")
+                body += "\t{ static int (*const fns[])(void) = { \(names.joined(separator: ", ")) };\n"
+                body += "\t  static const char *const accept[] = { \(list), NULL };\n"
+                body += "\t  group(\(label), fns, \(ops.count), accept); }\n"
+                continue
+            }
+            _ = model.apply(st.op)
+            let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
+            if skips(st.op) {
+                precondition(call(st.op) == nil)
+                body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
+                continue
+            }
+            // Timed per verb, named as the agent's statistics name it (the printed op's first
+            // word), so `bench lockstep` compares the two per op kind (DMEMFUZZ_REPRO_TIMES=1).
+            let verb = cString(Array(TracePrinter.op(st.op).prefix { $0 != " " }.utf8))
+            body += "\tTIMED(\(verb), \(call(st.op)!)); report(\(label), r, \(expect));\n"
+        }
+        return ReproTables.source + defs + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
+    }
+
+    /// The C statement that performs `op` and leaves its result in `r`; nil for the ops the
+    /// reproducer skips and for a group (its members are statements of their own).
+    static func call(_ op: Op) -> String? {
             let call: String
-            switch st.op {
+            switch op {
             case let .mkdir(p): call = "r = xmkdir(\(cString(Array(p.description.utf8))))"
             case let .rmdir(p): call = "r = xrmdir(\(cString(Array(p.description.utf8))))"
             case let .write(p, f, d, nb): call = "r = xwrite(\(cString(Array(p.description.utf8))), \(cString(Array(f.utf8))), \(cString(d)), \(d.count), \(nb ? 1 : 0))"
@@ -69,18 +105,11 @@ public enum Repro {
                 call = "r = xvkms_create(\(cString(Array(r.dropFirst(5).utf8))))"
             case let .unregister(r) where r.hasPrefix("vkms/") && r != "vkms/default":
                 call = "r = xvkms_destroy(\(cString(Array(r.dropFirst(5).utf8))))"
-            case .register, .unregister, .evictQuery:
+            case .register, .unregister, .evictQuery, .par:
                 // vgem and vkms/default are module loads the boot state has done.
-                precondition(skips(st.op))
-                body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
-                continue
+                return nil
             }
-            // Timed per verb, named as the agent's statistics name it (the printed op's first
-            // word), so `bench lockstep` compares the two per op kind (DMEMFUZZ_REPRO_TIMES=1).
-            let verb = cString(Array(TracePrinter.op(st.op).prefix { $0 != " " }.utf8))
-            body += "\tTIMED(\(verb), \(call)); report(\(label), r, \(expect));\n"
-        }
-        return ReproTables.source + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
+            return call
     }
 
     /// The ops the reproducer does not perform (it prints `# skipped: <op>`): the boot state's

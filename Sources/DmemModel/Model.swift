@@ -5,7 +5,7 @@
 /// Identity follows the kernel, not paths: a cgroup re-created under the same path is a new
 /// cgroup with a new css; a region re-registered under the same name is a new region; pools are
 /// per (css, region) and outlive rmdir and unregister while charges hold them.
-public struct Model: Sendable {
+public struct Model: Sendable, Equatable {
     public let profile: KernelProfile
     public let options: ModelOptions
     /// Controllers the kernel under test offers on the root, in ssid order (cgroup_subsys.h).
@@ -14,7 +14,7 @@ public struct Model: Sendable {
     /// write of one has no model answer, instead of ENOENT.
     public var unmodeledFiles: Set<String> = []
 
-    struct Region: Sendable {
+    struct Region: Sendable, Equatable {
         var name: String
         var size: UInt64
         var live: Bool
@@ -30,7 +30,7 @@ public struct Model: Sendable {
         var moduleCharge = false
         var pools: [Int] = []
     }
-    struct Cgroup: Sendable {
+    struct Cgroup: Sendable, Equatable {
         var path: CgroupPath
         var parent: Int?
         var children: [Int] = []       // creation order, live and dying
@@ -44,14 +44,14 @@ public struct Model: Sendable {
         var owner = Owners()
     }
     /// uids of a cgroup's nodes (delegation chowns some of them).
-    struct Owners: Sendable {
+    struct Owners: Sendable, Equatable {
         var dir: UInt32 = 0
         var procs: UInt32 = 0
         var subtreeControl: UInt32 = 0
         var dmemFiles: UInt32 = 0
         init(_ uid: UInt32 = 0) { dir = uid; procs = uid; subtreeControl = uid; dmemFiles = uid }
     }
-    struct Css: Sendable {
+    struct Css: Sendable, Equatable {
         var cgroup: Int
         var parent: Int?
         var children: [Int] = []       // creation order, pre-order walks follow it
@@ -60,7 +60,7 @@ public struct Model: Sendable {
         var pools: [Int] = []          // css->pools list (creation order)
         var charges = 0                // outstanding charges hold css references
     }
-    struct Pool: Sendable {
+    struct Pool: Sendable, Equatable {
         var css: Int
         var region: Int
         var parent: Int?
@@ -68,12 +68,12 @@ public struct Model: Sendable {
         var onCssList = true           // unregister unlinks pools from their css
         var children: [Int] = []       // counters whose parent is this one
     }
-    public struct Actor: Sendable {
+    public struct Actor: Sendable, Equatable {
         public var cgroup: Int
         public var buffers: [BufferID] = []
         public var creds = Creds.root
     }
-    public struct Buffer: Sendable {
+    public struct Buffer: Sendable, Equatable {
         public var actor: ActorID
         public var region: Int
         public var size: UInt64

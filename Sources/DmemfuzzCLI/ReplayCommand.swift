@@ -52,7 +52,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 var exec = ModelExecutor(profile: p, options: trace.options)
                 let tag = profile == nil && trace.profiles.count > 1 ? " [\(p)]" : ""
                 for (i, step) in trace.steps.enumerated() {
-                    let got = exec.apply(step.op)
+                    let got = exec.apply(step.op, recorded: step.expect)
                     guard let want = step.expect else { continue }
                     let at = "\(file):\(lines[i])\(tag): \(TracePrinter.op(step.op))"
                     // An expectation the model has no answer for (an unmodeled file) is not
@@ -86,7 +86,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let profiles = profile.map { [$0] } ?? trace.profiles
         func outcomes(_ p: KernelProfile) -> [Outcome?] {
             var exec = ModelExecutor(profile: p, options: trace.options)
-            return trace.steps.map { exec.apply($0.op) }
+            return trace.steps.map { exec.apply($0.op, recorded: $0.expect) }
         }
         let first = outcomes(profiles[0])
         var kept = [profiles[0]]

@@ -59,6 +59,7 @@ public struct ModelExecutor: Executor, Sendable {
             guard let actorCreds = model.creds(of: a) else { return .err(.ESRCH) }
             guard inner.actorPerformable else { return .err(.EINVAL) }
             return apply(inner, by: actorCreds)
+        case let .par(ops): return applyGroup(ops, order: Array(ops.indices))
         }
     }
 }

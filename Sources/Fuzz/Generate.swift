@@ -22,6 +22,9 @@ public struct GeneratorConfig: Sendable {
     /// (TransferPlan.swift).
     public var transfer = false
     public var transferPercent = 8
+    /// Share of ops that are racing groups (RacePlan.swift); 0 keeps every op alone, as the
+    /// model-only properties and the recorded seeds of earlier rounds expect.
+    public var racePercent = 0
 
     public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
                 dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
@@ -68,6 +71,7 @@ public struct Generator: Sendable {
 
     /// Keeps ids fresh after replaying an existing trace (corpus seeds, resumed campaigns).
     public mutating func observe(_ op: Op) {
+        if case let .par(ops) = op { for o in ops { observe(o) }; return }
         switch op {
         // Saturating: a trace may name a9223372036854775807 (Int.max is then reused, and the
         // model answers EEXIST for it, as for any reused id).
@@ -127,6 +131,7 @@ public struct Generator: Sendable {
     mutating func attempt(_ m: Model) -> Op? {
         if rng.chance(config.privilegePercent) { return privileged(m) }
         if config.transfer && rng.chance(config.transferPercent) { return transferOp(m) }
+        if config.racePercent > 0 && rng.chance(config.racePercent) { return raceGroup(m) }
         return plain(m)
     }
 

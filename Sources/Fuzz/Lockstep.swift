@@ -16,10 +16,19 @@ public struct Divergence: Sendable, CustomStringConvertible {
 }
 
 /// Runs ops on the model and a subject executor in batches and stops at the first disagreement.
+///
+/// After a racing group the model may be in one of several states (two orders of the group that
+/// gave the kernel's outcomes but left different states behind): `model` is one of them and
+/// `alternatives` the others. Each later op keeps only the states that give the kernel's outcome,
+/// and there is a divergence only when none does, so a kernel is judged against *some* order of
+/// every group it ran, never against the one the model happened to try first.
 public struct Lockstep<Subject: Executor> {
     public var model: ModelExecutor
+    public private(set) var alternatives: [ModelExecutor] = []
     public var subject: Subject
     public private(set) var executed: [Step] = []
+    /// More states than this are not told apart (4! orders of one group, or two groups of 3).
+    public static var maxAlternatives: Int { 24 }
 
     public init(model: ModelExecutor, subject: Subject) { self.model = model; self.subject = subject }
 
@@ -28,12 +37,29 @@ public struct Lockstep<Subject: Executor> {
     public mutating func run(_ ops: [Op]) async throws -> Divergence? {
         let actual = try await subject.execute(ops)
         for (i, op) in ops.enumerated() {
-            let before = model.model
-            let expected = model.apply(op)
             let got = i < actual.count ? actual[i] : nil
+            let before = model.model
+            // Every state the model can be in, each with its outcome(s) for this op.
+            var next: [(Outcome?, ModelExecutor)] = []
+            for start in [model] + alternatives {
+                if case let .par(members) = op {
+                    next += start.linearizations(members).map { ($0.outcome, $0.after) }
+                } else {
+                    var m = start
+                    let o = m.apply(op)
+                    next.append((o, m))
+                }
+            }
+            let expected = next[0].0
             executed.append(Step(op, expect: got ?? expected))
-            if let expected, let got, expected != got {
-                return Divergence(index: executed.count - 1, op: op, expected: expected, actual: got, modelTree: before.describe())
+            let agreeing = next.filter { o, _ in o == nil || got == nil || o == got }
+            guard let first = agreeing.first else {
+                return Divergence(index: executed.count - 1, op: op, expected: expected!, actual: got!, modelTree: before.describe())
+            }
+            model = first.1
+            alternatives = []
+            for (_, m) in agreeing.dropFirst() where alternatives.count < Self.maxAlternatives {
+                if m.model != model.model && !alternatives.contains(where: { $0.model == m.model }) { alternatives.append(m) }
             }
         }
         return nil

@@ -44,6 +44,7 @@ public struct Shrinker {
         t = try await counted("remove", t) { try await $0.pass(t, Shrinker.removals) }
         while attempts < maxAttempts {
             let before = t
+            t = try await counted("groups", t) { try await $0.pass(t, Shrinker.groupShrinks) }
             t = try await counted("actors", t) { try await $0.pass(t, Shrinker.actorMerges) }
             t = try await counted("cgroups", t) { try await $0.pass(t, Shrinker.cgroupMerges) }
             t = try await counted("hoist", t) { try await $0.pass(t, Shrinker.hoists) }

@@ -15,6 +15,7 @@ extension Op {
             return [a]
         case let .transfer(a, _, to): return [a, to]
         case let .by(a, inner): return [a] + inner.actors
+        case let .par(ops): return ops.flatMap(\.actors)
         }
     }
 
@@ -27,6 +28,7 @@ extension Op {
              let .dying(p), let .delegate(p, _):
             return [p]
         case let .by(_, inner): return inner.paths
+        case let .par(ops): return ops.flatMap(\.paths)
         }
     }
 
@@ -38,6 +40,7 @@ extension Op {
             return []
         case let .alloc(_, _, _, b), let .free(b), let .resident(b), let .transfer(_, b, _): return [b]
         case let .by(_, inner): return inner.buffers
+        case let .par(ops): return ops.flatMap(\.buffers)
         }
     }
 
@@ -66,6 +69,7 @@ extension Op {
         case let .setuid(a, uid): return .setuid(actor(a), uid: uid)
         case let .dropCaps(a): return .dropCaps(actor(a))
         case let .by(a, inner): return .by(actor(a), inner.renamed(actor: actor, path: path, bound: bound, used: used))
+        case let .par(ops): return .par(ops.map { $0.renamed(actor: actor, path: path, bound: bound, used: used) })
         }
     }
 

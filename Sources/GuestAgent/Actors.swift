@@ -7,10 +7,20 @@ import CKmod
 /// Child protocol: 4 x Int64 command, 4 x Int64 reply ([errno, v1, v2, v3]).
 /// `fs` is followed by a payload (path, NUL, data) of b bytes; its reply by v1 bytes of data.
 /// `coverage` replies with v1 bytes of KCOV edges (UInt64 each).
+/// The command word's low byte is the `ActorCmd`; `ActorWord.armed` makes the child wait at the
+/// racing group's barrier (pinned to CPU bits 16-23 minus one) before it runs the command.
 enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9, coverage = 10, transfer = 11 }
 enum ActorFs: Int64 { case mkdir = 1, rmdir = 2, write = 3, writeNonblock = 4, read = 5 }
 
 struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
+
+enum ActorWord {
+    static let armed: Int64 = 0x100
+    static func word(_ c: ActorCmd, armedOn cpu: Int?) -> Int64 {
+        guard let cpu else { return c.rawValue }
+        return c.rawValue | armed | Int64(cpu + 1) << 16
+    }
+}
 
 final class ActorTable {
     var actors: [Int: ActorProc] = [:]
@@ -20,6 +30,12 @@ final class ActorTable {
     /// Whether clone3(CLONE_INTO_CGROUP) works here; on ENOSYS/EINVAL the agent falls back to
     /// fork + writing the pid to cgroup.procs for good.
     var useClone3 = true
+
+    /// The racing group's barrier words (CKmod shim), mapped before the first actor exists so
+    /// every actor and runner shares them.
+    let race: UnsafeMutablePointer<Int32> = dmemfuzz_race_map()!.assumingMemoryBound(to: Int32.self)
+    /// KCOV edges of the runners of racing groups (forked processes that are gone by now).
+    var runnerEdges: [UInt64] = []
 
     /// Starts a child that loops on its command pipe, inside `cgroupDir`: clone3 with
     /// CLONE_INTO_CGROUP (the errno is the kernel's answer to that clone3, or to opening the
@@ -32,10 +48,11 @@ final class ActorTable {
         let others = actors.values.flatMap { [$0.cmdFd, $0.replyFd] }
         func closeAll() { [cmd[0], cmd[1], rep[0], rep[1]].forEach { close($0) } }
         let filter = kcovFilter
+        let race = self.race
         func child() -> Never {
             for fd in others { close(fd) }
             close(cmd[1]); close(rep[0])
-            ActorChild(cmdFd: cmd[0], replyFd: rep[1], kcov: filter.flatMap { Kcov(filter: $0) }).loop()
+            ActorChild(cmdFd: cmd[0], replyFd: rep[1], kcov: filter.flatMap { Kcov(filter: $0) }, race: race).loop()
         }
         var pid: pid_t = -1
         if useClone3 {
@@ -77,8 +94,18 @@ final class ActorTable {
     /// reply words back, plus the v1 bytes that follow them for the commands that send data
     /// (`fs`, `coverage`). nil when the child is gone.
     func request(_ p: ActorProc, _ words: [Int64], payload: [UInt8] = [], withData: Bool = false) -> ([Int64], [UInt8])? {
-        guard Sys.writeAll(p.cmdFd, words.withUnsafeBytes { Array($0) } + payload),
-              let r = Sys.readExact(p.replyFd, 32) else { return nil }
+        guard post(p, words, payload: payload) else { return nil }
+        return collect(p, withData: withData)
+    }
+
+    /// The two halves of `request`, for a racing group: all members are posted, then released,
+    /// then collected.
+    func post(_ p: ActorProc, _ words: [Int64], payload: [UInt8] = []) -> Bool {
+        Sys.writeAll(p.cmdFd, words.withUnsafeBytes { Array($0) } + payload)
+    }
+
+    func collect(_ p: ActorProc, withData: Bool) -> ([Int64], [UInt8])? {
+        guard let r = Sys.readExact(p.replyFd, 32) else { return nil }
         let reply: [Int64] = r.withUnsafeBytes { raw in (0..<4).map { raw.load(fromByteOffset: $0 * 8, as: Int64.self) } }
         guard withData, reply[1] > 0 else { return (reply, []) }
         guard let bytes = Sys.readExact(p.replyFd, Int(reply[1])) else { return nil }
@@ -102,7 +129,8 @@ final class ActorTable {
 
     /// Every actor's KCOV edges since the last ask.
     func coverage() -> [UInt64] {
-        var out: [UInt64] = []
+        var out: [UInt64] = runnerEdges
+        runnerEdges.removeAll()
         for p in actors.values {
             guard let (_, bytes) = request(p, [ActorCmd.coverage.rawValue, 0, 0, 0], withData: true) else { continue }
             bytes.withUnsafeBytes { raw in for i in 0..<(bytes.count / 8) { out.append(raw.load(fromByteOffset: i * 8, as: UInt64.self)) } }
@@ -112,8 +140,14 @@ final class ActorTable {
 
     /// Tells the actor to exit (its fds close, its buffers are freed) and reaps it.
     func exit(_ id: Int) -> Int32 {
-        guard let p = actors[id] else { return ESRCH }
+        guard actors[id] != nil else { return ESRCH }
         _ = call(id, .exit)
+        return reap(id)
+    }
+
+    /// Waits for an actor that was told to exit and forgets it.
+    func reap(_ id: Int) -> Int32 {
+        guard let p = actors[id] else { return ESRCH }
         var st: Int32 = 0
         while waitpid(p.pid, &st, 0) < 0 && errno == EINTR {}
         close(p.cmdFd); close(p.replyFd)
@@ -128,6 +162,7 @@ final class ActorTable {
 struct ActorChild {
     let cmdFd: Int32, replyFd: Int32
     let kcov: Kcov?
+    let race: UnsafeMutablePointer<Int32>
 
     func loop() -> Never {
         var cardFds: [Int64: Int32] = [:]
@@ -138,11 +173,22 @@ struct ActorChild {
             cardFds[minor] = fd
             return (fd, 0)
         }
+        var pinned = false
         while true {
             guard let raw = Sys.readExact(cmdFd, 32) else { _exit(0) }
             let m: [Int64] = raw.withUnsafeBytes { r in (0..<4).map { r.load(fromByteOffset: $0 * 8, as: Int64.self) } }
             var reply: [Int64] = [0, 0, 0, 0]
-            switch ActorCmd(rawValue: m[0]) {
+            let cmd = ActorCmd(rawValue: m[0] & 0xff)
+            // An fs command's payload comes first, so the syscall is all that is left to race.
+            var payload: [UInt8] = []
+            if cmd == .fs { guard let p = Sys.readExact(cmdFd, Int(m[2])) else { _exit(0) }; payload = p }
+            if m[0] & ActorWord.armed != 0 {
+                dmemfuzz_race_arrive(race, Int32((m[0] >> 16) & 0xff) - 1)
+                pinned = true
+            } else if pinned {
+                dmemfuzz_race_pin(-1); pinned = false
+            }
+            switch cmd {
             case .allocVgem:  // a = card, b = region, d = size
                 let (fd, e) = card(m[1])
                 if fd < 0 { reply[0] = Int64(e); break }
@@ -189,7 +235,6 @@ struct ActorChild {
                 _ = send(reply, data: (kcov?.take() ?? []).withUnsafeBytes { Array($0) })
                 continue
             case .fs:
-                guard let payload = Sys.readExact(cmdFd, Int(m[2])) else { _exit(0) }
                 let nul = payload.firstIndex(of: 0) ?? payload.endIndex
                 let path = String(decoding: payload[..<nul], as: UTF8.self)
                 let data = nul < payload.endIndex ? Array(payload[(nul + 1)...]) : []

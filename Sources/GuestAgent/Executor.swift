@@ -75,6 +75,7 @@ final class Executor {
         case .setuid(let a, let uid): return e(Int32(actors.call(a, .setuid, Int64(uid))[0]))
         case .dropCaps(let a): return e(Int32(actors.call(a, .dropCaps)[0]))
         case .by(let a, let inner): return perform(by: a, inner)
+        case .par(let ops): return race(ops)
         }
     }
 

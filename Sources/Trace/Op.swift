@@ -40,6 +40,11 @@ public indirect enum Op: Hashable, Sendable {
     /// The actor itself performs a cgroupfs op (mkdir, rmdir, write, read, or writing another
     /// actor's pid to cgroup.procs for `move`) with its own credentials.
     case by(ActorID, Op)
+    /// A racing group: its ops (2 to `Op.maxGroup`, each `Op.racing`) are started at the same
+    /// moment from different processes, behind a barrier in the guest. The kernel's outcomes and
+    /// the state after must be what the model gives for some order of them (the lockstep oracle
+    /// tries every order): anything else is "not linearizable".
+    case par([Op])
 
     /// Ops an actor can perform itself with `by`.
     public var actorPerformable: Bool {
@@ -47,6 +52,43 @@ public indirect enum Op: Hashable, Sendable {
         case .mkdir, .rmdir, .write, .read, .move: return true
         default: return false
         }
+    }
+
+    /// The largest racing group: every order of it is tried, and 4! = 24 stays cheap.
+    public static let maxGroup = 4
+
+    /// Ops a racing group may hold: each is one syscall or ioctl by one process (an actor, or a
+    /// runner the agent forks for a root op), so starting them together races them in the
+    /// kernel. `spawn` is not (the agent's clone3 creates the process), nor the waiting and
+    /// model-only queries, nor a group.
+    public var racing: Bool {
+        switch self {
+        case .mkdir, .rmdir, .write, .read, .move, .exit, .alloc, .free, .transfer, .register, .unregister: return true
+        case let .by(_, inner): return inner.actorPerformable
+        default: return false
+        }
+    }
+
+    /// Why these ops cannot form a group, or nil. Besides `racing`: an allocation binds its buffer
+    /// id when it returns, so no other op of the same group can name that id (which handle would
+    /// it free?), and two allocations cannot bind the same one.
+    public static func groupProblem(_ ops: [Op]) -> String? {
+        var bound = Set<BufferID>()
+        for op in ops { if case let .alloc(_, _, _, b) = op, !bound.insert(b).inserted { return "two ops of a group allocate b\(b)" } }
+        for op in ops {
+            switch op {
+            case let .free(b), let .transfer(_, b, _):
+                if bound.contains(b) { return "b\(b) is allocated in the same group: no op of it can use it" }
+            default: break
+            }
+        }
+        return nil
+    }
+
+    /// The ops a step holds: a group's members, or the op itself.
+    public var members: [Op] {
+        if case let .par(ops) = self { return ops }
+        return [self]
     }
 }
 
@@ -61,9 +103,13 @@ public struct Outcome: Hashable, Sendable {
     /// A set, kept ascending: the agent can only ask each buffer afterwards, not see the order TTM
     /// walked its LRU in, so the model's eviction order must not count.
     public var evicted: [BufferID]
+    /// A racing group's outcomes, one per member, each without evictions: which member evicted
+    /// a buffer is not observable, so the group's `evicted` says which buffers that were
+    /// resident before the group (or allocated in it) are evicted after it.
+    public var group: [Outcome]?
 
-    public init(errno: Errno? = nil, data: [UInt8]? = nil, value: UInt64? = nil, evicted: [BufferID] = []) {
-        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted.sorted()
+    public init(errno: Errno? = nil, data: [UInt8]? = nil, value: UInt64? = nil, evicted: [BufferID] = [], group: [Outcome]? = nil) {
+        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted.sorted(); self.group = group
     }
     public static let ok = Outcome()
     public static func err(_ e: Errno) -> Outcome { Outcome(errno: e) }

@@ -267,6 +267,7 @@ public struct TraceParser {
             }
             // The outcome (if any) was parsed with the inner op: it belongs to the whole line.
             return Step(.by(a, inner.op), expect: inner.expect)
+        case "par": op = try group(&c, line)
         default: throw err(line, at, "unknown op '\(shown(verb))'")
         }
         c.skipBlanks()
@@ -277,7 +278,81 @@ public struct TraceParser {
         return Step(op)
     }
 
+    /// `{ op | op ... }` after `par`: members without outcomes (the group's outcome follows the
+    /// closing brace), each an op that can race (`Op.racing`), 2 to `Op.maxGroup` of them.
+    func group(_ c: inout Cursor, _ line: Int) throws(TraceError) -> Op {
+        try expectWord("{", &c, line, after: "par")
+        var ops: [Op] = []
+        while true {
+            c.skipBlanks()
+            let at = c.i
+            if c.atEnd { throw err(line, at, "unterminated group: want '|' or '}'") }
+            let w = try token(&c, line)
+            if w == "}" { if ops.isEmpty { throw err(line, at, "empty group") }; break }
+            if w == "|" { if ops.isEmpty { throw err(line, at, "a group starts with an op, not '|'") }; continue }
+            c.i = at
+            let m = try step(&c, line)
+            if m.expect != nil { throw err(line, at, "an op in a group has no outcome of its own: write the group's as '= { ... }' after '}'") }
+            if case .par = m.op { throw err(line, at, "groups do not nest") }
+            guard m.op.racing else { throw err(line, at, "'\(TracePrinter.op(m.op).prefix { $0 != " " })' cannot race in a group (can: mkdir, rmdir, write, read, move, exit, alloc, free, transfer, register, unregister, and as aN ...)") }
+            ops.append(m.op)
+            c.skipBlanks()
+            if c.i < c.bytes.count, c.bytes[c.i] != 0x7c, c.bytes[c.i] != 0x7d { throw err(line, c.i, "want '|' or '}' after an op of a group") }
+        }
+        guard ops.count >= 2, ops.count <= Op.maxGroup else { throw err(line, c.i, "a group has 2 to \(Op.maxGroup) ops, this one \(ops.count)") }
+        if let why = Op.groupProblem(ops) { throw err(line, c.i, why) }
+        return .par(ops)
+    }
+
+    func expectWord(_ w: String, _ c: inout Cursor, _ line: Int, after: String) throws(TraceError) {
+        c.skipBlanks()
+        let at = c.i
+        guard !c.atEnd, try token(&c, line) == w else { throw err(line, at, "want '\(w)' after '\(after)'") }
+    }
+
     func outcome(_ c: inout Cursor, _ line: Int) throws(TraceError) -> Outcome {
+        c.skipBlanks()
+        if c.i < c.bytes.count && c.bytes[c.i] == 0x7b {
+            // A group's outcomes: `{ o1 | o2 } [evicted bN...]`.
+            try expectWord("{", &c, line, after: "=")
+            var group: [Outcome] = []
+            while true {
+                c.skipBlanks()
+                let at = c.i
+                if c.atEnd { throw err(line, at, "unterminated group outcome: want '|' or '}'") }
+                if c.bytes[c.i] == 0x7d || c.bytes[c.i] == 0x7c {
+                    let w = try token(&c, line)
+                    if w == "}" { break }
+                    if w != "|" || group.isEmpty { throw err(line, at, "unexpected '\(shown(w))' in a group outcome") }
+                    continue
+                }
+                group.append(try single(&c, line))
+            }
+            var o = Outcome(group: group)
+            try evictions(&c, line, into: &o)
+            return o
+        }
+        var o = try single(&c, line)
+        try evictions(&c, line, into: &o)
+        return o
+    }
+
+    func evictions(_ c: inout Cursor, _ line: Int, into o: inout Outcome) throws(TraceError) {
+        c.skipBlanks()
+        // '|' or '}' ends an op of a group: `group` names the mistake better than this would.
+        if c.i < c.bytes.count && (c.bytes[c.i] == 0x7c || c.bytes[c.i] == 0x7d) { return }
+        if !c.atEnd {
+            let at = c.i
+            guard try token(&c, line) == "evicted" else { throw err(line, at, "expected 'evicted' or end of line") }
+            c.skipBlanks()
+            while !c.atEnd { o.evicted.append(try id(&c, line, prefix: "b", what: "buffer")); c.skipBlanks() }
+            if o.evicted.isEmpty { throw err(line, c.i, "'evicted' needs at least one buffer") }
+            o.evicted.sort()  // a set: see Outcome.evicted
+        }
+    }
+
+    /// ok, an errno name, a number or a quoted string.
+    func single(_ c: inout Cursor, _ line: Int) throws(TraceError) -> Outcome {
         c.skipBlanks()
         var o = Outcome()
         if c.i < c.bytes.count && c.bytes[c.i] == 0x22 {
@@ -293,15 +368,6 @@ public struct TraceParser {
             } else {
                 throw err(line, at, "bad outcome '\(shown(t))' (want ok, an errno name, a number or a quoted string)")
             }
-        }
-        c.skipBlanks()
-        if !c.atEnd {
-            let at = c.i
-            guard try token(&c, line) == "evicted" else { throw err(line, at, "expected 'evicted' or end of line") }
-            c.skipBlanks()
-            while !c.atEnd { o.evicted.append(try id(&c, line, prefix: "b", what: "buffer")); c.skipBlanks() }
-            if o.evicted.isEmpty { throw err(line, c.i, "'evicted' needs at least one buffer") }
-            o.evicted.sort()  // a set: see Outcome.evicted
         }
         return o
     }

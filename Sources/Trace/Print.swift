@@ -58,6 +58,7 @@ public enum TracePrinter {
         case let .setuid(a, uid): return "setuid \(actor(a)) \(uid)"
         case let .dropCaps(a): return "dropcaps \(actor(a))"
         case let .by(a, inner): return "as \(actor(a)) " + TracePrinter.op(inner)
+        case let .par(ops): return "par { " + ops.map { TracePrinter.op($0) }.joined(separator: " | ") + " }"
         }
     }
 
@@ -65,6 +66,7 @@ public enum TracePrinter {
     /// (`byActor`), its verb as printed, and the file and cgroup it touches, where it has them.
     public static func summary(_ op: Op) -> (verb: String, file: String?, path: CgroupPath?, byActor: Bool) {
         var op = op, byActor = false
+        if case let .par(ops) = op { return ("par(" + ops.map { summary($0).verb }.joined(separator: "|") + ")", nil, nil, false) }
         if case let .by(_, inner) = op { op = inner; byActor = true }
         let verb = String(self.op(op).prefix { $0 != " " })
         switch op {
@@ -76,7 +78,8 @@ public enum TracePrinter {
 
     public static func outcome(_ o: Outcome) -> String {
         var s: String
-        if let e = o.errno { s = e.description }
+        if let g = o.group { s = "{ " + g.map(outcome).joined(separator: " | ") + " }" }
+        else if let e = o.errno { s = e.description }
         else if let d = o.data { s = quote(d) }
         else if let v = o.value { s = String(v) }
         else { s = "ok" }

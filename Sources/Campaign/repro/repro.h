@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <time.h>
+#include <pthread.h>
+#include <sched.h>
 
 /* Time per op verb; printed as "# time VERB COUNT NANOSECONDS" when DMEMFUZZ_REPRO_TIMES is set. */
 static const char *kinds[32];
@@ -70,8 +72,10 @@ _Static_assert(IOC_SIZE(GEM_CLOSE) == sizeof(struct gem_close), "GEM_CLOSE");
 _Static_assert(IOC_SIZE(DRM_VERSION) == sizeof(struct drm_version), "DRM_VERSION");
 
 static int mismatches;
-static char out[65536];
-static int out_len;	/* bytes of out a read returned (data may hold NULs) */
+/* Per thread: the members of a racing group (group() below) each run in a thread of their own. */
+static __thread char out[65536];
+static __thread int out_len;	/* bytes of out a read returned (data may hold NULs) */
+static int in_group;	/* xalloc leaves the eviction scan to group() */
 
 /* op 'm'/'r'/'w'/'n'/'R' (mkdir, rmdir, write, write O_NONBLOCK, read): the actor does it. */
 /* Table sizes: dmemfuzz refuses traces beyond them, and every helper checks again. */
@@ -216,7 +220,7 @@ static void actor_loop(int cmdfd, int resfd)
 	int fds[64];
 	for (int i = 0; i < 64; i++)
 		fds[i] = -1;
-	static struct cmd c;
+	static __thread struct cmd c;
 	while (readfull(cmdfd, &c, sizeof(c))) {
 		struct res r = { 0 };
 		if (c.op == 'x')
@@ -308,7 +312,7 @@ static int xdelegate(const char *cg, unsigned uid)
 /* The actor performs a cgroupfs op itself, with its own credentials. */
 static int xas(int a, int op, const char *cg, const char *file, const char *data, size_t len)
 {
-	static struct cmd c;
+	static __thread struct cmd c;
 	memset(&c, 0, sizeof(c));
 	if (len > sizeof(c.data))
 		return E2BIG;
@@ -410,18 +414,18 @@ static int xexit(int a)
 	return 0;
 }
 
-static char evicted[4096];
+static __thread char evicted[4096];
 
 static int xalloc(int a, const char *region, unsigned long long size, int b)
 {
-	static struct cmd c;
+	static __thread struct cmd c;
 	memset(&c, 0, sizeof(c));
 	c.size = size;
 	evicted[0] = 0;
 	if (!ACTOR_OK(a) || !BUFFER_OK(b))
 		return EINVAL;
 	if (!strcmp(region, "dmem_selftest")) {	/* the actor writes the size: its cgroup is charged */
-		static struct cmd w = { .op = 'w' };
+		static __thread struct cmd w = { .op = 'w' };
 		strcpy(w.path, SELFTEST "/charge");
 		w.len = snprintf(w.data, sizeof(w.data), "%llu", size);
 		struct res r = call(a, w);
@@ -444,7 +448,7 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 	snprintf(node, sizeof(node), "/dev/dri/card%d", c.card);
 	chmod(node, 0666);
 	struct res r = call(a, c);
-	if (c.op == 'v')	/* which resident vgem buffers did this allocation evict? */
+	if (c.op == 'v' && !in_group)	/* which resident vgem buffers did this allocation evict? */
 		for (int i = 0; i < NBUFFERS; i++) {
 			if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
 				continue;
@@ -539,16 +543,23 @@ static size_t quote(char *dst, const unsigned char *s, size_t n)
 
 /* One line per op in the trace text format, `<op> = <outcome>` (TracePrinter.step); a mismatch
  * with the model's expectation adds a comment line after it. */
-static void report(const char *op, int r, const char *expect)
+#define GOT_SIZE (4 * sizeof(out) + 64)	/* every byte of out may become \xHH */
+static size_t format_outcome(char *got, int r)
 {
-	static char got[4 * sizeof(out) + 64];	/* every byte of out may become \xHH */
 	size_t n;
 	if (r == -1)	/* quoted data */
 		n = quote(got, (unsigned char *)out, out_len);
 	else if (r == -2)	/* a number */
-		n = snprintf(got, sizeof(got), "%s", out);
+		n = snprintf(got, GOT_SIZE, "%s", out);
 	else
-		n = snprintf(got, sizeof(got), "%s", r ? ename(r) : "ok");
+		n = snprintf(got, GOT_SIZE, "%s", r ? ename(r) : "ok");
+	return n;
+}
+
+static void report(const char *op, int r, const char *expect)
+{
+	static char got[GOT_SIZE];
+	size_t n = format_outcome(got, r);
 	if (evicted[0] && n < sizeof(got))
 		snprintf(got + n, sizeof(got) - n, " evicted%s", evicted);
 	evicted[0] = 0;
@@ -557,4 +568,68 @@ static void report(const char *op, int r, const char *expect)
 	printf("%s = %s\n", op, got);
 	if (!same)
 		printf("# >>> mismatch: the model expects %s\n", expect);
+}
+
+/* A racing group (`par { ... }`): every member runs in a thread of its own, pinned to a CPU
+ * each, and all leave one barrier together, as the agent starts them (Sources/GuestAgent/Race.swift).
+ * The group's line is `{ o1 | o2 ... }` and the buffers evicted after it; it matches when it is
+ * the outcome of one of the orders the model allows (`accept`, every distinct linearization). */
+struct member { int (*fn)(void); int cpu; pthread_barrier_t *go; char *got; };
+
+static void *member_main(void *p)
+{
+	struct member *m = p;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(m->cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	pthread_barrier_wait(m->go);
+	int r = m->fn();
+	format_outcome(m->got, r);
+	return NULL;
+}
+
+static __attribute__((unused)) void group(const char *op, int (*const *fns)(void), int n, const char *const *accept)
+{
+	struct member m[8];
+	pthread_t t[8];
+	pthread_barrier_t go;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_barrier_init(&go, NULL, n);
+	in_group = 1;
+	for (int i = 0; i < n; i++) {
+		m[i] = (struct member){ .fn = fns[i], .cpu = cpus > 0 ? i % cpus : 0, .go = &go, .got = malloc(GOT_SIZE) };
+		pthread_create(&t[i], NULL, member_main, &m[i]);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	in_group = 0;
+	pthread_barrier_destroy(&go);
+	static char line[8 * GOT_SIZE + 8192];
+	size_t len = snprintf(line, sizeof(line), "{ ");
+	for (int i = 0; i < n; i++) {
+		len += snprintf(line + len, sizeof(line) - len, "%s%s", i ? " | " : "", m[i].got);
+		free(m[i].got);
+	}
+	len += snprintf(line + len, sizeof(line) - len, " }");
+	/* Every vgem buffer believed resident (resident before the group, or allocated in it). */
+	for (int i = 0; i < NBUFFERS; i++) {
+		if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
+			continue;
+		struct res q = call(buffers[i].actor, (struct cmd){ .op = 'i', .card = buffers[i].card, .handle = buffers[i].handle });
+		if (!q.err && !q.resident) {
+			buffers[i].resident = 0;
+			len += snprintf(line + len, sizeof(line) - len, "%s b%d", strstr(line, " evicted") ? "" : " evicted", i);
+		}
+	}
+	int same = 0;
+	for (const char *const *a = accept; *a; a++)
+		same |= !strcmp(line, *a) || !strcmp(*a, "?");
+	mismatches += !same;
+	printf("%s = %s\n", op, line);
+	if (!same) {
+		printf("# >>> mismatch: no order of the group gives that; the model allows:\n");
+		for (const char *const *a = accept; *a; a++)
+			printf("#     %s\n", *a);
+	}
 }

@@ -1,0 +1,80 @@
+import DmemModel
+import Trace
+
+/// The model side of a racing group (`par { ... }`). The kernel runs the group's ops at the same
+/// moment; a correct kernel behaves as if it had run them one after another in *some* order
+/// (linearizability: every op here takes the kernel's locks for its whole effect, dmem.c's
+/// dmemcg_lock and the cgroup mutex, or a page_counter atomic), so the oracle is every order of
+/// the group on a copy of the model.
+public struct Linearization: Sendable {
+    /// Indices into the group, in the order the model ran them.
+    public var order: [Int]
+    /// The group's outcome, as the guest agent reports it: nil when a member has no model answer.
+    public var outcome: Outcome?
+    public var after: ModelExecutor
+}
+
+extension ModelExecutor {
+    /// Runs the group in one order and returns its outcome: the members' outcomes in the group's
+    /// own order, without evictions, and as `evicted` the buffers that were resident before the
+    /// group, or were allocated in it, and are evicted after it. That is all the guest can see:
+    /// it asks every buffer afterwards (VGEM_DMEM_INFO) and cannot tell which member evicted
+    /// one, nor whether a dmem.max write's reclaim did.
+    public mutating func applyGroup(_ ops: [Op], order: [Int]) -> Outcome? {
+        let residentBefore = Set(model.buffers.filter { $0.value.pool != nil }.keys)
+        var outcomes = [Outcome?](repeating: nil, count: ops.count)
+        for i in order { outcomes[i] = apply(ops[i]) }
+        var watched = residentBefore
+        for (i, op) in ops.enumerated() {
+            if case let .alloc(_, _, _, b) = op, outcomes[i]?.isSuccess == true { watched.insert(b) }
+        }
+        let evicted = watched.filter { model.buffers[$0].map { $0.pool == nil } ?? false }
+        var members: [Outcome] = []
+        for o in outcomes {
+            guard var o else { return nil }
+            o.evicted = []
+            members.append(o)
+        }
+        return Outcome(evicted: Array(evicted), group: members)
+    }
+
+    /// Every order of the group (at most `Op.maxGroup`! = 24), with what it gives. Orders that
+    /// end in the same outcome and the same state are one: the caller keeps alternatives apart
+    /// only where the kernel could still tell them apart.
+    public func linearizations(_ ops: [Op]) -> [Linearization] {
+        var out: [Linearization] = []
+        for order in Self.permutations(ops.count) {
+            var m = self
+            let o = m.applyGroup(ops, order: order)
+            if !out.contains(where: { $0.outcome == o && $0.after.model == m.model }) {
+                out.append(Linearization(order: order, outcome: o, after: m))
+            }
+        }
+        return out
+    }
+
+    /// 0..<n in every order, the identity first (Heap's algorithm would not keep it first).
+    static func permutations(_ n: Int) -> [[Int]] {
+        guard n > 1 else { return [Array(0..<n)] }
+        var out: [[Int]] = []
+        for rest in permutations(n - 1) {
+            for at in 0...rest.count {
+                var p = rest; p.insert(n - 1, at: rest.count - at)
+                out.append(p)
+            }
+        }
+        return out
+    }
+
+    /// Applies a step whose outcome was recorded: a group takes the first order that gives the
+    /// recorded outcome (another order would have been another kernel run, not another
+    /// kernel); without one, or for any other op, the step runs as `apply` runs it.
+    public mutating func apply(_ op: Op, recorded: Outcome?) -> Outcome? {
+        guard case let .par(ops) = op, let recorded else { return apply(op) }
+        if let l = linearizations(ops).first(where: { $0.outcome == recorded }) {
+            self = l.after
+            return l.outcome
+        }
+        return apply(op)
+    }
+}

@@ -1,0 +1,163 @@
+import XCTest
+import Trace
+@testable import Fuzz
+@testable import DmemModel
+
+/// The linearizability oracle of racing groups (issue 12): every order of a group on the model,
+/// and the lockstep driver that keeps every state the kernel's outcomes still allow.
+final class LinearizeTests: XCTestCase {
+    let g = CgroupPath(["g"])
+
+    func model(_ setup: [Op]) -> ModelExecutor {
+        var m = ModelExecutor(profile: .v7_3)
+        for op in setup { XCTAssertEqual(m.apply(op)?.errno, nil, TracePrinter.op(op)) }
+        return m
+    }
+
+    func testPermutationsKeepTheGroupsOwnOrderFirst() {
+        XCTAssertEqual(ModelExecutor.permutations(2), [[0, 1], [1, 0]])
+        let three = ModelExecutor.permutations(3)
+        XCTAssertEqual(three.count, 6)
+        XCTAssertEqual(three.first, [0, 1, 2])
+        XCTAssertEqual(Set(three.map { $0 }).count, 6)
+        XCTAssertEqual(ModelExecutor.permutations(4).count, 24)
+    }
+
+    /// mkdir /g racing rmdir /g, /g absent before: mkdir first leaves nothing (both ok); rmdir
+    /// first fails ENOENT and leaves /g. Two outcomes, two states.
+    func testMkdirRacingRmdirHasTwoLinearizations() {
+        let m = model([])
+        let l = m.linearizations([.mkdir(g), .rmdir(g)])
+        XCTAssertEqual(l.map(\.order), [[0, 1], [1, 0]])
+        XCTAssertEqual(l[0].outcome, Outcome(group: [.ok, .ok]))
+        XCTAssertEqual(l[1].outcome, Outcome(group: [.ok, .err(.ENOENT)]))
+        XCTAssertFalse(l[0].after.model.paths.contains(g))
+        XCTAssertTrue(l[1].after.model.paths.contains(g))
+        // The model alone runs the group in its own order.
+        var plain = m
+        XCTAssertEqual(plain.apply(.par([.mkdir(g), .rmdir(g)])), l[0].outcome)
+        // A recorded outcome picks the order that gives it.
+        var replay = m
+        XCTAssertEqual(replay.apply(.par([.mkdir(g), .rmdir(g)]), recorded: l[1].outcome), l[1].outcome)
+        XCTAssertTrue(replay.model.paths.contains(g))
+    }
+
+    /// Two limit writes on one cgroup: both ok in either order, but dmem.max afterwards is the
+    /// value of whichever ran last, so one outcome leaves two states.
+    func testOneOutcomeTwoStates() {
+        let setup: [Op] = [.register(region: "vkms/default", size: 67_108_864), .mkdir(g)]
+        let w4 = Op.write(g, file: "dmem.max", data: Array("vkms/default 4096".utf8), nonblock: false)
+        let w8 = Op.write(g, file: "dmem.max", data: Array("vkms/default 8192".utf8), nonblock: false)
+        let l = model(setup).linearizations([w4, w8])
+        XCTAssertEqual(l.count, 2)
+        XCTAssertEqual(l[0].outcome, l[1].outcome)
+        XCTAssertEqual(l[0].outcome, Outcome(group: [.ok, .ok]))
+        var a = l[0].after, b = l[1].after
+        XCTAssertEqual(a.apply(.read(g, file: "dmem.max")), .bytes("vkms/default 8192\n"))
+        XCTAssertEqual(b.apply(.read(g, file: "dmem.max")), .bytes("vkms/default 4096\n"))
+    }
+
+    /// Two charges racing for the only 4096 bytes a vkms limit allows (charge-only: nothing to
+    /// evict): exactly one gets them and the other fails ENOSPC (the test patch's dumb-buffer
+    /// path returns dmem_cgroup_try_charge()'s failure as TTM does), and which one is the order.
+    func testTwoChargesForOnePage() {
+        let setup: [Op] = [.register(region: "vkms/default", size: 67_108_864), .mkdir(g),
+                           .write(g, file: "dmem.max", data: Array("vkms/default 4096".utf8), nonblock: false),
+                           .spawn(1, g), .spawn(2, g)]
+        let m = model(setup)
+        let group: [Op] = [.alloc(1, region: "vkms/default", size: 4096, buffer: 1), .alloc(2, region: "vkms/default", size: 4096, buffer: 2)]
+        let l = m.linearizations(group)
+        XCTAssertEqual(l.count, 2)
+        let fail = Outcome.err(.ENOSPC)
+        XCTAssertEqual(l[0].outcome, Outcome(group: [.ok, fail]))
+        XCTAssertEqual(l[1].outcome, Outcome(group: [fail, .ok]))
+        // Both allocating is no order at all.
+        XCTAssertFalse(l.contains { $0.outcome == Outcome(group: [.ok, .ok]) })
+    }
+
+    /// A subject that answers from a script, to drive Lockstep the way a kernel would.
+    struct Scripted: Executor {
+        var replies: [Outcome?]
+        mutating func execute(_ ops: [Op]) async throws -> [Outcome?] {
+            let r = Array(replies.prefix(ops.count)); replies.removeFirst(min(ops.count, replies.count)); return r
+        }
+    }
+
+    func lockstep(_ setup: [Op], _ replies: [Outcome?]) -> Lockstep<Scripted> {
+        Lockstep(model: model(setup), subject: Scripted(replies: replies))
+    }
+
+    func testLockstepFollowsTheOrderTheKernelTook() async throws {
+        let setup: [Op] = [.register(region: "vkms/default", size: 67_108_864), .mkdir(g)]
+        let w4 = Op.write(g, file: "dmem.max", data: Array("vkms/default 4096".utf8), nonblock: false)
+        let w8 = Op.write(g, file: "dmem.max", data: Array("vkms/default 8192".utf8), nonblock: false)
+        let read = Op.read(g, file: "dmem.max")
+        // The kernel ran w8 first: not the model's first order, still no divergence.
+        var ls = lockstep(setup, [Outcome(group: [.ok, .ok]), .bytes("vkms/default 4096\n"), .bytes("vkms/default 4096\n")])
+        var d = try await ls.run([.par([w4, w8]), read, read])
+        XCTAssertNil(d)
+        XCTAssertTrue(ls.alternatives.isEmpty, "the read told the two states apart")
+        // No order leaves 0.
+        ls = lockstep(setup, [Outcome(group: [.ok, .ok]), .bytes("vkms/default 0\n")])
+        d = try await ls.run([.par([w4, w8]), read])
+        XCTAssertEqual(d?.index, 1)
+        XCTAssertEqual(d?.expected, .bytes("vkms/default 8192\n"))
+        // An outcome no order gives diverges at the group.
+        ls = lockstep([], [Outcome(group: [.err(.ENOENT), .ok])])
+        d = try await ls.run([.par([.mkdir(g), .rmdir(g)])])
+        XCTAssertEqual(d?.index, 0)
+        XCTAssertEqual(d?.expected, Outcome(group: [.ok, .ok]))
+    }
+
+    /// Generated groups are well-formed, print and parse back, and most of them have more than
+    /// one linearization (both members do something that the other changes).
+    func testGeneratorMakesRacingGroups() throws {
+        var groups = 0, ambiguous = 0
+        for profile in KernelProfile.allCases {
+            var exec = ModelExecutor(profile: profile)
+            var config = GeneratorConfig()
+            config.racePercent = 25
+            var gen = Generator(seed: 7, config: config)
+            for step in gen.steps(ops: 1500, on: &exec) {
+                guard case let .par(ops) = step.op else { continue }
+                groups += 1
+                XCTAssertTrue((2...Op.maxGroup).contains(ops.count))
+                XCTAssertNil(Op.groupProblem(ops))
+                let line = TracePrinter.step(step)
+                XCTAssertEqual(try TraceParser().parseStep(Substring(line)), step, line)
+            }
+        }
+        XCTAssertGreaterThan(groups, 100)
+        // Re-run one profile keeping the model before each group, to count groups whose orders differ.
+        var exec = ModelExecutor(profile: .v7_3)
+        var config = GeneratorConfig()
+        config.racePercent = 25
+        var gen = Generator(seed: 7, config: config)
+        _ = gen.prologue().map { exec.apply($0) }
+        for _ in 0..<1500 {
+            let op = gen.next(exec.model)
+            if case let .par(ops) = op, Set(exec.linearizations(ops).map { $0.outcome.map(TracePrinter.outcome) ?? "?" }).count > 1 { ambiguous += 1 }
+            _ = exec.apply(op)
+        }
+        XCTAssertGreaterThan(ambiguous, 20, "groups whose order shows in their outcome")
+    }
+
+    /// The shrinker splits a group whose failure does not need the race, and drops a member the
+    /// failure does not need.
+    func testShrinkerSplitsAndThinsGroups() async throws {
+        let rm = Op.rmdir(g), mk = Op.mkdir(g), other = Op.mkdir(CgroupPath(["h"]))
+        let t = Trace(profile: .v7_3, steps: [Step(.par([mk, other, rm]))])
+        // "Fails" while the trace still makes /g and removes it, in any form.
+        var s = Shrinker { c in
+            let ops = c.steps.flatMap { $0.op.members }
+            return ops.contains(mk) && ops.contains(rm)
+        }
+        let out = try await s.minimize(t)
+        XCTAssertEqual(out.steps.map(\.op), [mk, rm])
+        // A failure that needs the group keeps the smallest one.
+        s = Shrinker { c in c.steps.contains { if case let .par(m) = $0.op { return m.contains(mk) && m.contains(rm) }; return false } }
+        let raced = try await s.minimize(t)
+        XCTAssertEqual(raced.steps.count, 1)
+        XCTAssertEqual(Set(raced.steps[0].op.members.map { TracePrinter.op($0) }), [TracePrinter.op(mk), TracePrinter.op(rm)])
+    }
+}
