@@ -21,6 +21,7 @@ final class CampaignTests: XCTestCase {
     resident b1 = 1
     move a1 / = ok
     spawn a2 / = ok
+    par { alloc a2 vgem/region0 4096 b4 | read /g dmem.max } = { ok | "vgem/region0 1048576\\n" }
     transfer a1 b1 a2 = ok
     free b1 = ok
     dying / = 0

@@ -20,7 +20,7 @@ final class ReproLimitsTests: XCTestCase {
         XCTAssertEqual(reason("spawn a255 /\nalloc a255 vgem/region0 4096 b4095"), "accepted")
         let c = try Repro.c(trace)
         for check in ["if (!ACTOR_OK(a) || !actors[a].pid)", "if (len > sizeof(c.data))", "if (!BUFFER_OK(b) || !buffers[b].live)",
-                      "if (!ACTOR_OK(a) || !BUFFER_OK(b))", "static char got[4 * sizeof(out) + 64];"] {
+                      "if (!ACTOR_OK(a) || !BUFFER_OK(b))", "#define GOT_SIZE (4 * sizeof(out) + 64)"] {
             XCTAssertTrue(c.contains(check), check)
         }
         XCTAssertTrue(Repro.cOrError(try TraceParser().parse("spawn a256 /")).hasPrefix("#error \"dmemfuzz cannot write a reproducer"))

@@ -35,8 +35,10 @@ final class ReproOpsTests: XCTestCase {
             let trace = try TraceParser(file: file.lastPathComponent).parse(String(contentsOf: file, encoding: .utf8))
             let c = try Repro.c(trace)
             XCTAssertNoThrow(try ReproBinary.build(c), file.path)
-            // One report line per op it performs, a skip comment for the rest.
-            XCTAssertEqual(c.components(separatedBy: "; report(").count - 1, trace.steps.filter { !Repro.skips($0.op) }.count, file.path)
+            // One report line per op it performs, a group() per racing group, a skip comment for the rest.
+            let groups = trace.steps.filter { if case .par = $0.op { return true }; return false }.count
+            XCTAssertEqual(c.components(separatedBy: "; report(").count - 1, trace.steps.filter { !Repro.skips($0.op) }.count - groups, file.path)
+            XCTAssertEqual(c.components(separatedBy: "\t  group(").count - 1, groups, file.path)
         }
     }
 

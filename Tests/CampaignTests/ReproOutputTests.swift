@@ -70,10 +70,14 @@ final class ReproOutputTests: XCTestCase {
         let t = CampaignTests.everyOp
         let c = try Repro.c(t)
         let expected = ReproOutput.expected(t.steps)
-        XCTAssertEqual(expected.count, c.components(separatedBy: "; report(").count - 1)
+        XCTAssertEqual(expected.count, c.components(separatedBy: "; report(").count - 1 + c.components(separatedBy: "\t  group(").count - 1)
         for (line, st) in zip(expected, t.steps.filter { !Repro.skips($0.op) }) {
             XCTAssertTrue(line.hasPrefix(TracePrinter.op(st.op) + " = "), line)
-            XCTAssertTrue(c.contains("; report(\(Repro.cString(Array(TracePrinter.op(st.op).utf8))), r,"), line)
+            if case .par = st.op {
+                XCTAssertTrue(c.contains("\t  group(\(Repro.cString(Array(TracePrinter.op(st.op).utf8))), fns, "), line)
+            } else {
+                XCTAssertTrue(c.contains("; report(\(Repro.cString(Array(TracePrinter.op(st.op).utf8))), r,"), line)
+            }
         }
     }
 
