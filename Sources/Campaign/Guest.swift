@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 
 /// Owns the current guest and replaces it when it is dirty: reset in place when the model can

@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Kernel
 import VM
 
 /// One booted guest plus the model that mirrors it. A trace run in a session starts from the

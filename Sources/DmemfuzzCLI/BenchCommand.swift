@@ -1,6 +1,7 @@
 import ArgumentParser
 import Campaign
 import DmemModel
+import Kernel
 import VM
 import Fuzz
 import Trace

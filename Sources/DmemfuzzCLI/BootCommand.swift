@@ -3,6 +3,7 @@ import Campaign
 import DmemModel
 import Foundation
 import Logging
+import Kernel
 import VM
 
 /// Options shared by `boot` and `shell`: which kernel, accelerator, guest module parameters.
@@ -69,7 +70,7 @@ struct GuestOptions: ParsableArguments {
     /// The one line for a guest that could not start: a refused series or a failed kernel build
     /// says what it is in its own line; anything else is "cannot start the guest: …".
     static func startError(_ error: Error) -> BadInput {
-        if let e = error as? VMError, case .build = e { return BadInput("\(e)") }
+        if let e = error as? KernelError, case .build = e { return BadInput("\(e)") }
         return BadInput("cannot start the guest: \(error)")
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Fuzz
 import Trace
+import Kernel
 import VM
 
 /// `dmemfuzz diff --series S`: what a series changes, kernel against kernel.

@@ -4,6 +4,7 @@ import DmemModel
 import Foundation
 import Logging
 import Trace
+import Kernel
 import VM
 
 /// Does dmemfuzz catch known bugs? Each patch in vm/mutants/ is a deliberate bug in dmem.c or

@@ -1,4 +1,5 @@
 import Foundation
+import Kernel
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,10 @@
 import AgentProtocol
 import Foundation
+import Kernel
 import Log
 import Logging
+import Shell
+import Splat
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,6 +3,7 @@ import XCTest
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 /// The C reproducer on the real kernel: built with gcc -static as `dmemfuzz repro --run` builds

@@ -3,6 +3,7 @@ import XCTest
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 /// `Session.reset` on the real kernel: after a trace that leaves actors, buffers, a dynamic

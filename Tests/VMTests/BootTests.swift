@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import DmemModel
 import Trace
+import Kernel
 @testable import VM
 
 /// Boots the real kernel (vm/build-kernel.sh's build). Without one these tests skip, unless
