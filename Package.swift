@@ -31,8 +31,12 @@ let package = Package(
                        providers: [.apt(["libkmod-dev"])]),
         .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
-        // PID 1 of the guest initramfs: Glibc only, never Foundation (static binary size).
-        .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "AgentProtocol", "Trace", "DmemModel"]),
+        // The guest agent's request handling, boot setup, op executor and actors: Glibc only,
+        // never Foundation (the agent is a static binary; AgentCoreTests checks the imports).
+        .target(name: "AgentCore", dependencies: ["CKmod", "CCap", "AgentProtocol", "Trace", "DmemModel"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "AgentProtocol", "Trace", "DmemModel"]),
+        // PID 1 of the guest initramfs: AgentCore's entry point (static binary size: no Foundation).
+        .executableTarget(name: "GuestAgent", dependencies: ["AgentCore"]),
         // Host side: QEMU, initramfs, console, splat detection.
         // (QEMU outlives any one call, so it is a Foundation.Process; Shell.run reads stdout and stderr
         // on two threads: swift-subprocess needs a free cooperative-pool thread its synchronous
