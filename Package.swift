@@ -37,7 +37,8 @@ let package = Package(
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "AgentProtocol", "Trace", "DmemModel"]),
         // PID 1 of the guest initramfs: AgentCore's entry point (static binary size: no Foundation).
         .executableTarget(name: "GuestAgent", dependencies: ["AgentCore"]),
-        // Host side: QEMU, initramfs, console, splat detection.
+        // Host side: child processes (Shell), the splat parser (Splat), the guest kernel and its
+        // initramfs (Kernel), guests behind the Machine protocol with QEMU as the one machine (VM).
         // (QEMU outlives any one call, so it is a Foundation.Process; Shell.run reads stdout and stderr
         // on two threads: swift-subprocess needs a free cooperative-pool thread its synchronous
         // callers may hold, see Shell.swift.)
