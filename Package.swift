@@ -31,29 +31,47 @@ let package = Package(
                        providers: [.apt(["libkmod-dev"])]),
         .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
-        // PID 1 of the guest initramfs: Glibc only, never Foundation (static binary size).
-        .executableTarget(name: "GuestAgent", dependencies: ["CKmod", "CCap", "AgentProtocol", "Trace", "DmemModel"]),
-        // Host side: QEMU, initramfs, console, splat detection.
+        // The guest agent's request handling, boot setup, op executor and actors: Glibc only,
+        // never Foundation (the agent is a static binary; AgentCoreTests checks the imports).
+        .target(name: "AgentCore", dependencies: ["CKmod", "CCap", "AgentProtocol", "Trace", "DmemModel"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "AgentProtocol", "Trace", "DmemModel"]),
+        // PID 1 of the guest initramfs: AgentCore's entry point (static binary size: no Foundation).
+        .executableTarget(name: "GuestAgent", dependencies: ["AgentCore"]),
+        // Host side: child processes (Shell), the splat parser (Splat), the guest kernel and its
+        // initramfs (Kernel), guests behind the Machine protocol with QEMU as the one machine (VM).
         // (QEMU outlives any one call, so it is a Foundation.Process; Shell.run reads stdout and stderr
         // on two threads: swift-subprocess needs a free cooperative-pool thread its synchronous
         // callers may hold, see Shell.swift.)
         // Every message dmemfuzz prints on stderr, through swift-log with one handler of its own.
         .target(name: "Log", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "LogTests", dependencies: ["Log", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel", "Log", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "VMTests", dependencies: ["VM", "AgentProtocol", "Trace", "DmemModel"], exclude: ["testdata"]),
+        // Child processes that run to completion (gcc, strip, readelf, swift build).
+        .target(name: "Shell"),
+        .testTarget(name: "ShellTests", dependencies: ["Shell"]),
+        // The console splat parser: a guest's console text in, syzbot-style reports out. No I/O, no
+        // Foundation; tested against real consoles (Tests/SplatTests/testdata/).
+        .target(name: "Splat"),
+        .testTarget(name: "SplatTests", dependencies: ["Splat"], exclude: ["testdata"]),
+        // The guest kernel: building it (vm/build-kernel.sh), its manifest, its KCOV ranges, the
+        // initramfs around the agent.
+        .target(name: "Kernel", dependencies: ["Shell", "Log", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Shell"]),
+        // Guests: the Machine/MachinePool protocol, QEMU behind it, the agent client, snapshots.
+        .target(name: "VM", dependencies: ["AgentProtocol", "Trace", "DmemModel", "Kernel", "Shell", "Splat", "Log",
+                                           .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Kernel", "Splat", "AgentProtocol", "Trace", "DmemModel"], exclude: ["testdata"]),
 
         // Host side of a campaign: the kernel executor, findings, reports, corpora.
         // repro/repro.h: the reproducer's fixed C, a real file gcc and the tests read; compiled in.
-        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM", "AgentProtocol"],
+        .target(name: "Campaign", dependencies: ["DmemModel", "Trace", "Fuzz", "VM", "Kernel", "Splat", "Shell", "AgentProtocol"],
                 resources: [.embedInCode("repro/repro.h")]),
-        .testTarget(name: "CampaignTests", dependencies: ["Campaign", "Fuzz", "Trace", "DmemModel", "AgentProtocol"]),
+        .testTarget(name: "CampaignTests", dependencies: ["Campaign", "Fuzz", "Trace", "DmemModel", "AgentProtocol", "VM", "Kernel", "Splat"]),
 
         // --- end kernel side ---
         .executableTarget(
             name: "DmemfuzzCLI",
             dependencies: [
-                "DmemModel", "Trace", "Fuzz", "VM", "Campaign", "AgentProtocol", "Log",
+                "DmemModel", "Trace", "Fuzz", "VM", "Kernel", "Splat", "Campaign", "AgentProtocol", "Log",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # capture-splat-consoles.sh KERNEL_BUILD_DIR OUTDIR [CASE...]
 #
-# Real kernel reports for the splat parser's testdata (Tests/VMTests/testdata/splat/): for each LKDTM
+# Real kernel reports for the splat parser's testdata (Tests/SplatTests/testdata/): for each LKDTM
 # crash type, boots (or restores) a guest of KERNEL_BUILD_DIR with `dmemfuzz shell`, triggers it
 # with `echo CASE > /sys/kernel/debug/provoke-crash/DIRECT` (CONFIG_LKDTM=y, vm/dmemfuzz.config),
 # waits for the report, and saves the guest's console as OUTDIR/lkdtm-CASE.console. One guest per
@@ -16,7 +16,7 @@
 # .build/debug/dmemfuzz, built if missing), DMEMFUZZ_ARGS (extra `dmemfuzz shell` options, e.g.
 # "--accel tcg --no-snapshot"), CASE_TIMEOUT (seconds per case, default 600).
 #
-# Then: look at each console, copy the ones worth keeping into Tests/VMTests/testdata/splat/ as
+# Then: look at each console, copy the ones worth keeping into Tests/SplatTests/testdata/ as
 # NAME.console with NAME.title (the titles, one a line; empty for no report); no code change.
 set -euo pipefail
 die() { echo "capture-splat-consoles: $*" >&2; exit 1; }

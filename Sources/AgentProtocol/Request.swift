@@ -1,5 +1,5 @@
 // The host -> agent line protocol, host side Sources/VM/AgentClient.swift, agent side
-// Sources/GuestAgent/main.swift. Both sides are built from this file, so neither spells a verb.
+// Sources/AgentCore/Agent.swift. Both sides are built from this file, so neither spells a verb.
 //
 // Transport: the virtio-serial port named `dmemfuzz` (/dev/vportNpM; QEMU side a unix socket
 // chardev), or stdin/stdout with `dmemfuzz-agent --stdio`. One request per line (a `batch` is its

@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 import Foundation
 

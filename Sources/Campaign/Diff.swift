@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 
 /// `dmemfuzz diff` (issue 9): the same traces on a base kernel and on a patched one, kernel

@@ -252,7 +252,7 @@ public final class CampaignDriver {
                     catch { progress("not minimized: \(error)") }
                     guest.markDirty()  // the minimizer left the guest in an unknown state
                 }
-                let where_ = try store.save(f, minimized: minimized, manifest: guest.session.vm.config.kernel.dir)
+                let where_ = try store.save(f, minimized: minimized, manifest: guest.session.vm.kernel.dir)
                 if !state.findings.contains(f.title) { state.findings.append(f.title); newFindings.append(where_) }
                 progress("FINDING: \(f.title) -> \(where_)")
                 if stopOnFinding { break }

@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 
 /// Something a developer should look at: the model and the kernel disagree, the kernel splatted,

@@ -1,12 +1,15 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 
 /// Owns the current guest and replaces it when it is dirty: reset in place when the model can
 /// drive it back to the boot state, a new boot otherwise (after a splat, a hang, a failed reset).
+/// Guests come from `pool` (QemuPool for a real kernel): the campaign needs no more of a machine
+/// than the `Machine` protocol.
 public final class Guest {
-    let makeVM: () throws -> VirtualMachine
+    public let pool: any MachinePool
     let profile: KernelProfile?
     let kcov: Bool
     public private(set) var session: Session
@@ -21,9 +24,9 @@ public final class Guest {
     /// The minimizer sets it; with cold boots (`--no-snapshot`) the reset stays.
     public var restoreInsteadOfReset = false
 
-    public init(profile: KernelProfile? = nil, kcov: Bool = true, makeVM: @escaping () throws -> VirtualMachine) throws {
-        self.makeVM = makeVM; self.profile = profile; self.kcov = kcov
-        session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
+    public init(profile: KernelProfile? = nil, kcov: Bool = true, pool: any MachinePool) throws {
+        self.pool = pool; self.profile = profile; self.kcov = kcov
+        session = try Session(machine: try pool.create(), profile: profile, kcov: kcov)
         counted()
     }
 
@@ -45,7 +48,7 @@ public final class Guest {
         session.vm.stop(grace: 0)  // the old guest's state is not needed, only its console file
         session.vm.cleanup()
         let t1 = ContinuousClock.now
-        session = try Session(vm: try makeVM(), profile: profile, kcov: kcov)
+        session = try Session(machine: try pool.create(), profile: profile, kcov: kcov)
         lastStart = "stop \(t1 - t0), QEMU start to agent ready \(String(format: "%.2f", session.vm.readySeconds ?? -1)) s (\(session.vm.bootKind.rawValue)), with the session \(ContinuousClock.now - t1)"
         boots += 1
         counted()

@@ -7,8 +7,8 @@ import VM
 /// The real kernel as an executor: ops go to the guest agent as trace lines, outcomes come back
 /// in the same text form. Only the agent touches the kernel; nothing here imitates it.
 public final class KernelExecutor: Executor {
-    public let vm: VirtualMachine
-    public init(vm: VirtualMachine) { self.vm = vm }
+    public let vm: any Machine
+    public init(vm: any Machine) { self.vm = vm }
 
     public func execute(_ ops: [Op]) async throws -> [Outcome?] {
         let replies = try vm.agent.batch(ops, timeout: 120)

@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 
 /// Runs a recorded trace on a session in lockstep with a fresh model, and against the trace's

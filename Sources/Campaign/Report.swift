@@ -1,4 +1,5 @@
 import Foundation
+import Kernel
 import VM
 import Fuzz
 import Trace

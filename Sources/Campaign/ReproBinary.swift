@@ -1,5 +1,5 @@
 import Foundation
-import VM
+import Shell
 
 /// A finding's C reproducer, built the way a kernel developer would build it to run in a guest.
 public enum ReproBinary {

@@ -1,6 +1,7 @@
 import DmemModel
 import Fuzz
 import Trace
+import Splat
 import VM
 
 /// What bringing a guest back to its boot state came to.

@@ -1,12 +1,13 @@
 import DmemModel
 import Fuzz
 import Trace
+import Kernel
 import VM
 
-/// One booted guest plus the model that mirrors it. A trace run in a session starts from the
+/// One running guest (a `Machine` of any pool) plus the model that mirrors it. A trace run in a session starts from the
 /// state the guest booted in: the regions its drivers registered.
 public final class Session {
-    public let vm: VirtualMachine
+    public let vm: any Machine
     public let kernel: KernelExecutor
     public let profile: KernelProfile
     public let bootRegions: [Op]
@@ -19,10 +20,10 @@ public final class Session {
     /// What the kernel offers beyond the model (files a series added, other controllers).
     public let interfaces: Interfaces
 
-    /// `kcov: false` leaves KCOV off even when the kernel has it (`dmemfuzz bench lockstep` measures the difference).
-    public init(vm: VirtualMachine, profile override: KernelProfile? = nil, kcov wantKcov: Bool = true) throws {
+    /// `machine`: a started guest (`MachinePool.create`). `kcov: false` leaves KCOV off even when
+    /// the kernel has it (`dmemfuzz bench lockstep` measures the difference).
+    public init(machine vm: any Machine, profile override: KernelProfile? = nil, kcov wantKcov: Bool = true) throws {
         self.vm = vm
-        try vm.start()
         let hello = try vm.agent.hello()
         release = hello.release
         guard let p = override ?? KernelProfile.forRelease(hello.release) else {
@@ -32,10 +33,10 @@ public final class Session {
         profile = p
         kernel = KernelExecutor(vm: vm)
         bootRegions = KernelExecutor.regions(fromCapacity: hello.capacity,
-                                             requested: RequestedRegions(vgem: vm.config.vgemParams, vkms: vm.config.vkmsParams))
-        modules = vm.config.kernel.moduleNames().union(vm.config.kernel.features())
+                                             requested: RequestedRegions(vgem: vm.vgemParams, vkms: vm.vkmsParams))
+        modules = vm.kernel.moduleNames().union(vm.kernel.features())
         interfaces = Interfaces(listing: try vm.agent.interfaces(), profile: p, options: [])
-        let ranges = wantKcov ? KcovRanges.text(for: vm.config.kernel) : ""
+        let ranges = wantKcov ? KcovRanges.text(for: vm.kernel) : ""
         kcov = !ranges.isEmpty && (try? vm.agent.kcov(ranges: ranges)) == true
     }
 
@@ -59,7 +60,7 @@ public final class Session {
 
     /// Warnings in the series' C files under W=1 that the base tree does not have (the build's
     /// manifest, vm/series-warnings.py): said in the progress output, KTAP and report.txt.
-    public var seriesWarnings: [String] { ((try? vm.config.kernel.manifest())?.seriesWarnings) ?? [] }
+    public var seriesWarnings: [String] { ((try? vm.kernel.manifest())?.seriesWarnings) ?? [] }
 
     public func stop() { vm.poweroff() }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Campaign
 import DmemModel
+import Kernel
 import VM
 import Fuzz
 import Trace
@@ -33,7 +34,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func lockstep(_ n: Int) async throws {
         let t0 = Date()
-        let session = try Session(vm: try guest.makeVM())
+        let vm = try guest.makeVM()
+        try vm.start()
+        let session = try Session(machine: vm)
         defer { session.stop() }
         let boot = Date().timeIntervalSince(t0)
         _ = try session.vm.agent.stats()  // start counting from here
@@ -42,8 +45,8 @@ struct BenchCommand: AsyncParsableCommand {
         let r = await CampaignRunner.run(session, config: cfg)
         let rows = try session.vm.agent.stats().map { ($0.verb, $0.count, $0.seconds) }
         let guestSeconds = rows.reduce(0) { $0 + $1.2 }
-        if let f = r.finding { print("finding saved: " + (try FindingStore(root: "findings").save(f, manifest: session.vm.config.kernel.dir))) }
-        print(String(format: "boot to agent ready: %.2f s (QEMU start to ready %.2f s, %@)", boot, session.vm.readySeconds ?? -1, session.vm.accel.rawValue))
+        if let f = r.finding { print("finding saved: " + (try FindingStore(root: "findings").save(f, manifest: session.vm.kernel.dir))) }
+        print(String(format: "boot to agent ready: %.2f s (QEMU start to ready %.2f s, %@)", boot, vm.readySeconds ?? -1, vm.accel.rawValue))
         print(String(format: "lockstep: %d ops in %.2f s = %.0f ops/s%@", r.executed, r.seconds, Double(r.executed) / r.seconds,
                      r.finding.map { " (stopped at a finding: \($0.title))" } ?? ""))
         print(String(format: "raw guest cost of the same ops: %.2f s = %.0f ops/s; lockstep runs at %.0f%% of raw",
@@ -58,7 +61,9 @@ struct BenchCommand: AsyncParsableCommand {
         } else { print("C-loop baseline: the guest did not reset after the campaign; skipped") }
         guard session.kcov else { return }
         // The same ops in a guest with KCOV left off: what coverage costs, measured in this run.
-        let plain = try Session(vm: try guest.makeVM(), kcov: false)
+        let plainVM = try guest.makeVM()
+        try plainVM.start()
+        let plain = try Session(machine: plainVM, kcov: false)
         defer { plain.stop() }
         let r2 = await CampaignRunner.run(plain, config: cfg)
         let on = Double(r.executed) / r.seconds, off = Double(r2.executed) / r2.seconds
@@ -122,7 +127,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// A clean guest two ways in one run: a cold boot (no snapshot) and a restore of the booted
     /// guest's snapshot (`Sources/VM/Snapshot.swift`), each from QEMU start to the agent answering.
     func boot() throws {
-        func up(snapshots: Bool) throws -> VirtualMachine {
+        func up(snapshots: Bool) throws -> QemuMachine {
             let vm = try guest.makeVM(snapshots: snapshots)
             try vm.start()
             _ = try vm.agent.hello()

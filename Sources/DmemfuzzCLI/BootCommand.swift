@@ -3,6 +3,7 @@ import Campaign
 import DmemModel
 import Foundation
 import Logging
+import Kernel
 import VM
 
 /// Options shared by `boot` and `shell`: which kernel, accelerator, guest module parameters.
@@ -48,49 +49,42 @@ struct GuestOptions: ParsableArguments {
         if kernel == nil, let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
     }
 
-    /// A VM for a given kernel build with default guest settings.
-    static func vm(kernel kb: KernelBuild) throws -> VirtualMachine { try factory(kernel: kb)() }
-
-    /// New VMs for one kernel build, the kernel lookup, agent and initramfs done once: a guest
-    /// booted again after a splat, or for each candidate of a leak's minimization, costs the
-    /// restore alone (hashing the 14 MB agent for the initramfs key took about a second).
-    static func factory(kernel kb: KernelBuild) throws -> () throws -> VirtualMachine {
+    /// Guests of one kernel build with default guest settings, the agent and initramfs done once:
+    /// a guest booted again after a splat, or for each candidate of a leak's minimization, costs
+    /// the restore alone (hashing the 14 MB agent for the initramfs key took about a second).
+    static func pool(kernel kb: KernelBuild) throws -> QemuPool {
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
-        let cfg = VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent))
-        return { VirtualMachine(config: cfg) }
+        return QemuPool(config: QemuConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
     }
 
     /// A booted guest for a command, or the one-line error and exit 2; `profile` overrides the
     /// one the kernel release names.
     func startGuest(profile: KernelProfile? = nil) throws -> Guest {
-        do { return try Guest(profile: profile, makeVM: try factory()) } catch { throw Self.startError(error) }
+        do { return try Guest(profile: profile, pool: try pool()) } catch { throw Self.startError(error) }
     }
 
     /// The one line for a guest that could not start: a refused series or a failed kernel build
     /// says what it is in its own line; anything else is "cannot start the guest: …".
     static func startError(_ error: Error) -> BadInput {
-        if let e = error as? VMError, case .build = e { return BadInput("\(e)") }
+        if let e = error as? KernelError, case .build = e { return BadInput("\(e)") }
         return BadInput("cannot start the guest: \(error)")
     }
 
-    func makeVM() throws -> VirtualMachine { try makeVM(snapshots: !noSnapshot) }
+    func makeVM() throws -> QemuMachine { try makeVM(snapshots: !noSnapshot) }
 
-    func makeVM(snapshots: Bool) throws -> VirtualMachine { VirtualMachine(config: try vmConfig(snapshots: snapshots)) }
+    func makeVM(snapshots: Bool) throws -> QemuMachine { QemuMachine(config: try vmConfig(snapshots: snapshots)) }
 
-    /// `makeVM` for a guest that is started many times: the kernel build looked up (or built),
+    /// The pool of a guest that is started many times: the kernel build looked up (or built),
     /// the agent and initramfs checked, once.
-    func factory() throws -> () throws -> VirtualMachine {
-        let cfg = try vmConfig(snapshots: !noSnapshot)
-        return { VirtualMachine(config: cfg) }
-    }
+    func pool() throws -> QemuPool { QemuPool(config: try vmConfig(snapshots: !noSnapshot)) }
 
-    func vmConfig(snapshots: Bool) throws -> VMConfig {
+    func vmConfig(snapshots: Bool) throws -> QemuConfig {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
         else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, log: logging.logger()) }
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
-        var cfg = VMConfig(kernel: kb, initramfs: initrd)
+        var cfg = QemuConfig(kernel: kb, initramfs: initrd)
         cfg.memoryMB = memory
         cfg.accel = accel
         cfg.vgemParams = vgemParams

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Fuzz
 import Trace
+import Kernel
 import VM
 
 /// `dmemfuzz diff --series S`: what a series changes, kernel against kernel.
@@ -46,8 +47,8 @@ struct DiffCommand: AsyncParsableCommand {
         let patched = try patchedOptions.startGuest(profile: profile)
         defer { patched.stop() }
         let bs = base.session, ps = patched.session
-        say("base:    \(bs.release) (\(bs.vm.config.kernel.dir.lastPathComponent))" + seriesLine(bs))
-        say("patched: \(ps.release) (\(ps.vm.config.kernel.dir.lastPathComponent))" + seriesLine(ps))
+        say("base:    \(bs.release) (\(bs.vm.kernel.dir.lastPathComponent))" + seriesLine(bs))
+        say("patched: \(ps.release) (\(ps.vm.kernel.dir.lastPathComponent))" + seriesLine(ps))
 
         let iface = BehaviourDiff.InterfaceChange(base: bs.interfaces, patched: ps.interfaces)
         if !iface.added.isEmpty { say("interfaces the patched kernel adds: \(iface.added.joined(separator: ", "))") }
@@ -114,8 +115,8 @@ struct DiffCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             try TracePrinter.trace(full, comments: [
                 "dmemfuzz diff: \(g.kind)",
-                "base \(bs.release) (\(bs.vm.config.kernel.dir.lastPathComponent)) gives the expectations below;",
-                "patched (\(ps.vm.config.kernel.dir.lastPathComponent)) gives \(c.patched.map(TracePrinter.outcome) ?? "no answer") at the last op",
+                "base \(bs.release) (\(bs.vm.kernel.dir.lastPathComponent)) gives the expectations below;",
+                "patched (\(ps.vm.kernel.dir.lastPathComponent)) gives \(c.patched.map(TracePrinter.outcome) ?? "no answer") at the last op",
             ]).write(to: file, atomically: true, encoding: .utf8)
             groups[i].note = "trace: \(file.path)"
         }
@@ -135,7 +136,7 @@ struct DiffCommand: AsyncParsableCommand {
     }
 
     func seriesLine(_ s: Session) -> String {
-        guard let m = try? s.vm.config.kernel.manifest() else { return "" }
+        guard let m = try? s.vm.kernel.manifest() else { return "" }
         let applied = m.appliedPatches.filter { $0.kind == "series" }
         guard !applied.isEmpty else { return ", no series" }
         return ", \(applied.count) patch\(applied.count == 1 ? "" : "es"): " + applied.map { "\"\($0.subject ?? $0.file)\"" }.joined(separator: ", ")

@@ -45,7 +45,7 @@ struct FuzzCommand: AsyncParsableCommand {
             store = try FindingStore(root: findings)
         } catch { throw BadInput("\(error)") }
         let g: Guest
-        do { g = try Guest(profile: profile, kcov: !noKcov, makeVM: try guest.factory()) }
+        do { g = try Guest(profile: profile, kcov: !noKcov, pool: try guest.pool()) }
         catch { throw GuestOptions.startError(error) }
         let driver: CampaignDriver
         do { driver = try CampaignDriver(guest: g, dir: campaign, findings: store, config: cfg, resume: resume) }

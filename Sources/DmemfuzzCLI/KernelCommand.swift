@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Kernel
 import VM
 
 /// `dmemfuzz kernel build`: the cached guest kernel for a source + series, built if needed.

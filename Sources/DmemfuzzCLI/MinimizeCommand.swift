@@ -44,7 +44,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         m.trace = { log.debug("minimize: \($0)") }
         let small = try await m.minimize(f)
         let out = dir ?? URL(fileURLWithPath: traceFile).deletingLastPathComponent().path
-        let manifest = (try? String(contentsOf: s.vm.config.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
+        let manifest = (try? String(contentsOf: s.vm.kernel.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "{}"
         try FindingStore.recordMinimized(f, small, in: URL(fileURLWithPath: out), manifest: manifest)
         print("\(f.title): \(f.trace.steps.count) -> \(small.steps.count) ops (\(g.startsDescription))")
         print(TracePrinter.trace(small), terminator: "")
@@ -74,7 +74,7 @@ struct ReproCommand: ParsableCommand {
         let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 600)
         let splats = Array(vm.awaitSplats(moreThan: before, timeout: 3).dropFirst(before))
         print(output, terminator: output.hasSuffix("\n") || output.isEmpty ? "" : "\n")
-        let on = "kernel \(g.session.release) (\(vm.config.kernel.dir.lastPathComponent))"
+        let on = "kernel \(g.session.release) (\(vm.kernel.dir.lastPathComponent))"
         if status != 0 || !splats.isEmpty {
             print("repro: reproduced on \(on): exit \(status)" + (splats.isEmpty ? "" : ", " + splats.map(\.title).joined(separator: "; ")))
             throw ExitCode(1)

@@ -4,6 +4,7 @@ import DmemModel
 import Foundation
 import Logging
 import Trace
+import Kernel
 import VM
 
 /// Does dmemfuzz catch known bugs? Each patch in vm/mutants/ is a deliberate bug in dmem.c or
@@ -48,7 +49,7 @@ struct SelftestCommand: AsyncParsableCommand {
             catch { rows.append(Row(name: name, caught: "build failed: \(error)", seconds: 0, minimized: nil, buildSeconds: 0)); continue }
             let buildSeconds = Date().timeIntervalSince(b0)
             let t0 = Date()
-            let g = try Guest(makeVM: try GuestOptions.factory(kernel: kernel))
+            let g = try Guest(pool: try GuestOptions.pool(kernel: kernel))
             defer { g.stop() }
             var caught: Finding? = nil
             var how = "not caught"

@@ -13,7 +13,7 @@ public struct BootPhases: Sendable, Equatable {
     /// The landmarks, in boot order: kernel_init's early initcalls up to populate_rootfs()
     /// (init/initramfs.c prints "Unpacking initramfs..." and, when the async unpack is done,
     /// "Freeing initrd memory"), the remaining initcalls up to run_init_process() ("Run /init as
-    /// init process"), then the agent (GuestAgent/main.swift logs "started at uptime" before its
+    /// init process"), then the agent (AgentCore/Boot.swift logs "started at uptime" before its
     /// module loads and sends `ready` at `readyUptime`).
     static let landmarks: [(name: String, line: String)] = [
         ("kernel start to initramfs unpack", "Unpacking initramfs..."),

@@ -1,4 +1,5 @@
 import Foundation
+import Kernel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,7 +53,7 @@ public struct SnapshotStore: Sendable {
         var h: UInt64 = 0xcbf29ce484222325
         let attrs = try? FileManager.default.attributesOfItem(atPath: kernel.bzImage.path)
         let stamp = "\((attrs?[.size] as? Int) ?? 0)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-        for part in [VirtualMachine.qemuVersion, accel.rawValue, stamp, "v1"] + guestArgs {
+        for part in [QemuMachine.qemuVersion, accel.rawValue, stamp, "v1"] + guestArgs {
             Initramfs.fnv(Data(part.utf8), &h); Initramfs.fnv(Data([0]), &h)
         }
         let name = String(h, radix: 16)
@@ -66,7 +67,7 @@ struct QMP {
     let fd: Int32
 
     init(path: String, deadline: Double = 10) throws {
-        fd = try VirtualMachine.connect(path, deadline: deadline)
+        fd = try QemuMachine.connect(path, deadline: deadline)
         _ = try reply(timeout: deadline)  // the greeting
         _ = try execute("qmp_capabilities")
     }
@@ -110,7 +111,7 @@ struct QMP {
     }
 }
 
-extension VirtualMachine {
+extension QemuMachine {
     /// Lets a guest restored with `-incoming` run once the state is loaded: the saved guest was
     /// stopped for its save, and a migration target adopts the source's run state.
     func resumeRestored(qmpPath: String, timeout: Double = 60) throws {

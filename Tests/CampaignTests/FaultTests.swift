@@ -3,6 +3,7 @@ import XCTest
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 /// Faults around a campaign on the real kernel (issue 11): `dmemfuzz fuzz` as a user runs it,

@@ -3,6 +3,7 @@ import XCTest
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 /// The C reproducer on the real kernel: built with gcc -static as `dmemfuzz repro --run` builds
@@ -19,13 +20,13 @@ final class ReproInGuestTests: XCTestCase {
         KernelBuild.packageRoot().appendingPathComponent("corpora/\(name).trace")
     }
 
-    static func config() throws -> VMConfig {
+    static func config() throws -> QemuConfig {
         guard let kb = KernelBuild.existing(version: "7.3") else {
             let msg = "no 7.3 kernel build: run vm/build-kernel.sh"
             if ProcessInfo.processInfo.environment["DMEMFUZZ_REQUIRE_KERNEL"] != nil { XCTFail(msg) }
             throw XCTSkip(msg)
         }
-        return VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: KernelBuild.packageRoot())))
+        return QemuConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: KernelBuild.packageRoot())))
     }
 
     static func parse(_ file: URL) throws -> Trace {
@@ -33,9 +34,9 @@ final class ReproInGuestTests: XCTestCase {
     }
 
     /// Runs the reproducer of `trace` in a freshly booted guest of `config`.
-    static func runRepro(_ trace: Trace, config: VMConfig) throws -> (status: Int, output: String, splats: Int, console: String) {
+    static func runRepro(_ trace: Trace, config: QemuConfig) throws -> (status: Int, output: String, splats: Int, console: String) {
         let bin = try ReproBinary.build(try Repro.c(trace))
-        let vm = VirtualMachine(config: config)
+        let vm = QemuMachine(config: config)
         try vm.start()
         defer { vm.poweroff() }
         try vm.agent.put("/tmp/repro", bin)
@@ -62,8 +63,9 @@ final class ReproInGuestTests: XCTestCase {
         let config = try Self.config()
         for name in Self.traces {
             let trace = try Self.parse(Self.corpus(name))
-            let vm = VirtualMachine(config: config)
-            let session = try Session(vm: vm, kcov: false)
+            let vm = QemuMachine(config: config)
+            try vm.start()
+            let session = try Session(machine: vm, kcov: false)
             let result: ReplayResult
             do { result = try await session.replay(trace) } catch { session.stop(); throw error }
             let splats = vm.splats().count, console = vm.console

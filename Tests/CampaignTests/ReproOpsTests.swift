@@ -3,6 +3,7 @@ import XCTest
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 final class ReproOpsTests: XCTestCase {

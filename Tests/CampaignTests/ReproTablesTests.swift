@@ -4,6 +4,7 @@ import AgentProtocol
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 final class ReproTablesTests: XCTestCase {

@@ -3,6 +3,7 @@ import XCTest
 import DmemModel
 import Trace
 @testable import Campaign
+import Kernel
 import VM
 
 /// `Session.reset` on the real kernel: after a trace that leaves actors, buffers, a dynamic
@@ -17,8 +18,9 @@ final class ResetTests: XCTestCase {
             throw XCTSkip(msg)
         }
         let root = KernelBuild.packageRoot()
-        let vm = VirtualMachine(config: VMConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: root))))
-        let s = try Session(vm: vm)
+        let vm = QemuMachine(config: QemuConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: root))))
+        try vm.start()
+        let s = try Session(machine: vm)
         defer { s.stop() }
         let boot = try vm.agent.state()
 

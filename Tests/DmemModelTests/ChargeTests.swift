@@ -2,7 +2,7 @@ import XCTest
 @testable import DmemModel
 
 /// Charges, hierarchy, teardown and pool lifetime (dmem.c try_charge/uncharge, css offline/free,
-/// region unregister; cgroup.c rmdir and nr_dying_descendants).
+/// cgroup.c rmdir and nr_dying_descendants; region unregister is RegionsTests).
 final class ChargeTests: XCTestCase {
     func p(_ s: String) -> CgroupPath { CgroupPath(parsing: Substring(s))! }
 
@@ -72,29 +72,6 @@ final class ChargeTests: XCTestCase {
         XCTAssertEqual(m.w("/p", "cgroup.subtree_control", "+dmem"), .ok)
         XCTAssertEqual(m.r("/p/c", "dmem.current"), "vkms/a 0\n")             // a new css, new pool
         XCTAssertEqual(m.r("/p/c", "dmem.max"), "vkms/a max\n")
-    }
-
-    func testRegionUnregisterKeepsChargedPoolsAlive() {
-        var m = Model(profile: .v7_3)
-        _ = m.register("vkms/a", size: 64 << 20)
-        XCTAssertNil(m.register("vkms/zero", size: 0))
-        XCTAssertEqual(m.r("/", "dmem.capacity"), "vkms/a 67108864\n")        // size 0 registers nothing
-        _ = m.md("/g")
-        _ = m.w("/g", "dmem.max", "vkms/a 1M")
-        XCTAssertNil(m.spawn(1, p("/g")))
-        XCTAssertNil(m.alloc(1, region: "vkms/a", size: 4096, buffer: 1).0)
-        XCTAssertNil(m.unregister("vkms/a"))
-        XCTAssertEqual(m.r("/", "dmem.capacity"), "")
-        XCTAssertEqual(m.r("/g", "dmem.max"), "")
-        XCTAssertEqual(m.w("/g", "dmem.max", "vkms/a 1M"), .error(.EINVAL))
-        XCTAssertEqual(m.alloc(1, region: "vkms/a", size: 4096, buffer: 2).0, .ENODEV)
-        XCTAssertNil(m.register("vkms/a", size: 1 << 20))                     // same name, new region
-        XCTAssertEqual(m.r("/g", "dmem.max"), "vkms/a max\n")
-        XCTAssertEqual(m.r("/", "dmem.current"), "vkms/a 0\n")
-        XCTAssertEqual(m.rmdir(p("/g")), .EBUSY)                              // task still there
-        XCTAssertNil(m.exit(1))                                               // uncharges the old pool
-        XCTAssertNil(m.rmdir(p("/g")))
-        XCTAssertEqual(try m.dying(.root).get(), 0)
     }
 
     func testMaxBelowUsagePerProfileAndOption() {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import DmemModel
 import Trace
+import Kernel
 @testable import VM
 
 /// Boots the real kernel (vm/build-kernel.sh's build). Without one these tests skip, unless
@@ -19,13 +20,13 @@ enum Guest {
         throw XCTSkip(msg + "; set DMEMFUZZ_REQUIRE_KERNEL=1 to fail instead")
     }
 
-    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""], snapshots: Bool = true) throws -> VirtualMachine {
+    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""], snapshots: Bool = true) throws -> QemuMachine {
         let kb = try kernel()
         let initrd = try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary())
-        var cfg = VMConfig(kernel: kb, initramfs: initrd)
+        var cfg = QemuConfig(kernel: kb, initramfs: initrd)
         cfg.cmdline = cmdline
         cfg.snapshots = snapshots
-        let vm = VirtualMachine(config: cfg)
+        let vm = QemuMachine(config: cfg)
         try vm.start()
         print(String(format: "BENCH boot-to-agent-ready %.2f s (%@, guest uptime %@ s)", vm.readySeconds ?? -1, vm.accel.rawValue,
                      vm.guestReadyUptime.map { String($0) } ?? "?"))
@@ -38,7 +39,7 @@ enum Guest {
     }
 
     /// No QEMU of this VM is left (its unique work dir is in QEMU's argv).
-    static func assertNoQemu(_ vm: VirtualMachine, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertNoQemu(_ vm: QemuMachine, file: StaticString = #filePath, line: UInt = #line) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
         p.arguments = ["-f", vm.workDir.lastPathComponent]
@@ -50,17 +51,17 @@ enum Guest {
 
 final class BootTests: XCTestCase {
     /// One op in trace syntax through the typed client, its outcome printed as a trace prints it.
-    func exec(_ vm: VirtualMachine, _ line: String) throws -> String {
+    func exec(_ vm: QemuMachine, _ line: String) throws -> String {
         TracePrinter.outcome(try vm.agent.exec(try TraceParser().parseStep(Substring(line)).op))
     }
     /// A cgroup file's contents, read by the agent (`read` op).
-    func read(_ vm: VirtualMachine, _ cgroup: String, _ file: String) throws -> String {
+    func read(_ vm: QemuMachine, _ cgroup: String, _ file: String) throws -> String {
         let o = try vm.agent.exec(.read(CgroupPath(parsing: Substring(cgroup))!, file: file))
         return String(decoding: o.data ?? [], as: UTF8.self)
     }
 
     /// Removes the VM's work dir when the test passed; otherwise says where the console log is.
-    func finish(_ vm: VirtualMachine) {
+    func finish(_ vm: QemuMachine) {
         if (testRun?.totalFailureCount ?? 1) == 0 { vm.cleanup() } else { print("console log: \(vm.consoleURL.path)") }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Kernel
 @testable import VM
 
 /// The snapshot key and the store's bookkeeping, on a fake build directory (no QEMU: the restore

@@ -2,12 +2,12 @@
 import Glibc
 
 /// Buffered line reader over a file descriptor.
-final class LineReader {
+package final class LineReader {
     let fd: Int32
     var buf: [UInt8] = []
-    init(fd: Int32) { self.fd = fd }
+    package init(fd: Int32) { self.fd = fd }
     /// nil on EOF/error (the caller decides whether to retry).
-    func next() -> String? {
+    package func next() -> String? {
         while true {
             if let i = buf.firstIndex(of: 10) {
                 var line = Array(buf[..<i]); buf.removeFirst(i + 1)

@@ -70,8 +70,8 @@ public struct KernelManifest: Codable, Sendable, Equatable {
     public static func read(dir: URL) throws -> KernelManifest {
         let file = dir.appendingPathComponent("manifest.json")
         do { return try KernelManifest(json: try Data(contentsOf: file)) }
-        catch let e as DecodingError { throw VMError.setup("\(file.path): \(Self.describe(e))") }
-        catch { throw VMError.setup("\(file.path): \(error.localizedDescription)") }
+        catch let e as DecodingError { throw KernelError.setup("\(file.path): \(Self.describe(e))") }
+        catch { throw KernelError.setup("\(file.path): \(error.localizedDescription)") }
     }
 
     /// A decoding error as one line: what is wrong, and where (`applied_patches[0].how`).

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import VM
+@testable import Kernel
 
 final class KernelManifestTests: XCTestCase {
     static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

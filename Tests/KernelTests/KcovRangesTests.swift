@@ -1,5 +1,5 @@
 import XCTest
-@testable import VM
+@testable import Kernel
 
 /// Which functions count for KCOV: dmem.c's locals (grouped after its STT_FILE symbol) and the
 /// globals dmem.c defines, never another file's symbols.

@@ -6,12 +6,12 @@ import Foundation
 ///
 /// Not swift-subprocess: its `run` is async and spawns an unstructured Task (withUncancelledTask)
 /// that needs a free thread of the cooperative pool, while Shell's callers are synchronous
-/// (VirtualMachine.start, Session.init, Initramfs) and often run on that pool, so waiting for it
+/// (QemuMachine.start, Session.init, Initramfs) and often run on that pool, so waiting for it
 /// from there deadlocks once the callers hold every pool thread (one on a one-CPU host).
 /// `testFromEveryPoolThreadAtOnce` is that case.
 package enum Shell {
     /// Runs argv (argv[0] an absolute path or a name looked up in $PATH) and returns its stdout;
-    /// throws `VMError.setup` with the command, how it ended and its stderr's tail when it fails.
+    /// throws `ShellError` with the command, how it ended and its stderr's tail when it fails.
     /// `mergeStderr`: the child's stderr joins its stdout (2>&1), kept off dmemfuzz's own stderr
     /// and shown only in the error when the child fails.
     @discardableResult
@@ -34,7 +34,7 @@ package enum Shell {
         p.waitUntilExit()
         guard p.terminationReason == .exit && p.terminationStatus == 0 else {
             let how = p.terminationReason == .uncaughtSignal ? "killed by signal \(p.terminationStatus)" : "exited \(p.terminationStatus)"
-            throw VMError.setup("\(argv.joined(separator: " ")) \(how): \(String(decoding: edata, as: UTF8.self).suffix(2000))")
+            throw ShellError(command: argv.joined(separator: " "), how: how, output: String(String(decoding: edata, as: UTF8.self).suffix(2000)))
         }
         return String(decoding: data, as: UTF8.self)
     }
@@ -46,4 +46,14 @@ package enum Shell {
         func finish(_ d: Data) { data = d; done.signal() }
         func wait() -> Data { done.wait(); return data }
     }
+}
+
+/// A child process of `Shell.run` that failed: what ran, how it ended ("exited 3", "killed by
+/// signal 9") and the tail of what it said. Said as a setup error: every caller runs a tool it
+/// needs to set up a guest (gcc, strip, readelf, swift build).
+public struct ShellError: Error, Equatable, CustomStringConvertible {
+    public var command: String
+    public var how: String
+    public var output: String
+    public var description: String { "setup: \(command) \(how): \(output)" }
 }

@@ -4,7 +4,7 @@
 // kernel/locking/lockdep.c, lib/refcount.c, lib/list_debug.c, lib/ubsan.c, kernel/watchdog.c,
 // kernel/hung_task.c, kernel/rcu/tree_stall.h, arch/x86/kernel/dumpstack.c.
 
-import Foundation
+// No Foundation: the parser is text in, reports out (stdlib string processing only).
 
 public struct Splat: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable {
@@ -156,8 +156,8 @@ public enum SplatParser {
                 title = "kernel BUG in \(rip ?? culprit ?? "?")"
             } else {
                 var msg = String(startLine.dropFirst(5))
-                if let r = msg.range(of: " at ") { msg = String(msg[..<r.lowerBound]) }
-                if let r = msg.range(of: ":") { msg = String(msg[..<r.lowerBound]) }
+                if let r = msg.firstRange(of: " at ") { msg = String(msg[..<r.lowerBound]) }
+                if let r = msg.firstRange(of: ":") { msg = String(msg[..<r.lowerBound]) }
                 title = "BUG: \(msg) in \(culprit ?? rip ?? "?")"
             }
         case .oops:
@@ -182,11 +182,11 @@ public enum SplatParser {
     /// Function of a __warn header line.
     static func warnFunction(_ l: String) -> String? {
         if l.hasPrefix("WARNING: CPU: ") {  // "... at file:line func+0x/0x [mod]"
-            guard let r = l.range(of: " at ") else { return nil }
+            guard let r = l.firstRange(of: " at ") else { return nil }
             let rest = l[r.upperBound...].split(separator: " ")
             return rest.count > 1 ? symbolName(String(rest[1])) : nil
         }
-        guard let r = l.range(of: " at ") ?? l.range(of: "WARNING: at ").map({ $0 }) else { return nil }
+        guard let r = l.firstRange(of: " at ") ?? l.firstRange(of: "WARNING: at ").map({ $0 }) else { return nil }
         let rest = l[r.upperBound...]
         let sym = rest.split(separator: ",").first.map(String.init) ?? String(rest)
         return symbolName(sym)
@@ -245,7 +245,7 @@ public enum SplatParser {
         return String(t)
     }
     static func symbol(afterLast marker: String, in l: String) -> String? {
-        guard let r = l.range(of: marker, options: .backwards) else { return nil }
+        guard let r = l.ranges(of: marker).last else { return nil }
         let s = String(l[r.upperBound...]).trimmingSpaces
         return s.contains("+0x") ? symbolName(s) : nil
     }
@@ -278,7 +278,7 @@ extension StringProtocol {
     func trimmingSuffix(_ x: String) -> String { hasSuffix(x) ? String(dropLast(x.count)) : String(self) }
     func components(_ sep: String) -> [String] {
         var out: [String] = [], rest = Substring(self)
-        while let r = rest.range(of: sep) { out.append(String(rest[..<r.lowerBound])); rest = rest[r.upperBound...] }
+        while let r = rest.firstRange(of: sep) { out.append(String(rest[..<r.lowerBound])); rest = rest[r.upperBound...] }
         out.append(String(rest))
         return out
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Shell
 
 /// Which kernel text counts for KCOV coverage: the functions of kernel/cgroup/dmem.c and
 /// mm/page_counter.c. vmlinux's symbol table groups each file's local symbols after an STT_FILE

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import VM
+@testable import Shell
 
 final class ShellTests: XCTestCase {
     func testStdoutAndFailures() throws {
@@ -10,6 +10,7 @@ final class ShellTests: XCTestCase {
         XCTAssertEqual(try Shell.run(["pwd"], cwd: URL(fileURLWithPath: "/tmp")), "/tmp\n")
         XCTAssertThrowsError(try Shell.run(["/bin/sh", "-c", "echo why >&2; exit 3"])) {
             XCTAssertEqual("\($0)", "setup: /bin/sh -c echo why >&2; exit 3 exited 3: why\n")
+            XCTAssertEqual($0 as? ShellError, ShellError(command: "/bin/sh -c echo why >&2; exit 3", how: "exited 3", output: "why\n"))
         }
         XCTAssertThrowsError(try Shell.run(["/bin/sh", "-c", "kill -9 $$"])) {
             XCTAssertTrue("\($0)".contains("killed by signal 9"), "\($0)")

@@ -12,11 +12,11 @@ public struct KernelBuild: Sendable {
     public init(dir: URL) throws {
         self.dir = dir
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("bzImage").path) else {
-            throw VMError.setup("\(dir.path): no bzImage")
+            throw KernelError.setup("\(dir.path): no bzImage")
         }
         let mods = dir.appendingPathComponent("modroot/lib/modules")
         let rels = (try? FileManager.default.contentsOfDirectory(atPath: mods.path))?.sorted() ?? []
-        guard let rel = rels.last else { throw VMError.setup("\(mods.path): no module tree") }
+        guard let rel = rels.last else { throw KernelError.setup("\(mods.path): no module tree") }
         self.release = rel
     }
 
@@ -93,7 +93,7 @@ public struct KernelBuild: Sendable {
 
     /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits). Its
     /// progress goes to stderr as it comes, except the script's last line when it fails: that one
-    /// is the error (`VMError.build`), so a refused series or a failed make is said once.
+    /// is the error (`KernelError.build`), so a refused series or a failed make is said once.
     public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
                              config: [String] = [], allowFuzz: Bool = false, log: Logger = .dmemfuzz()) throws -> KernelBuild {
         let argv = [root.appendingPathComponent("vm/build-kernel.sh").path]
@@ -128,10 +128,10 @@ public struct KernelBuild: Sendable {
         p.waitUntilExit()
         held.done.wait()
         guard p.terminationStatus == 0 else {
-            throw VMError.build(status: p.terminationStatus, line: held.last ?? "\(argv[0]) exited \(p.terminationStatus)")
+            throw KernelError.build(status: p.terminationStatus, line: held.last ?? "\(argv[0]) exited \(p.terminationStatus)")
         }
         held.flush()
-        guard let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last else { throw VMError.setup("build-kernel.sh printed nothing") }
+        guard let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last else { throw KernelError.setup("build-kernel.sh printed nothing") }
         return try KernelBuild(dir: URL(fileURLWithPath: String(last)))
     }
 }
@@ -155,38 +155,16 @@ final class HeldLine: @unchecked Sendable {
     }
 }
 
-public enum VMError: Error, CustomStringConvertible {
-    /// One line for why a guest went away: the kernel's panic message if it panicked, else the
-    /// last line QEMU or the console printed (printk timestamps dropped).
-    static func why(_ tail: String) -> String {
-        let lines = tail.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).map { l -> String in
-            var t = Substring(l)
-            if t.hasPrefix("["), let close = t.firstIndex(of: "]") { t = t[t.index(after: close)...] }
-            return t.trimmingCharacters(in: .whitespaces)
-        }.filter { !$0.isEmpty }
-        if let panic = lines.last(where: { $0.hasPrefix("Kernel panic - not syncing") }) {
-            return panic.replacingOccurrences(of: " ]---", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "-[ "))
-        }
-        return lines.last.map { "last console line: \($0)" } ?? "nothing on the console"
-    }
-
+/// What went wrong describing or building the guest kernel and its initramfs.
+public enum KernelError: Error, CustomStringConvertible {
+    /// A build directory, manifest or agent binary that is not what dmemfuzz needs.
     case setup(String)
     /// vm/build-kernel.sh failed; `line` is its last line on stderr (exit 2: a refused series).
     case build(status: Int32, line: String)
-    /// `consoleLog`: the guest's console log file, kept after QEMU is gone.
-    case qemuExited(status: Int32, consoleTail: String, consoleLog: String)
-    case timeout(String)
-    case hung(String)
-    case protocolError(String)
     public var description: String {
         switch self {
         case .setup(let s): return "setup: \(s)"
         case .build(_, let line): return line
-        case .qemuExited(let st, let tail, let log):
-            return "qemu exited (status \(st)): \(Self.why(tail)); console log: \(log)"
-        case .timeout(let s): return "timeout: \(s)"
-        case .hung(let s): return "guest hung: \(s)"
-        case .protocolError(let s): return "agent protocol: \(s)"
         }
     }
 }

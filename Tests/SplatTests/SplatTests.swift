@@ -1,15 +1,15 @@
 import XCTest
-@testable import VM
+@testable import Splat
 
-/// The consoles in testdata/splat/ (syzkaller pkg/report/testdata style): every `NAME.console`
+/// The consoles in testdata/ (syzkaller pkg/report/testdata style): every `NAME.console`
 /// has a `NAME.title` beside it, the titles of its reports in order, one a line (empty: no
 /// report). A captured console (vm/capture-splat-consoles.sh) is a test once its two files are
-/// there; see testdata/splat/README.md for which are hand-written and which real.
+/// there; see testdata/README.md for which are hand-written and which real.
 final class SplatTestdataTests: XCTestCase {
     func testEveryConsoleHasItsTitles() throws {
         let dir = SplatTests.testdata
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".console") }.sorted()
-        XCTAssertGreaterThanOrEqual(names.count, 13, "testdata/splat/ went missing")
+        XCTAssertGreaterThanOrEqual(names.count, 13, "testdata/ went missing")
         for name in names {
             let base = String(name.dropLast(".console".count))
             let titleURL = dir.appendingPathComponent(base + ".title")
@@ -30,7 +30,7 @@ final class SplatTestdataTests: XCTestCase {
 
 /// Beyond the titles: kinds, call traces and report extents, on the same consoles.
 final class SplatTests: XCTestCase {
-    static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("testdata/splat")
+    static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("testdata")
 
     /// Bytes as they are on disk (CRLF kept), decoded as the VM's console reader does.
     static func console(_ name: String) throws -> String {
@@ -127,16 +127,5 @@ final class SplatTests: XCTestCase {
         XCTAssertEqual(SplatParser.parse(try console("clean-boot")).count, 0)
         let log = try console("sleeping-in-atomic")
         XCTAssertEqual(SplatParser.parse(log).map(\.title), ["BUG: sleeping function called from invalid context in dmem_cgroup_unregister_region"])
-    }
-}
-
-/// A guest that went away is one line: the panic message, else the last console line.
-final class QemuExitMessageTests: XCTestCase {
-    func testPanicLineAndConsoleLogPath() {
-        let tail = "[    4.1] Run /nonexistent as init process\r\n[    4.2] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n[    4.3] ---[ end Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0) ]---\r\n"
-        XCTAssertEqual("\(VMError.qemuExited(status: 0, consoleTail: tail, consoleLog: "/tmp/x/console.log"))",
-                       "qemu exited (status 0): Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0); console log: /tmp/x/console.log")
-        XCTAssertEqual(VMError.why("qemu-system-x86_64: terminating on signal 9\n"), "last console line: qemu-system-x86_64: terminating on signal 9")
-        XCTAssertEqual(VMError.why(""), "nothing on the console")
     }
 }

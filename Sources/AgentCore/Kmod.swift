@@ -2,9 +2,9 @@
 import Glibc
 import CKmod
 
-final class Kmod {
+package final class Kmod {
     let ctx: OpaquePointer?
-    init() {
+    package init() {
         ctx = kmod_new(nil, nil)
         if let ctx { _ = kmod_load_resources(ctx) }
     }

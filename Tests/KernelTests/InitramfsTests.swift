@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import VM
+@testable import Kernel
 
 final class InitramfsTests: XCTestCase {
     func run(_ argv: [String], stdin: Data? = nil, cwd: URL? = nil) throws -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import Shell
 
 /// Builds the guest initramfs: an uncompressed newc cpio with the stripped agent as /init, its
 /// shared libraries (ldd), busybox-static + applet links, and the modules vgem/vkms (+ deps) need.
@@ -67,7 +68,7 @@ public enum Initramfs {
             let name = String(field[..<at]), version = String(field[at...].drop(while: { $0 == "@" }))
             if version.hasPrefix("OPENSSL_") { syms[version, default: []].append(name) }
         }
-        guard !syms.isEmpty else { throw VMError.setup("libkmod imports nothing from libcrypto") }
+        guard !syms.isEmpty else { throw KernelError.setup("libkmod imports nothing from libcrypto") }
         let c = syms.values.flatMap { $0 }.sorted().map { "void *\($0)(void) { return 0; }" }.joined(separator: "\n")
         let vs = syms.keys.sorted().map { "\($0) { global: \(syms[$0]!.sorted().joined(separator: "; ")); };" }.joined(separator: "\n")
         let src = dir.appendingPathComponent("crypto-stub.c"), map = dir.appendingPathComponent("crypto-stub.map")
@@ -79,7 +80,7 @@ public enum Initramfs {
         return out
     }
 
-    static func fnv(_ data: Data, _ h: inout UInt64) {
+    package static func fnv(_ data: Data, _ h: inout UInt64) {
         for b in data { h ^= UInt64(b); h = h &* 0x100000001b3 }
     }
 

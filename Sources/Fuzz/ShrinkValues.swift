@@ -1,0 +1,37 @@
+import DmemModel
+import Trace
+
+/// The shrinker's last pass: each op with smaller values (an `as` op done by the agent itself).
+extension Shrinker {
+    mutating func simplifyValues(_ input: Trace) async throws -> Trace {
+        var t = input
+        for i in t.steps.indices {
+            for candidate in Shrinker.simpler(t.steps[i].op) {
+                var c = t
+                c.steps[i].op = candidate
+                if try await check(c) { t = c; break }
+            }
+        }
+        return t
+    }
+
+    /// Smaller variants of an op, most aggressive first.
+    static func simpler(_ op: Op) -> [Op] {
+        switch op {
+        case let .alloc(a, r, size, b) where size > 4096:
+            return [.alloc(a, region: r, size: 4096, buffer: b), .alloc(a, region: r, size: (size / 2 + 4095) / 4096 * 4096, buffer: b)]
+        case let .write(p, f, data, nb):
+            var out: [Op] = []
+            if nb { out.append(.write(p, file: f, data: data, nonblock: false)) }
+            let trimmed = Array(KernelString.strstrip(data[...]))
+            if trimmed != data { out.append(.write(p, file: f, data: trimmed, nonblock: nb)) }
+            return out
+        case let .register(r, size) where size > 1 << 20:
+            return [.register(region: r, size: 1 << 20)]
+        case let .by(_, inner):
+            // The agent (root, all capabilities) doing what the actor did: one credential less.
+            return [inner]
+        default: return []
+        }
+    }
+}
