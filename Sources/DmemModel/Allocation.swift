@@ -91,7 +91,7 @@ extension Model {
     /// the evictor joins the LRU only when the walk is about to stop).
     mutating func walk(_ a: inout Allocation, target: Int) -> Int {
         var progress = 0
-        for bo in regions[a.region].lru {
+        for bo in regions[a.region].lru where !busy.contains(bo) {
             var lret = profile.protectionAwareAllocation ? evictCallback73(&a, bo) : evictCallback72(&a, bo)
             if lret == Model.EBUSY { lret = 0 }
             progress = lret < 0 ? lret : progress + lret

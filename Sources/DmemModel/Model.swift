@@ -90,6 +90,10 @@ public struct Model: Sendable, Equatable {
     var livePaths: [CgroupPath: Int] = [:]
     public internal(set) var actors: [ActorID: Actor] = [:]
     public internal(set) var buffers: [BufferID: Buffer] = [:]
+    /// Buffers the LRU walk skips, as ttm_lru_walk_for_evict() skips a BO whose reservation it
+    /// cannot trylock: only inside a racing group, for the buffers its other ops are allocating
+    /// or freeing at that moment (Fuzz/Linearize.swift); empty otherwise.
+    public var busy: Set<BufferID> = []
 
     var dmemBit: UInt32 { 1 << UInt32(controllers.firstIndex(of: "dmem")!) }
     var arithmetic: ProtectionArithmetic { profile == .v7_2 ? .wrapping64 : .wide128 }

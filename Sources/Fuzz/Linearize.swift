@@ -20,10 +20,17 @@ extension ModelExecutor {
     /// group, or were allocated in it, and are evicted after it. That is all the guest can see:
     /// it asks every buffer afterwards (VGEM_DMEM_INFO) and cannot tell which member evicted
     /// one, nor whether a dmem.max write's reclaim did.
-    public mutating func applyGroup(_ ops: [Op], order: [Int]) -> Outcome? {
+    ///
+    /// `busy`: the buffers the group allocates or frees are busy for every eviction in it (TTM
+    /// cannot trylock a BO another CPU is creating or destroying, so its LRU walk skips it and an
+    /// allocation that needed it fails ENOSPC). Both are what a kernel may do, so the oracle
+    /// tries each order both ways.
+    public mutating func applyGroup(_ ops: [Op], order: [Int], busy: Bool = false) -> Outcome? {
         let residentBefore = Set(model.buffers.filter { $0.value.pool != nil }.keys)
         var outcomes = [Outcome?](repeating: nil, count: ops.count)
+        if busy { model.busy = Set(ops.flatMap { $0.buffers }) }
         for i in order { outcomes[i] = apply(ops[i]) }
+        model.busy = []
         var watched = residentBefore
         for (i, op) in ops.enumerated() {
             if case let .alloc(_, _, _, b) = op, outcomes[i]?.isSuccess == true { watched.insert(b) }
@@ -43,11 +50,16 @@ extension ModelExecutor {
     /// only where the kernel could still tell them apart.
     public func linearizations(_ ops: [Op]) -> [Linearization] {
         var out: [Linearization] = []
-        for order in Self.permutations(ops.count) {
-            var m = self
-            let o = m.applyGroup(ops, order: order)
-            if !out.contains(where: { $0.outcome == o && $0.after.model == m.model }) {
-                out.append(Linearization(order: order, outcome: o, after: m))
+        // Busy buffers matter only where the group both evicts and allocates or frees.
+        let evicting = ops.contains { if case .alloc = $0 { return true }; if case .write = $0 { return true }; return false }
+        let named = ops.contains { !$0.buffers.isEmpty }
+        for busy in evicting && named ? [false, true] : [false] {
+            for order in Self.permutations(ops.count) {
+                var m = self
+                let o = m.applyGroup(ops, order: order, busy: busy)
+                if !out.contains(where: { $0.outcome == o && $0.after.model == m.model }) {
+                    out.append(Linearization(order: order, outcome: o, after: m))
+                }
             }
         }
         return out

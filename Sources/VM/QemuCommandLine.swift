@@ -20,7 +20,7 @@ public struct QemuCommandLine: Equatable, Sendable {
         agentSocket = workDir.appendingPathComponent("agent.sock").path
         qmpSocket = workDir.appendingPathComponent("qmp.sock").path
         guest = [
-            "-accel", accel.rawValue, "-m", "\(config.memoryMB)", "-smp", "\(config.cpus)",
+            "-accel", Self.accel(accel), "-m", "\(config.memoryMB)", "-smp", Self.smp(config.cpus),
             "-nographic", "-monitor", "none", "-no-reboot", "-nic", "none",
             "-kernel", config.kernel.bzImage.path, "-initrd", config.initramfs.path, "-append", Self.append(config),
             "-device", "virtio-serial-pci,id=vs0",
@@ -32,6 +32,14 @@ public struct QemuCommandLine: Equatable, Sendable {
             "-qmp", "unix:\(qmpSocket),server=on,wait=off",
         ]
     }
+
+    /// One socket per vCPU: the guest kernel has no ACPI, so SeaBIOS's MP table is all it sees of
+    /// the CPUs, and SeaBIOS lists only the first CPU of each package there (`-smp 2` alone
+    /// booted with one CPU online).
+    public static func smp(_ cpus: Int) -> String { "\(cpus),sockets=\(cpus),cores=1,threads=1" }
+
+    /// TCG with one host thread per vCPU, so a racing group's members really run at once.
+    public static func accel(_ a: Accel) -> String { a == .tcg ? "tcg,thread=multi" : a.rawValue }
 
     /// The kernel command line: the serial console, no reboot on panic, the agent as init, the
     /// module parameters as dmemfuzz.vgem=/vkms= (the agent reads them), then the config's extras.

@@ -22,7 +22,7 @@ final class QemuCommandLineTests: XCTestCase {
         cfg.cmdline = ["", "slub_debug=FZ"]
         let cl = QemuCommandLine(config: cfg, accel: .kvm, workDir: URL(fileURLWithPath: "/tmp/dmemfuzz-vm-1-2"))
         XCTAssertEqual(cl.guest, [
-            "-accel", "kvm", "-m", "2048", "-smp", "1",
+            "-accel", "kvm", "-m", "2048", "-smp", "1,sockets=1,cores=1,threads=1",
             "-nographic", "-monitor", "none", "-no-reboot", "-nic", "none",
             "-kernel", kb.dir.path + "/bzImage", "-initrd", "/c/initramfs.cpio.gz",
             "-append", "console=ttyS0 panic=-1 loglevel=7 printk.time=1 rdinit=/init dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\" slub_debug=FZ",
@@ -45,7 +45,7 @@ final class QemuCommandLineTests: XCTestCase {
         let cfg = QemuConfig(kernel: kb, initramfs: URL(fileURLWithPath: "/c/i.cpio"))
         let a = QemuCommandLine(config: cfg, accel: .tcg, workDir: URL(fileURLWithPath: "/tmp/a"))
         let b = QemuCommandLine(config: cfg, accel: .tcg, workDir: URL(fileURLWithPath: "/tmp/b"))
-        XCTAssertEqual(Array(a.guest.prefix(6)), ["-accel", "tcg", "-m", "1024", "-smp", "2"])
+        XCTAssertEqual(Array(a.guest.prefix(6)), ["-accel", "tcg,thread=multi", "-m", "1024", "-smp", "2,sockets=2,cores=1,threads=1"])
         XCTAssertEqual(QemuCommandLine.append(cfg), "console=ttyS0 panic=-1 loglevel=7 printk.time=1 rdinit=/init")
         XCTAssertEqual(a.guest, b.guest)
         XCTAssertNotEqual(a.host, b.host)
