@@ -94,6 +94,11 @@ public struct Model: Sendable, Equatable {
     /// cannot trylock: only inside a racing group, for the buffers its other ops are allocating
     /// or freeing at that moment (Fuzz/Linearize.swift); empty otherwise.
     public var busy: Set<BufferID> = []
+    /// Cgroups whose dmem.peak a racing group made unknowable: two charges in flight at once
+    /// (one still holding a victim's charge while TTM evicts for it, the other already added)
+    /// reach a usage no order of them does, and page_counter's watermark keeps it. Reads of
+    /// their dmem.peak have no model answer until the cgroup is removed (Fuzz/Linearize.swift).
+    public var peakUnknown: Set<CgroupPath> = []
 
     var dmemBit: UInt32 { 1 << UInt32(controllers.firstIndex(of: "dmem")!) }
     var arithmetic: ProtectionArithmetic { profile == .v7_2 ? .wrapping64 : .wide128 }

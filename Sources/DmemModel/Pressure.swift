@@ -72,6 +72,13 @@ extension Model {
     }
 
     /// The name of the region a buffer was allocated on.
+    /// Whether the cgroup's css has a pool on the region yet (get_cg_pool_locked() creates one at
+    /// its first charge or limit write): racing first charges are what pool creation must get right.
+    public func hasPool(_ path: CgroupPath, region name: String) -> Bool {
+        guard let cg = livePaths[path], let r = liveRegion(named: name) else { return false }
+        return findPool(css: effectiveCss(cg), region: r) != nil
+    }
+
     public func regionName(buffer: BufferID) -> String? { buffers[buffer].map { regions[$0.region].name } }
 
     /// Whether a buffer lives on a vgem (TTM) region, the only kind `transfer` moves.

@@ -33,9 +33,16 @@ public struct ModelExecutor: Executor, Sendable {
         case let .register(r, size): return errOrOk(model.register(r, size: size))
         case let .unregister(r): return errOrOk(model.unregister(r))
         case let .mkdir(p): return errOrOk(model.mkdir(p, by: creds))
-        case let .rmdir(p): return errOrOk(model.rmdir(p, by: creds))
+        case let .rmdir(p):
+            let e = model.rmdir(p, by: creds)
+            if e == nil { model.peakUnknown = model.peakUnknown.filter { !p.contains($0) } }
+            return errOrOk(e)
         case let .write(p, f, data, nb): return file(model.write(p, f, data, nonblock: nb, by: creds))
-        case let .read(p, f): return file(model.read(p, f))
+        case let .read(p, f):
+            let r = file(model.read(p, f))
+            // A watermark a racing group made unknowable (Model.peakUnknown): no answer.
+            if f == "dmem.peak", r?.data != nil, model.peakUnknown.contains(p) { return nil }
+            return r
         case let .spawn(a, p): return errOrOk(model.spawn(a, p))
         case let .move(a, p): return errOrOk(model.move(a, p, by: creds))
         case let .exit(a): return errOrOk(model.exit(a))

@@ -45,6 +45,8 @@ public struct Generator: Sendable {
     var plan: PressurePlan?
     /// An op to emit next, whatever else would come (the transfer after its boundary limit).
     var queued: Op?
+    /// The setup of a racing group still to come (RacePlan.swift): a fresh cgroup and its tasks.
+    var queuedRace: [Op] = []
 
     public init(seed: UInt64, config: GeneratorConfig = GeneratorConfig()) {
         rng = SeededRandom(seed: seed); self.config = config
@@ -82,6 +84,11 @@ public struct Generator: Sendable {
     }
 
     public mutating func next(_ m: Model) -> Op {
+        if !queuedRace.isEmpty {
+            let q = queuedRace.removeFirst()
+            observe(q)
+            return q
+        }
         if let q = queued {
             queued = nil
             observe(q); followUp = Self.changed(by: q, in: m)

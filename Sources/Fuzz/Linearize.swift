@@ -31,6 +31,16 @@ extension ModelExecutor {
         if busy { model.busy = Set(ops.flatMap { $0.buffers }) }
         for i in order { outcomes[i] = apply(ops[i]) }
         model.busy = []
+        // Two or more charges at once: the watermarks of every cgroup they charge are unknown.
+        let charging = ops.compactMap { op -> ActorID? in
+            switch op { case let .alloc(a, _, _, _), let .transfer(a, _, _): return a; default: return nil }
+        }
+        if charging.count > 1 {
+            for a in charging {
+                var p = model.cgroupOf(actor: a)
+                while let q = p { model.peakUnknown.insert(q); p = q.parent }
+            }
+        }
         var watched = residentBefore
         for (i, op) in ops.enumerated() {
             if case let .alloc(_, _, _, b) = op, outcomes[i]?.isSuccess == true { watched.insert(b) }
@@ -57,10 +67,43 @@ extension ModelExecutor {
             for order in Self.permutations(ops.count) {
                 var m = self
                 let o = m.applyGroup(ops, order: order, busy: busy)
-                if !out.contains(where: { $0.outcome == o && $0.after.model == m.model }) {
-                    out.append(Linearization(order: order, outcome: o, after: m))
+                for v in Self.enodevVariants(ops, order: order, outcome: o) where !out.contains(where: { $0.outcome == v && $0.after.model == m.model }) {
+                    out.append(Linearization(order: order, outcome: v, after: m))
                 }
             }
+        }
+        return out
+    }
+
+    /// A member that resolved its path before another member removed that cgroup fails ENODEV
+    /// where, one after the other, it would have failed ENOENT, with the same lack of effect:
+    /// the open file's write or read finds the kernfs node deactivated (kernfs_get_active()), a
+    /// mkdir or rmdir finds its parent dead (cgroup_kn_lock_live()). So in an order where a
+    /// successful rmdir of its cgroup (or of a mkdir's parent) comes first, each such ENOENT may
+    /// be ENODEV instead: every combination, the order's own outcome first.
+    static func enodevVariants(_ ops: [Op], order: [Int], outcome: Outcome?) -> [Outcome?] {
+        guard var o = outcome, let group = o.group else { return [outcome] }
+        func dirs(_ op: Op) -> [CgroupPath] {
+            switch op {
+            case let .write(p, _, _, _), let .read(p, _), let .move(_, p): return [p]
+            case let .mkdir(p): return p.parent.map { [$0] } ?? []
+            case let .rmdir(p): return [p] + (p.parent.map { [$0] } ?? [])
+            case let .by(_, inner): return dirs(inner)
+            default: return []
+            }
+        }
+        var removed = Set<CgroupPath>(), candidates: [Int] = []
+        for i in order {
+            if group[i].errno == .ENOENT, dirs(ops[i]).contains(where: removed.contains) { candidates.append(i) }
+            if case let .rmdir(p) = ops[i], group[i].isSuccess { removed.insert(p) }
+        }
+        guard !candidates.isEmpty else { return [outcome] }
+        var out: [Outcome?] = []
+        for mask in 0..<(1 << candidates.count) {
+            var g = group
+            for (k, i) in candidates.enumerated() where mask & (1 << k) != 0 { g[i] = .err(.ENODEV) }
+            o.group = g
+            out.append(o)
         }
         return out
     }

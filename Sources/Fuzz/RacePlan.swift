@@ -28,6 +28,27 @@ extension Generator {
         let others = actors.filter { $0 != a }
         let paths = m.paths
         var ops: [Op]
+        // First charges of one cgroup on one region, from two or three of its tasks: the pool
+        // is created by whichever gets dmemcg_lock first, and the others must find it.
+        if rng.chance(30) {
+            let crowd = Dictionary(grouping: actors, by: { m.cgroupOf(actor: $0)! }).filter { $0.value.count > 1 && !$0.key.isRoot }
+            if let (p, tasks) = rng.pick(crowd.sorted { $0.key < $1.key }), let r = rng.pick(m.liveRegionNames.filter { !m.hasPool(p, region: $0) }) {
+                let ops: [Op] = tasks.prefix(3).map { who in
+                    let b = nextBuffer; nextBuffer += 1
+                    return .alloc(who, region: r, size: UInt64(1 + rng.below(4)) * 4096, buffer: b)
+                }
+                return .par(ops)
+            }
+            // None yet: make one (a fresh cgroup and two tasks in it), one op per call.
+            if plan == nil && queuedRace.isEmpty {
+                let p = CgroupPath(["r\(rng.below(2))"])
+                if !m.isLive(p) {
+                    queuedRace = [.mkdir(p), .spawn(nextActor, p), .spawn(nextActor + 1, p)]
+                    nextActor += 2
+                    return queuedRace.removeFirst()
+                }
+            }
+        }
         switch rng.below(9) {
         case 0:
             // Charge against the removal of a cgroup next to it: an empty child or sibling.
@@ -55,11 +76,13 @@ extension Generator {
             ops = [limitWrite(m, cg), alloc(a)]
             if let b = rng.pick(others) { ops.append(alloc(b)) }
         case 5:
-            // Reclaim (a blocking dmem.max write below usage) against a free in the same cgroup.
+            // Reclaim (a blocking dmem.max write below usage) against a free or a charge in the
+            // same cgroup: the charge must see the new limit however long the reclaim takes.
             let mine = m.buffers.filter { $0.value.actor == a }.keys.sorted()
-            guard let b = rng.pick(mine), let used = m.usage(cg, region: region) else { return nil }
+            guard let used = m.usage(cg, region: region), used > 0 else { return nil }
             let target = used > 4096 ? used / 2 / 4096 * 4096 : 0
-            ops = [.write(cg, file: "dmem.max", data: Array("\(region) \(target)".utf8), nonblock: false), .free(b)]
+            let write = Op.write(cg, file: "dmem.max", data: Array("\(region) \(target)".utf8), nonblock: false)
+            if let b = rng.pick(mine), rng.chance(50) { ops = [write, .free(b)] } else { ops = [write, alloc(a)] }
         case 6:
             // An allocation that must evict against the free of a possible victim.
             let theirs = m.buffers.filter { $0.value.actor != a && $0.value.pool != nil }.keys.sorted()

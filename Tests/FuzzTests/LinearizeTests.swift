@@ -89,6 +89,21 @@ final class LinearizeTests: XCTestCase {
         XCTAssertEqual(outcomes, ["{ ok | ok } evicted b1", "{ ok | ok } evicted b2", "{ ok | ENOSPC }", "{ ENOSPC | ok }"])
     }
 
+    /// Seen on 7.3.4 in a generated campaign: `par { move a7 /g | rmdir /g }` gave
+    /// `{ ENODEV | ok }`. The runner opened /g/cgroup.procs before the rmdir and wrote after it:
+    /// kernfs answers the write ENODEV, not the ENOENT of an open after the rmdir.
+    func testAnOpOnACgroupRemovedUnderItMayFailENODEV() {
+        let m = model([.mkdir(g), .spawn(1, .root)])
+        let outcomes = Set(m.linearizations([.move(1, g), .rmdir(g)]).compactMap { $0.outcome.map(TracePrinter.outcome) })
+        XCTAssertEqual(outcomes, ["{ ok | EBUSY }", "{ ENOENT | ok }", "{ ENODEV | ok }"])
+        // A mkdir below a cgroup being removed, and a second rmdir of it.
+        let child = CgroupPath(["g", "c"])
+        let mk = Set(m.linearizations([.mkdir(child), .rmdir(g)]).compactMap { $0.outcome.map(TracePrinter.outcome) })
+        XCTAssertEqual(mk, ["{ ok | EBUSY }", "{ ENOENT | ok }", "{ ENODEV | ok }"])
+        let twice = Set(m.linearizations([.rmdir(g), .rmdir(g)]).compactMap { $0.outcome.map(TracePrinter.outcome) })
+        XCTAssertEqual(twice, ["{ ok | ENOENT }", "{ ENOENT | ok }", "{ ok | ENODEV }", "{ ENODEV | ok }"])
+    }
+
     /// A subject that answers from a script, to drive Lockstep the way a kernel would.
     struct Scripted: Executor {
         var replies: [Outcome?]
