@@ -16,9 +16,10 @@ struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
 
 enum ActorWord {
     static let armed: Int64 = 0x100
-    static func word(_ c: ActorCmd, armedOn cpu: Int?) -> Int64 {
+    /// Bits 16-23: the CPU + 1; bits 24-31: the participant's index + 1 (its start delay slot).
+    static func word(_ c: ActorCmd, armedOn cpu: Int?, index: Int = 0) -> Int64 {
         guard let cpu else { return c.rawValue }
-        return c.rawValue | armed | Int64(cpu + 1) << 16
+        return c.rawValue | armed | Int64(cpu + 1) << 16 | Int64(index + 1) << 24
     }
 }
 
@@ -183,7 +184,7 @@ struct ActorChild {
             var payload: [UInt8] = []
             if cmd == .fs { guard let p = Sys.readExact(cmdFd, Int(m[2])) else { _exit(0) }; payload = p }
             if m[0] & ActorWord.armed != 0 {
-                dmemfuzz_race_arrive(race, Int32((m[0] >> 16) & 0xff) - 1)
+                dmemfuzz_race_arrive(race, Int32((m[0] >> 16) & 0xff) - 1, Int32((m[0] >> 24) & 0xff) - 1)
                 pinned = true
             } else if pinned {
                 dmemfuzz_race_pin(-1); pinned = false

@@ -2,6 +2,7 @@
 import Glibc
 import DmemModel
 import Trace
+import CKmod
 
 final class Executor {
     let actors = ActorTable()
@@ -25,6 +26,38 @@ final class Executor {
     static func e(_ code: Int32) -> Outcome { code == 0 ? .ok : .err(Errno(code)) }
 
     func execute(_ op: Op) -> Outcome {
+        let o = executeOnce(op)
+        if Self.killsCss(op, o) { settleOffline() }
+        return o
+    }
+
+    /// Whether a finished op killed a dmem css: a removed cgroup, or a subtree_control write
+    /// (which may disable dmem below). kill_css() takes the css offline asynchronously, after an
+    /// RCU grace period and a workqueue item (css_killed_ref_fn, css_killed_work_fn), and
+    /// dmemcs_offline() resets the pools' min, low and max only then; the model does it at the op.
+    static func killsCss(_ op: Op, _ o: Outcome) -> Bool {
+        switch op {
+        case .rmdir: return o.isSuccess
+        case let .write(_, f, _, _): return f == "cgroup.subtree_control" && o.isSuccess
+        case let .by(_, inner): return killsCss(inner, o)
+        case let .par(ops):
+            guard let g = o.group else { return false }
+            return zip(ops, g).contains { killsCss($0, $1) }
+        default: return false
+        }
+    }
+
+    /// Waits for the offline of what the op killed: synchronize_rcu() (membarrier), after which
+    /// the confirm callback has queued css_killed_work_fn, then a few milliseconds for the
+    /// kworker. With one vCPU the grace period ended before the next op anyway; with two, an
+    /// allocation right after an rmdir still saw the removed cgroup's dmem.min (a campaign on
+    /// 7.3.4 under load).
+    func settleOffline() {
+        _ = dmemfuzz_membarrier_global()
+        Sys.sleepMillis(5)
+    }
+
+    func executeOnce(_ op: Op) -> Outcome {
         let e = Self.e
         switch op {
         case .mkdir(let p): return e(Sys.mkdir(Self.dir(p)))

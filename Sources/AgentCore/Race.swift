@@ -21,6 +21,16 @@ extension Executor {
         let launches = ops.map(launch)
         let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         dmemfuzz_race_arm(actors.race)
+        // Start offsets: the first member leaves the barrier at once, each other one at once or
+        // after 1-50 us, drawn anew for every run of the group.
+        let offsets: [Int32] = [0, 0, 1_000, 5_000, 20_000, 50_000]
+        // (From the clock, not random(): every guest restored from one snapshot has the same
+        // random() state.)
+        let t = UInt64(Sys.monotonicSeconds() * 1e9)
+        for i in 0..<launches.count {
+            let pick = Int(((t ^ UInt64(i) &* 0xBF58_476D_1CE4_E5B9) &* 0x9E37_79B9_7F4A_7C15) >> 58) % offsets.count
+            dmemfuzz_race_delay(actors.race, Int32(i), i == 0 ? 0 : offsets[pick])
+        }
 
         // Start every member; an actor with two members gets only its first one armed (it runs
         // the second after the first, as one process does).
@@ -35,11 +45,11 @@ extension Executor {
             case let .actor(a, cmd, args, payload, _, _):
                 guard let p = actors.actors[a] else { continue }
                 let armed = armedActors.insert(a).inserted
-                var words = [ActorWord.word(cmd, armedOn: armed ? cpu : nil)] + args
+                var words = [ActorWord.word(cmd, armedOn: armed ? cpu : nil, index: i)] + args
                 while words.count < 4 { words.append(0) }
                 if actors.post(p, words, payload: payload) { posted.insert(i); if armed { participants += 1 } }
             case let .runner(work, _):
-                if let r = startRunner(work, cpu: cpu) { runners[i] = r; participants += 1 }
+                if let r = startRunner(work, cpu: cpu, index: i) { runners[i] = r; participants += 1 }
             }
         }
         _ = dmemfuzz_race_release(actors.race, Int32(participants), 10_000)
@@ -77,7 +87,7 @@ extension Executor {
 
     /// A root op in a process of its own: it waits at the barrier, runs, and reports
     /// [errno, data bytes, KCOV edges] + data + edges on a pipe.
-    func startRunner(_ work: () -> (Int32, [UInt8]), cpu: Int) -> (pid: pid_t, fd: Int32)? {
+    func startRunner(_ work: () -> (Int32, [UInt8]), cpu: Int, index: Int) -> (pid: pid_t, fd: Int32)? {
         var fds: [Int32] = [0, 0]
         guard dmemfuzz_pipe2(&fds, O_CLOEXEC) == 0 else { return nil }
         let filter = actors.kcovFilter
@@ -87,7 +97,7 @@ extension Executor {
         if pid == 0 {
             close(fds[0])
             let cover = filter.flatMap { Kcov(filter: $0, entries: 1 << 14) }
-            dmemfuzz_race_arrive(race, Int32(cpu))
+            dmemfuzz_race_arrive(race, Int32(cpu), Int32(index))
             let (code, bytes) = work()
             let edges = cover?.take() ?? []
             let head: [Int64] = [Int64(code), Int64(bytes.count), Int64(edges.count)]

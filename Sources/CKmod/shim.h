@@ -64,11 +64,23 @@ static inline void dmemfuzz_race_arm(int *w) {
     __atomic_store_n(&w[0], 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&w[1], 0, __ATOMIC_SEQ_CST);
 }
-static inline void dmemfuzz_race_arrive(int *w, int cpu) {
+/* After go, participant `index` spins w[8 + index] more nanoseconds (the agent draws them): the
+   same group then also tries interleavings where one op starts a little after another, which a
+   simultaneous start alone almost never gives (a lookup that must come after another CPU's
+   list insertion but before its second step). */
+static inline void dmemfuzz_race_arrive(int *w, int cpu, int index) {
     dmemfuzz_race_pin(cpu);
     __atomic_add_fetch(&w[1], 1, __ATOMIC_SEQ_CST);
     while (!__atomic_load_n(&w[0], __ATOMIC_ACQUIRE)) sched_yield();
+    int delay = index >= 0 && index < 8 ? w[8 + index] : 0;
+    if (delay > 0) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < delay);
+    }
 }
+static inline void dmemfuzz_race_delay(int *w, int index, int ns) { if (index >= 0 && index < 8) w[8 + index] = ns; }
 /* The agent: waits (at most timeout_ms) until n participants arrived, then lets them go.
    Returns how many had arrived. */
 static inline int dmemfuzz_race_release(int *w, int n, int timeout_ms) {
@@ -82,5 +94,15 @@ static inline int dmemfuzz_race_release(int *w, int n, int timeout_ms) {
     }
     __atomic_store_n(&w[0], 1, __ATOMIC_RELEASE);
     return got;
+}
+
+/* synchronize_rcu() from user space (membarrier(2) MEMBARRIER_CMD_GLOBAL = 1), for waiting until
+   a killed css's confirm callback (call_rcu) has run. */
+static inline int dmemfuzz_membarrier_global(void) {
+#ifdef SYS_membarrier
+    return (int)syscall(SYS_membarrier, 1, 0, 0);
+#else
+    return -1;
+#endif
 }
 #endif

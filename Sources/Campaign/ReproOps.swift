@@ -65,7 +65,18 @@ public enum Repro {
             let verb = cString(Array(TracePrinter.op(st.op).prefix { $0 != " " }.utf8))
             body += "\tTIMED(\(verb), \(call(st.op)!)); report(\(label), r, \(expect));\n"
         }
-        return ReproTables.source + defs + "int main(void)\n{\n\tint r;\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
+        // What a run leaves behind, for the next run of a loop (DMEMFUZZ_REPRO_LOOP): every
+        // cgroup the trace names, deepest first, and the vkms devices it registers.
+        let cgroups = t.paths.sorted { $0.depth > $1.depth }.map { cString(Array($0.description.utf8)) }
+        let devices = Set(t.steps.compactMap { st -> String? in
+            if case let .register(r, _) = st.op, r.hasPrefix("vkms/"), r != "vkms/default" { return String(r.dropFirst(5)) }
+            return nil
+        }).sorted().map { cString(Array($0.utf8)) }
+        let cleanup = "static const char *const cleanup_cgroups[] = { " + (cgroups + ["NULL"]).joined(separator: ", ") + " };\n"
+            + "static const char *const cleanup_vkms[] = { " + (devices + ["NULL"]).joined(separator: ", ") + " };\n"
+        return ReproTables.source + defs + cleanup
+            + "static int run_trace(void)\n{\n\tint r;\n" + body + "\tprint_times();\n\treturn mismatches ? 1 : 0;\n}\n"
+            + "int main(void)\n{\n\tsetvbuf(stdout, NULL, _IONBF, 0);\n\treturn run_loop(run_trace, cleanup_cgroups, cleanup_vkms);\n}\n"
     }
 
     /// The C statement that performs `op` and leaves its result in `r`; nil for the ops the

@@ -44,18 +44,34 @@ extension Model {
     }
 
     /// kill_css(): dmemcs_offline resets min/low/max of every pool; usage stays until uncharged.
+    /// The kernel runs the offline later (after an RCU grace period, from a workqueue); with
+    /// `deferOffline` the reset waits in `pendingOffline` for `completeOffline()` when it can
+    /// matter (a pool with protection), so the lockstep driver can try both sides of it.
     @discardableResult
     mutating func killCss(of cg: Int) -> Int? {
         guard let css = cgroups[cg].css else { return nil }
         cgroups[cg].css = nil
         cgroups[cg].oldCss.append(css)
         csses[css].online = false
+        let protected = csses[css].pools.contains { pools[$0].counter.min > 0 || pools[$0].counter.low > 0 }
+        if deferOffline && protected { pendingOffline.append(css) } else { offline(css: css) }
+        return css
+    }
+
+    /// dmemcs_offline(): reset_all_resource_limits() of every pool of the css.
+    mutating func offline(css: Int) {
         for p in csses[css].pools {
             pools[p].counter.min = 0
             pools[p].counter.low = 0
             pools[p].counter.max = PageCounter.max
         }
-        return css
+    }
+
+    /// The offline work of every css killed so far has run.
+    public mutating func completeOffline() {
+        for css in pendingOffline { offline(css: css) }
+        pendingOffline = []
+        opsSinceKill = 0
     }
 
     /// Releases what nothing pins any more, leaves first, walking up from what just changed (the

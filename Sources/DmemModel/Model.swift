@@ -99,6 +99,12 @@ public struct Model: Sendable, Equatable {
     /// reach a usage no order of them does, and page_counter's watermark keeps it. Reads of
     /// their dmem.peak have no model answer until the cgroup is removed (Fuzz/Linearize.swift).
     public var peakUnknown: Set<CgroupPath> = []
+    /// Killed csses whose dmemcs_offline() (the limit reset) may not have run yet, and how many
+    /// ops ago the oldest was killed (Cgroups.swift killCss). Only when `deferOffline` is set,
+    /// which the lockstep driver does: a model on its own offlines at once.
+    public var deferOffline = false
+    public internal(set) var pendingOffline: [Int] = []
+    public var opsSinceKill = 0
 
     var dmemBit: UInt32 { 1 << UInt32(controllers.firstIndex(of: "dmem")!) }
     var arithmetic: ProtectionArithmetic { profile == .v7_2 ? .wrapping64 : .wide128 }

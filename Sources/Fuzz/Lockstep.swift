@@ -30,7 +30,14 @@ public struct Lockstep<Subject: Executor> {
     /// More states than this are not told apart (4! orders of one group, or two groups of 3).
     public static var maxAlternatives: Int { 24 }
 
-    public init(model: ModelExecutor, subject: Subject) { self.model = model; self.subject = subject }
+    /// A killed css's offline (its limit reset) has surely run after this many later ops: the
+    /// agent waits for an RCU grace period after every op that kills one (AgentCore Executor).
+    public static var offlineSettlesWithin: Int { 8 }
+
+    public init(model: ModelExecutor, subject: Subject) {
+        self.model = model; self.subject = subject
+        self.model.model.deferOffline = true
+    }
 
     /// Executes `ops`; returns the divergence, if any. Steps up to and including the diverging
     /// one are recorded with the subject's outcomes, so the trace replays what the kernel did.
@@ -41,7 +48,20 @@ public struct Lockstep<Subject: Executor> {
             let before = model.model
             // Every state the model can be in, each with its outcome(s) for this op.
             var next: [(Outcome?, ModelExecutor)] = []
-            for start in [model] + alternatives {
+            var starts: [ModelExecutor] = []
+            for s in [model] + alternatives {
+                // A css killed earlier may or may not be offline by now: both, until it surely is.
+                guard !s.model.pendingOffline.isEmpty else { starts.append(s); continue }
+                var done = s
+                done.model.completeOffline()
+                starts.append(done)
+                if s.model.opsSinceKill < Self.offlineSettlesWithin {
+                    var still = s
+                    still.model.opsSinceKill += 1
+                    starts.append(still)
+                }
+            }
+            for start in starts {
                 if case let .par(members) = op {
                     next += start.linearizations(members).map { ($0.outcome, $0.after) }
                 } else {

@@ -30,7 +30,7 @@ extension Generator {
         var ops: [Op]
         // First charges of one cgroup on one region, from two or three of its tasks: the pool
         // is created by whichever gets dmemcg_lock first, and the others must find it.
-        if rng.chance(30) {
+        if rng.chance(40) {
             let crowd = Dictionary(grouping: actors, by: { m.cgroupOf(actor: $0)! }).filter { $0.value.count > 1 && !$0.key.isRoot }
             if let (p, tasks) = rng.pick(crowd.sorted { $0.key < $1.key }), let r = rng.pick(m.liveRegionNames.filter { !m.hasPool(p, region: $0) }) {
                 let ops: [Op] = tasks.prefix(3).map { who in
@@ -39,12 +39,16 @@ extension Generator {
                 }
                 return .par(ops)
             }
-            // None yet: make one (a fresh cgroup and two tasks in it), one op per call.
+            // None yet: make one, one op per call: a fresh cgroup below a fresh parent, so the
+            // first charges also create the parent's pool (get_cg_pool_locked() links the child's
+            // pool before its counter has a parent), and two tasks in it.
             if plan == nil && queuedRace.isEmpty {
-                let p = CgroupPath(["r\(rng.below(2))"])
-                if !m.isLive(p) {
-                    queuedRace = [.mkdir(p), .spawn(nextActor, p), .spawn(nextActor + 1, p)]
-                    nextActor += 2
+                let p = CgroupPath(["r\(rng.below(6))"]), c = p.child("c")
+                let tasks = min(3, config.maxActors - actors.count)
+                if !m.isLive(p) && tasks >= 2 {
+                    queuedRace = [.mkdir(p), .write(p, file: "cgroup.subtree_control", data: Array("+dmem".utf8), nonblock: false), .mkdir(c)]
+                        + (0..<tasks).map { .spawn(nextActor + $0, c) }
+                    nextActor += tasks
                     return queuedRace.removeFirst()
                 }
             }

@@ -18,7 +18,7 @@ public enum Initramfs {
         let binDate = (try? fm.attributesOfItem(atPath: bin.path)[.modificationDate] as? Date) ?? nil
         var stale = binDate == nil
         if let binDate {
-            for dir in ["Sources/GuestAgent", "Sources/AgentProtocol", "Sources/Trace", "Sources/DmemModel", "Sources/CKmod", "Sources/CCap"] {
+            for dir in ["Sources/GuestAgent", "Sources/AgentCore", "Sources/AgentProtocol", "Sources/Trace", "Sources/DmemModel", "Sources/CKmod", "Sources/CCap"] {
                 let d = root.appendingPathComponent(dir)
                 for f in (try? fm.contentsOfDirectory(atPath: d.path)) ?? [] {
                     if let m = try? fm.attributesOfItem(atPath: d.appendingPathComponent(f).path)[.modificationDate] as? Date, m > binDate { stale = true }

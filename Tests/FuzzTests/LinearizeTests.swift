@@ -189,4 +189,40 @@ final class LinearizeTests: XCTestCase {
         XCTAssertEqual(raced.steps.count, 1)
         XCTAssertEqual(Set(raced.steps[0].op.members.map { TracePrinter.op($0) }), [TracePrinter.op(mk), TracePrinter.op(rm)])
     }
+
+    /// Seen on 7.3.4 with two vCPUs under load: `rmdir` of a cgroup with dmem.low, then an
+    /// allocation that must evict, and the kernel still protected the removed cgroup's buffer:
+    /// dmemcs_offline() (the limit reset) runs from a workqueue after an RCU grace period. The
+    /// lockstep driver keeps both the offlined and the not-yet-offlined state until the
+    /// allocation tells them apart, and for at most `offlineSettlesWithin` ops.
+    func testLockstepAllowsTheOfflineToComeLate() async throws {
+        let c = CgroupPath(["p", "c"]), d = CgroupPath(["p", "d"]), p = CgroupPath(["p"])
+        let setup: [Op] = [.register(region: "vgem/region0", size: 268_435_456), .mkdir(p),
+                           .write(p, file: "cgroup.subtree_control", data: Array("+dmem".utf8), nonblock: false),
+                           .mkdir(c), .mkdir(d),
+                           .write(p, file: "dmem.max", data: Array("vgem/region0 8M".utf8), nonblock: false),
+                           .write(c, file: "dmem.low", data: Array("vgem/region0 8M".utf8), nonblock: false),
+                           .spawn(1, c), .spawn(2, d),
+                           .alloc(1, region: "vgem/region0", size: 4 << 20, buffer: 1), .alloc(2, region: "vgem/region0", size: 2 << 20, buffer: 2),
+                           .move(1, d)]
+        let late = Op.alloc(2, region: "vgem/region0", size: 4 << 20, buffer: 3)
+        // Offlined: b1 lost its protection and is the LRU head: evicted. Not yet: b1 is
+        // protected by /p/c's dmem.low (first pass skips it), so b2 goes.
+        var m = model(setup)
+        _ = m.apply(.rmdir(c))
+        XCTAssertEqual(m.apply(late), Outcome(evicted: [1]))
+        for kernel in [Outcome(evicted: [1]), Outcome(evicted: [2])] {
+            var ls = lockstep([], setup.map { _ in nil } + [.ok, kernel])
+            let d0 = try await ls.run(setup + [.rmdir(c), late])
+            XCTAssertNil(d0, "\(kernel)")
+        }
+        // Evicting both is neither.
+        var ls = lockstep([], setup.map { _ in nil } + [.ok, Outcome(evicted: [1, 2])])
+        let d1 = try await ls.run(setup + [.rmdir(c), late])
+        XCTAssertEqual(d1?.index, setup.count + 1)
+        // Long after the rmdir only the offlined state is left.
+        ls = lockstep([], setup.map { _ in nil } + [.ok] + Array(repeating: nil, count: 8) + [Outcome(evicted: [2])])
+        let d2 = try await ls.run(setup + [.rmdir(c)] + Array(repeating: Op.read(p, file: "dmem.max"), count: 8) + [late])
+        XCTAssertEqual(d2?.index, setup.count + 9)
+    }
 }

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <time.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 
 /* Time per op verb; printed as "# time VERB COUNT NANOSECONDS" when DMEMFUZZ_REPRO_TIMES is set. */
@@ -632,4 +633,50 @@ static __attribute__((unused)) void group(const char *op, int (*const *fns)(void
 		for (const char *const *a = accept; *a; a++)
 			printf("#     %s\n", *a);
 	}
+}
+
+/* The trace once, or $DMEMFUZZ_REPRO_LOOP times until a run mismatches (a race need not show the
+ * first time): each run in a child of its own, which kills its actors at the end (their buffers
+ * go with their fds), then the cgroups and vkms devices it made are removed again so the next run starts
+ * from the boot state. Exit 1 at the first run that mismatched, 0 if none did. */
+static __attribute__((unused)) int run_loop(int (*run)(void), const char *const *cgroups, const char *const *vkms)
+{
+	const char *env = getenv("DMEMFUZZ_REPRO_LOOP");
+	int loops = env ? atoi(env) : 1;
+	if (loops < 1)
+		loops = 1;
+	if (loops == 1)
+		return run();
+	for (int i = 0; i < loops; i++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid == 0) {
+			int r = run();
+			for (int a = 0; a < NACTORS; a++)	/* the actors still alive, and their buffers */
+				if (actors[a].pid) {
+					kill(actors[a].pid, SIGKILL);
+					waitpid(actors[a].pid, NULL, 0);
+				}
+			_exit(r);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		for (const char *const *c = cgroups; *c; c++) {
+			char p[4096];
+			path(p, *c, NULL);
+			/* The run's actors were its children: they leave their cgroups as they exit. */
+			for (int tries = 0; rmdir(p) && errno == EBUSY && tries < 200; tries++)
+				usleep(10000);
+		}
+		for (const char *const *v = vkms; *v; v++)
+			xvkms_destroy(*v);
+		write_path("/sys/fs/cgroup/cgroup.subtree_control", "+dmem", 5, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+			printf("# reproduced on run %d of %d\n", i + 1, loops);
+			return 1;
+		}
+	}
+	printf("# no mismatch in %d runs\n", loops);
+	return 0;
 }
