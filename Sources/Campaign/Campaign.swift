@@ -20,6 +20,8 @@ public struct CampaignConfig: Sendable {
     /// no op happened to read (partial multi-line writes, offline resets, ancestors' usage) is
     /// compared too. 0: never.
     public var treeCheckEvery = 6
+    /// The slice of the campaign's rounds this run does (`fuzz --shard K/N`).
+    public var shard = Shard.whole
     public var progress: (@Sendable (String) -> Void)? = nil
     public var stop: StopFlag? = nil
     public init() {}

@@ -217,12 +217,13 @@ public final class CampaignDriver {
             // The round a stop request or the deadline cut short, run again from its start.
             let resumed = state.inFlight.flatMap { $0.round == state.round ? $0 : nil }
             var cfg = config
-            cfg.seed = state.seed &* 0x9e3779b97f4a7c15 &+ UInt64(state.round)
+            let global = config.shard.globalRound(state.round)
+            cfg.seed = state.seed &* 0x9e3779b97f4a7c15 &+ UInt64(global)
             let left = config.ops - (state.ops - budgetStart)
             cfg.ops = min(resumed?.size ?? roundOps, (resumed?.ops ?? 0) + left)
             cfg.progress = nil
             cfg.stop = stopRequested
-            cfg.prefix = prefix(seed: cfg.seed, session: session, round: state.round)
+            cfg.prefix = prefix(seed: cfg.seed, session: session, round: global)
             var r = await CampaignRunner.run(session, config: cfg)
             if r.finding == nil, let m = r.model {
                 // A splat while the round's state is torn down is the round's finding.
@@ -239,8 +240,8 @@ public final class CampaignDriver {
                 // A round that ended in a divergence: its last op expects what the model says.
                 let t = r.finding?.modelTrace ?? f
                 try AtomicFile.write(Data(TracePrinter.trace(t).utf8),
-                                     to: dir.appendingPathComponent("corpus/round-\(state.round).trace"))
-                if let i = corpusRounds.firstIndex(of: state.round) { corpus[i] = t } else { corpus.append(t); corpusRounds.append(state.round) }
+                                     to: dir.appendingPathComponent("corpus/round-\(config.shard.globalRound(state.round)).trace"))
+                if let i = corpusRounds.firstIndex(of: global) { corpus[i] = t } else { corpus.append(t); corpusRounds.append(global) }
             }
             let cut = r.finding == nil && r.executed < cfg.ops
             if let f = r.finding {

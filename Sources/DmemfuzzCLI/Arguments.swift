@@ -1,3 +1,4 @@
+import Campaign
 import ArgumentParser
 import Trace
 
@@ -20,6 +21,14 @@ struct Count: Sendable {
 }
 
 /// A seed: any UInt64, decimal.
+/// `--shard K/N`.
+enum ShardArgument {
+    @Sendable static func parse(_ s: String) throws -> Shard {
+        guard let sh = Shard(parsing: s) else { throw ValidationError("not a shard (want K/N with 0 <= K < N, e.g. 0/4)") }
+        return sh
+    }
+}
+
 enum Seed {
     @Sendable static func parse(_ s: String) throws -> UInt64 {
         guard let v = UInt64(s) else { throw ValidationError("not a seed (want 0...\(UInt64.max))") }

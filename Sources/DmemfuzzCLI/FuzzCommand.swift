@@ -23,17 +23,23 @@ struct FuzzCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-findings"), parsing: .unconditional, help: "Stop after this many new findings (default: go on until the budget).",
             transform: Count.parser(1...1_000_000)) var maxFindings: Int?
     @Option(help: "Override the model profile (default: from the kernel release).") var profile: KernelProfile?
-    @Option(help: "Where findings go.") var findings: String = "findings"
-    @Option(help: "Campaign directory (state.json and the corpus of traces that reached new signatures).")
-    var campaign: String = "campaigns/default"
+    @Option(help: "Where findings go (default: findings; with --shard, <campaign>/findings).") var findings: String?
+    @Option(name: .customLong("campaign"), help: "Campaign directory (state.json and the corpus of traces that reached new signatures; default: campaigns/default, with --shard K/N campaigns/shard-K-of-N).")
+    var campaignDir: String?
+    @Option(help: "Run slice K of N of the campaign (0 <= K < N): rounds K, K+N, ... with --seed, so N machines never repeat each other's rounds; `dmemfuzz corpus merge` joins them.",
+            transform: ShardArgument.parse) var shard: Shard?
     @Flag(help: "Continue the campaign in --campaign from where it stopped.") var resume = false
     @Flag(help: "Do not minimize findings.") var noMinimize = false
     @Flag(help: "Leave KCOV off (coverage is then op signatures only; lockstep runs a few percent faster).") var noKcov = false
     @Option(help: "Seed traces (files or directories; repeatable): half the rounds start from a prefix of one of them or of the campaign's corpus.")
     var seeds: [String] = ["corpora"]
 
+    var campaign: String { campaignDir ?? (shard ?? .whole).defaultCampaign }
+    var findingsDir: String { findings ?? (shard == nil ? "findings" : campaign + "/findings") }
+
     func run() async throws {
         var cfg = CampaignConfig()
+        cfg.shard = shard ?? .whole
         cfg.seed = seed; cfg.ops = ops; cfg.batch = batch; cfg.options = Set(options)
         cfg.duration = duration?.seconds
         // Input first, so a bad campaign or seed is named before a kernel is built or booted.
@@ -42,7 +48,7 @@ struct FuzzCommand: AsyncParsableCommand {
         do {
             _ = try CampaignDriver.load(dir: campaign, seed: seed, resume: resume)
             try AtomicFile.checkWritable(campaign)
-            store = try FindingStore(root: findings)
+            store = try FindingStore(root: findingsDir)
         } catch { throw BadInput("\(error)") }
         let g: Guest
         do { g = try Guest(profile: profile, kcov: !noKcov, pool: try guest.pool()) }

@@ -120,6 +120,7 @@ public struct Generator: Sendable {
         switch op {
         case let .write(p, file: f, _, _) where f.hasPrefix("dmem."): return p
         case let .by(_, inner): return changed(by: inner, in: m)
+        case let .par(ops): return ops.lazy.compactMap { changed(by: $0, in: m) }.first
         case let .alloc(a, _, _, _): return m.cgroupOf(actor: a).flatMap { $0.parent ?? $0 }
         // The sender's usage falls on success and must not on failure; the receiver's side shows
         // on the next tree check.

@@ -37,6 +37,9 @@ extension Generator {
                     let b = nextBuffer; nextBuffer += 1
                     return .alloc(who, region: r, size: UInt64(1 + rng.below(4)) * 4096, buffer: b)
                 }
+                // Read back at once what the pool creation left: the buffers may be gone before
+                // the next whole-tree read.
+                queued = .read(p, file: "dmem.current")
                 return .par(ops)
             }
             // None yet: make one, one op per call: a fresh cgroup below a fresh parent, so the
