@@ -48,10 +48,16 @@ extension Generator {
             if plan == nil && queuedRace.isEmpty {
                 let p = CgroupPath(["r\(rng.below(6))"]), c = p.child("c")
                 let tasks = min(3, config.maxActors - actors.count)
-                if !m.isLive(p) && tasks >= 2 {
-                    queuedRace = [.mkdir(p), .write(p, file: "cgroup.subtree_control", data: Array("+dmem".utf8), nonblock: false), .mkdir(c)]
-                        + (0..<tasks).map { .spawn(nextActor + $0, c) }
+                if !m.isLive(p) && tasks >= 2, let r = rng.pick(m.liveRegionNames) {
+                    let who = (0..<tasks).map { nextActor + $0 }
                     nextActor += tasks
+                    let allocs: [Op] = who.map { a in
+                        let b = nextBuffer; nextBuffer += 1
+                        return .alloc(a, region: r, size: UInt64(1 + rng.below(4)) * 4096, buffer: b)
+                    }
+                    // The group right after its setup, before other ops move the tasks or charge.
+                    queuedRace = [.mkdir(p), .write(p, file: "cgroup.subtree_control", data: Array("+dmem".utf8), nonblock: false), .mkdir(c)]
+                        + who.map { .spawn($0, c) } + [.par(allocs), .read(c, file: "dmem.current")]
                     return queuedRace.removeFirst()
                 }
             }
