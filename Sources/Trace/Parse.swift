@@ -88,20 +88,21 @@ public struct TraceParser {
 
     /// One step from one line (no header directives).
     public func parseStep(_ line: Substring, line lineNo: Int = 1) throws(TraceError) -> Step {
-        var c = Cursor(line)
-        c.skipBlanks()
-        let s = try step(&c, lineNo)
-        try end(&c, lineNo)
-        return s
+        try whole(line, lineNo) { (c: inout Cursor) throws(TraceError) in try step(&c, lineNo) }
     }
 
     /// One outcome, as the guest agent prints it.
     public func parseOutcome(_ text: Substring, line lineNo: Int = 1) throws(TraceError) -> Outcome {
+        try whole(text, lineNo) { (c: inout Cursor) throws(TraceError) in try outcome(&c, lineNo) }
+    }
+
+    /// `body` over the whole of `text`: leading blanks skipped, nothing but a comment after it.
+    func whole<T>(_ text: Substring, _ lineNo: Int, _ body: (inout Cursor) throws(TraceError) -> T) throws(TraceError) -> T {
         var c = Cursor(text)
         c.skipBlanks()
-        let o = try outcome(&c, lineNo)
+        let v = try body(&c)
         try end(&c, lineNo)
-        return o
+        return v
     }
 
     func err(_ line: Int, _ index: Int, _ message: String) -> TraceError {

@@ -417,6 +417,21 @@ static int xexit(int a)
 
 static __thread char evicted[4096];
 
+/* Asks every vgem buffer believed resident whether it still is, and appends " bN" to dst for
+ * each one that was evicted (the agent's residency check after an allocation or a group). */
+static void scan_evictions(char *dst, size_t cap)
+{
+	for (int i = 0; i < NBUFFERS; i++) {
+		if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
+			continue;
+		struct res q = call(buffers[i].actor, (struct cmd){ .op = 'i', .card = buffers[i].card, .handle = buffers[i].handle });
+		if (!q.err && !q.resident) {
+			buffers[i].resident = 0;
+			snprintf(dst + strlen(dst), cap - strlen(dst), " b%d", i);
+		}
+	}
+}
+
 static int xalloc(int a, const char *region, unsigned long long size, int b)
 {
 	static __thread struct cmd c;
@@ -450,15 +465,7 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 	chmod(node, 0666);
 	struct res r = call(a, c);
 	if (c.op == 'v' && !in_group)	/* which resident vgem buffers did this allocation evict? */
-		for (int i = 0; i < NBUFFERS; i++) {
-			if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
-				continue;
-			struct res q = call(buffers[i].actor, (struct cmd){ .op = 'i', .card = buffers[i].card, .handle = buffers[i].handle });
-			if (!q.err && !q.resident) {
-				buffers[i].resident = 0;
-				snprintf(evicted + strlen(evicted), sizeof(evicted) - strlen(evicted), " b%d", i);
-			}
-		}
+		scan_evictions(evicted, sizeof(evicted));
 	if (!r.err)
 		buffers[b] = (struct buffer){ .live = 1, .actor = a, .card = c.card, .vgem = c.op == 'v', .handle = r.handle, .resident = 1 };
 	return r.err;
@@ -614,15 +621,10 @@ static __attribute__((unused)) void group(const char *op, int (*const *fns)(void
 	}
 	len += snprintf(line + len, sizeof(line) - len, " }");
 	/* Every vgem buffer believed resident (resident before the group, or allocated in it). */
-	for (int i = 0; i < NBUFFERS; i++) {
-		if (!buffers[i].live || !buffers[i].vgem || !buffers[i].resident)
-			continue;
-		struct res q = call(buffers[i].actor, (struct cmd){ .op = 'i', .card = buffers[i].card, .handle = buffers[i].handle });
-		if (!q.err && !q.resident) {
-			buffers[i].resident = 0;
-			len += snprintf(line + len, sizeof(line) - len, "%s b%d", strstr(line, " evicted") ? "" : " evicted", i);
-		}
-	}
+	char ev[4096] = "";
+	scan_evictions(ev, sizeof(ev));
+	if (ev[0])
+		len += snprintf(line + len, sizeof(line) - len, " evicted%s", ev);
 	int same = 0;
 	for (const char *const *a = accept; *a; a++)
 		same |= !strcmp(line, *a) || !strcmp(*a, "?");
