@@ -50,7 +50,8 @@ public enum Repro {
                 let list = (accepted.isEmpty ? ["?"] : accepted).map { cString(Array($0.utf8)) }.joined(separator: ", ")
                 body += "\t{ static int (*const fns[])(void) = { \(names.joined(separator: ", ")) };\n"
                 body += "\t  static const char *const accept[] = { \(list), NULL };\n"
-                body += "\t  group(\(label), fns, \(ops.count), accept); }\n"
+                let recorded = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
+                body += "\t  group(\(label), fns, \(ops.count), accept, \(recorded)); }\n"
                 continue
             }
             _ = model.apply(st.op)

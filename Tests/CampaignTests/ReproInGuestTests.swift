@@ -56,6 +56,25 @@ final class ReproInGuestTests: XCTestCase {
         XCTAssertEqual(r.splats, 0, r.console)
     }
 
+    /// Issue 12: a reproducer runs racing groups in threads behind a barrier and accepts every
+    /// order the model allows; with DMEMFUZZ_REPRO_LOOP it runs the whole trace again and again,
+    /// removing what each run made. The race traces pass three runs in a row on 7.3.4.
+    func testRacingGroupsRunInThreadsAndLoop() throws {
+        let config = try Self.config()
+        for name in ["regress/race-groups", "regress/race-first-charges"] {
+            let bin = try ReproBinary.build(try Repro.c(try Self.parse(Self.corpus(name))))
+            let vm = QemuMachine(config: config)
+            try vm.start()
+            defer { vm.poweroff() }
+            try vm.agent.put("/tmp/repro", bin)
+            let (status, output) = try vm.agent.shell("DMEMFUZZ_REPRO_LOOP=3 /tmp/repro", timeout: 300)
+            XCTAssertEqual(status, 0, output)
+            XCTAssertTrue(output.contains("# no mismatch in 3 runs"), output)
+            XCTAssertEqual(output.components(separatedBy: "par { ").count - 1, 3 * (name.hasSuffix("groups") ? 7 : 2), output)
+            XCTAssertEqual(vm.splats().count, 0, vm.console)
+        }
+    }
+
     /// Issue 13: the reproducer prints, line for line, what the lockstep run of the same trace
     /// saw the kernel do: the trace run in lockstep in one guest, its reproducer in a fresh guest
     /// of the same configuration, the outputs compared by `ReproOutput.compare`.

@@ -73,6 +73,9 @@ _Static_assert(IOC_SIZE(GEM_CLOSE) == sizeof(struct gem_close), "GEM_CLOSE");
 _Static_assert(IOC_SIZE(DRM_VERSION) == sizeof(struct drm_version), "DRM_VERSION");
 
 static int mismatches;
+/* Set once a racing group took another order than the trace recorded: the expectations after it
+ * are those of a run that did not happen, so they are printed but no longer counted. */
+static int diverted;
 /* Per thread: the members of a racing group (group() below) each run in a thread of their own. */
 static __thread char out[65536];
 static __thread int out_len;	/* bytes of out a read returned (data may hold NULs) */
@@ -250,6 +253,11 @@ static void actor_loop(int cmdfd, int resfd)
 			char p[64];
 			snprintf(p, sizeof(p), "/dev/dri/card%d", c.card);
 			fds[c.card] = open(p, O_RDWR);
+			if (fds[c.card] < 0) {	/* the device went away (a vkms device disabled): its errno, as the agent's actor says */
+				r.err = errno;
+				write(resfd, &r, sizeof(r));
+				continue;
+			}
 		}
 		int fd = fds[c.card];
 		if (c.op == 'v') {
@@ -571,7 +579,7 @@ static void report(const char *op, int r, const char *expect)
 	if (evicted[0] && n < sizeof(got))
 		snprintf(got + n, sizeof(got) - n, " evicted%s", evicted);
 	evicted[0] = 0;
-	int same = !strcmp(got, expect) || !strcmp(expect, "?");
+	int same = diverted || !strcmp(got, expect) || !strcmp(expect, "?");
 	mismatches += !same;
 	printf("%s = %s\n", op, got);
 	if (!same)
@@ -597,7 +605,7 @@ static void *member_main(void *p)
 	return NULL;
 }
 
-static __attribute__((unused)) void group(const char *op, int (*const *fns)(void), int n, const char *const *accept)
+static __attribute__((unused)) void group(const char *op, int (*const *fns)(void), int n, const char *const *accept, const char *recorded)
 {
 	struct member m[8];
 	pthread_t t[8];
@@ -625,11 +633,15 @@ static __attribute__((unused)) void group(const char *op, int (*const *fns)(void
 	scan_evictions(ev, sizeof(ev));
 	if (ev[0])
 		len += snprintf(line + len, sizeof(line) - len, " evicted%s", ev);
-	int same = 0;
+	int same = diverted;
 	for (const char *const *a = accept; *a; a++)
 		same |= !strcmp(line, *a) || !strcmp(*a, "?");
 	mismatches += !same;
 	printf("%s = %s\n", op, line);
+	if (same && !diverted && strcmp(recorded, "?") && strcmp(line, recorded)) {
+		diverted = 1;
+		printf("# another order than the trace's (%s): the outcomes after it are not checked\n", recorded);
+	}
 	if (!same) {
 		printf("# >>> mismatch: no order of the group gives that; the model allows:\n");
 		for (const char *const *a = accept; *a; a++)
