@@ -27,8 +27,18 @@ final class Executor {
 
     func execute(_ op: Op) -> Outcome {
         let o = executeOnce(op)
-        if Self.killsCss(op, o) { settleOffline() }
+        if Self.killsCss(op, o) { settleOffline(after: op) }
         return o
+    }
+
+    /// The cgroups whose cgroup.subtree_control the op wrote.
+    static func subtreeWrites(_ op: Op) -> [CgroupPath] {
+        switch op {
+        case let .write(p, f, _, _) where f == "cgroup.subtree_control": return [p]
+        case let .by(_, inner): return subtreeWrites(inner)
+        case let .par(ops): return ops.flatMap(subtreeWrites)
+        default: return []
+        }
     }
 
     /// Whether a finished op killed a dmem css: a removed cgroup, or a subtree_control write
@@ -52,7 +62,14 @@ final class Executor {
     /// kworker. With one vCPU the grace period ended before the next op anyway; with two, an
     /// allocation right after an rmdir still saw the removed cgroup's dmem.min (a campaign on
     /// 7.3.4 under load).
-    func settleOffline() {
+    ///
+    /// After a subtree_control write the wait is exact: a write of no tokens to the same file
+    /// changes nothing but takes cgroup_kn_lock_live(..., drain_offline = true), and
+    /// cgroup_lock_and_drain_offline() sleeps until every css killed below that cgroup is offline.
+    /// (The 7.3.4 corpus trace eviction-after-offline failed on two vCPUs with the timed wait
+    /// alone.) A removed cgroup is no live descendant of anything, so an rmdir keeps the timed one.
+    func settleOffline(after op: Op) {
+        for p in Self.subtreeWrites(op) { _ = Sys.writeFile(Self.file(p, "cgroup.subtree_control"), "\n") }
         _ = dmemfuzz_membarrier_global()
         Sys.sleepMillis(5)
     }
