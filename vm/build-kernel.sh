@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build-kernel.sh [--kernel-version 7.2|7.3] [--kernel-tree DIR] [--series PATH]... [--allow-fuzz] [--config FRAGMENT]... [--verbose]
+# build-kernel.sh [--kernel-version 7.2|7.3] [--kernel-tree DIR] [--series PATH]... [--allow-fuzz] [--config FRAGMENT]... [--sanitizer kasan|kcsan] [--verbose]
 #
 # Builds a dmemfuzz guest kernel: source (Debian linux-source-<ver> via fetch-kernel-source.sh, or
 # a user tree that is copied, never modified) + user series + dmemfuzz test patches, config =
@@ -23,7 +23,7 @@ die() { echo "build-kernel: $*" >&2; exit 1; }
 log() { echo "build-kernel: $*" >&2; }
 ts0=$(date +%s.%N)
 lap() { log "$(printf '%6.1f' "$(echo "$(date +%s.%N) - $ts0" | bc)") s: $*"; }
-version=7.3; tree=; series=(); configs=(); verbose=0; fuzz=()
+version=7.3; tree=; series=(); configs=(); verbose=0; fuzz=(); sanitizer=kasan
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel-version) version=${2:?}; shift 2;;
@@ -35,6 +35,8 @@ while [ $# -gt 0 ]; do
     --config) configs+=("${2:?}"); shift 2;;
     --config=*) configs+=("${1#*=}"); shift;;
     --allow-fuzz) fuzz=(--allow-fuzz); shift;;
+    --sanitizer) sanitizer=${2:?}; shift 2;;
+    --sanitizer=*) sanitizer=${1#*=}; shift;;
     --verbose|-v) verbose=1; shift;;
     -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0;;
     *) die "unknown argument: $1";;
@@ -85,10 +87,18 @@ for s in "${series[@]}"; do
   fi
 done
 frag=$here/dmemfuzz.config
+# --sanitizer: kasan (the default config) or kcsan (vm/sanitizers/kcsan.config on top, its own
+# work tree so switching does not recompile the KASAN build's objects)
+case $sanitizer in
+  kasan) ;;
+  kcsan) configs=("$here/sanitizers/kcsan.config" "${configs[@]}");;
+  *) die "--sanitizer $sanitizer: want kasan or kcsan";;
+esac
 if [ ${#configs[@]} -gt 0 ]; then
   for c in "${configs[@]}"; do [ -f "$c" ] || die "--config $c: no such file"; done
-  # content-addressed, so the key (and the reused config) follow what the fragments say
-  all=$(cat "$frag" "${configs[@]}")
+  # content-addressed, so the key (and the reused config) follow what the fragments say; the
+  # last assignment of an option wins (a fragment may turn off what dmemfuzz.config turns on)
+  all=$(cat "$frag" "${configs[@]}" | tac | awk -F= '!/^CONFIG_/ || !seen[$1]++' | tac)
   frag=$cache/config-$(printf '%s\n' "$all" | sha | cut -c1-16).fragment
   printf '%s\n' "$all" >"$frag"
 fi
@@ -123,6 +133,7 @@ mv "$pending/src" "$B/src"
 
 # --- mirror into the persistent work tree
 base=$(printf '%s\n' "$src" | sha | cut -c1-16)
+[ "$sanitizer" = kasan ] || base=$base-$sanitizer
 W=$cache/work/$base; mkdir -p "$W"
 echo "$src" >"$W/source"
 if [ ! -d "$W/src" ]; then

@@ -1,3 +1,4 @@
+import Kernel
 import Campaign
 import ArgumentParser
 import Trace
@@ -81,3 +82,5 @@ struct Shown: CustomStringConvertible {
     init(_ s: some StringProtocol) { bytes = Array(s.utf8) }
     var description: String { TracePrinter.visible(bytes) }
 }
+
+extension Sanitizer: ExpressibleByArgument {}

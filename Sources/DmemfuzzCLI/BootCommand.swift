@@ -20,6 +20,8 @@ struct GuestOptions: ParsableArguments {
     var allowFuzz = false
     @Option(help: "Kernel config fragment added to vm/dmemfuzz.config, e.g. for an option the series adds (repeatable).")
     var config: [String] = []
+    @Option(help: "Sanitizer of the guest kernel: kasan (default, with lockdep) or kcsan (data races; its own build).")
+    var sanitizer: Sanitizer = .kasan
     @Option(help: "kvm or tcg (default: probe KVM with a 3 s deadline, cached; else TCG).")
     var accel: Accel?
     @Option(name: .customLong("vgem"), help: "vgem module parameters, e.g. \"dmem_regions=2 dmem_size=268435456\".")
@@ -81,7 +83,7 @@ struct GuestOptions: ParsableArguments {
     func vmConfig(snapshots: Bool) throws -> QemuConfig {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
-        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, log: logging.logger()) }
+        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, sanitizer: sanitizer, log: logging.logger()) }
         let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
         let initrd = try Initramfs.build(kernel: kb, agent: agent)
         var cfg = QemuConfig(kernel: kb, initramfs: initrd)

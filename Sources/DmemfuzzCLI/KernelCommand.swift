@@ -18,6 +18,7 @@ struct KernelCommand: ParsableCommand {
         @Flag(name: .customLong("allow-fuzz"), help: "Let a --series hunk apply with less context (patch -F2), as long as it lands in the function its @@ line names; default: exactly or not at all.")
         var allowFuzz = false
         @Option(help: "Kernel config fragment added to vm/dmemfuzz.config (repeatable).") var config: [String] = []
+        @Option(help: "Sanitizer of the guest kernel: kasan (default, with lockdep) or kcsan (data races; its own build).") var sanitizer: Sanitizer = .kasan
         @OptionGroup var logging: LogOptions
 
         func validate() throws {
@@ -26,7 +27,7 @@ struct KernelCommand: ParsableCommand {
 
         func run() throws {
             let kb: KernelBuild
-            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, log: logging.logger()) }
+            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, sanitizer: sanitizer, log: logging.logger()) }
             catch { logging.logger().error("dmemfuzz: \(error)"); throw ExitCode(2) }
             print(kb.dir.path)
             print((try? String(contentsOf: kb.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "")

@@ -95,10 +95,14 @@ public struct KernelBuild: Sendable {
     /// progress goes to stderr as it comes, except the script's last line when it fails: that one
     /// is the error (`KernelError.build`), so a refused series or a failed make is said once.
     public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
-                             config: [String] = [], allowFuzz: Bool = false, log: Logger = .dmemfuzz()) throws -> KernelBuild {
-        let argv = [root.appendingPathComponent("vm/build-kernel.sh").path]
-            + (tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version])
-            + series.flatMap { ["--series", $0] } + (allowFuzz ? ["--allow-fuzz"] : []) + config.flatMap { ["--config", $0] }
+                             config: [String] = [], allowFuzz: Bool = false, sanitizer: Sanitizer = .kasan,
+                             log: Logger = .dmemfuzz()) throws -> KernelBuild {
+        var argv: [String] = [root.appendingPathComponent("vm/build-kernel.sh").path]
+        argv += tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version]
+        argv += series.flatMap { ["--series", $0] }
+        if allowFuzz { argv.append("--allow-fuzz") }
+        argv += config.flatMap { ["--config", $0] }
+        if sanitizer != .kasan { argv += ["--sanitizer", sanitizer.rawValue] }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
@@ -167,4 +171,11 @@ public enum KernelError: Error, CustomStringConvertible {
         case .build(_, let line): return line
         }
     }
+}
+
+/// The guest kernel's memory or concurrency sanitizer (`--sanitizer`): KASAN by default (with
+/// lockdep, vm/dmemfuzz.config), or KCSAN (vm/sanitizers/kcsan.config) for the data races that
+/// racing groups provoke; the two exclude each other. Each has its own cache key and work tree.
+public enum Sanitizer: String, CaseIterable, Sendable {
+    case kasan, kcsan
 }

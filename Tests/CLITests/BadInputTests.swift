@@ -109,6 +109,14 @@ final class BadInputTests: XCTestCase {
         }
         try expect(["bench", "--accel", "KVM"] + noKernel, exit: 2,
                    first: "dmemfuzz: The value 'KVM' is invalid for '--accel <accel>'. Please provide one of 'kvm' and 'tcg'. (see dmemfuzz bench --help)")
+        for sub in ["fuzz", "check"] {
+            try expect([sub, "--sanitizer", "kcsn"] + noKernel, exit: 2,
+                       first: "dmemfuzz: The value 'kcsn' is invalid for '--sanitizer <sanitizer>'. Please provide one of 'kasan' and 'kcsan'. (see dmemfuzz \(sub) --help)")
+        }
+        try expect(["fuzz", "--shard", "4/4"] + noKernel, exit: 2,
+                   first: "dmemfuzz: The value '4/4' is invalid for '--shard <shard>': not a shard (want K/N with 0 <= K < N, e.g. 0/4) (see dmemfuzz fuzz --help)")
+        try expect(["corpus", "merge", "/nonexistent", "--into", "/tmp/dmemfuzz-merge-never"], exit: 2,
+                   first: "dmemfuzz: /nonexistent: not a directory")
     }
 
     /// Issue 13: every stderr message goes through swift-log, and `--log-level` decides what is
