@@ -8,7 +8,7 @@
 
 public struct Splat: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable {
-        case warning, bug, kasan, ubsan, lockdep, refcount, listCorruption, oops, panic, rcuStall, hungTask, softLockup
+        case warning, bug, kasan, kcsan, ubsan, lockdep, refcount, listCorruption, oops, panic, rcuStall, hungTask, softLockup
     }
     public var kind: Kind
     /// syzbot-style: "WARNING in f", "KASAN: slab-use-after-free Read in f", "possible deadlock in f".
@@ -38,7 +38,7 @@ public enum SplatParser {
             while e < lines.count && e - i < 400 {
                 let l = lines[e]
                 if l.hasPrefix("---[ end trace") || l.hasPrefix("---[ end Kernel panic") { e += 1; break }
-                if kind == .kasan && l.hasPrefix("=====") { e += 1; break }
+                if (kind == .kasan || kind == .kcsan) && l.hasPrefix("=====") { e += 1; break }
                 if l.contains("Call Trace:") { sawTrace = true }
                 if sawTrace && l.trimmingSpaces == "</TASK>" && [.lockdep, .hungTask, .rcuStall, .bug, .ubsan].contains(kind) && !hasEndMarkerSoon(lines, e) {
                     e += 1; break
@@ -57,6 +57,7 @@ public enum SplatParser {
 
     static func startKind(_ l: String) -> Splat.Kind? {
         if l.hasPrefix("BUG: KASAN: ") { return .kasan }
+        if l.hasPrefix("BUG: KCSAN: ") { return .kcsan }
         if l.hasPrefix("UBSAN: ") { return .ubsan }
         if l.hasPrefix("WARNING: ") {
             return isWarnLine(l) ? .warning : .lockdep
@@ -136,6 +137,14 @@ public enum SplatParser {
             let f = parts.count > 1 ? symbolName(parts[1]) : (culprit ?? "?")
             let access = block.first { $0.hasPrefix("Read of size") } != nil ? " Read" : block.first { $0.hasPrefix("Write of size") } != nil ? " Write" : ""
             title = "KASAN: \(type)\(access) in \(f)"
+        case .kcsan:
+            // BUG: KCSAN: data-race in page_counter_try_charge / page_counter_uncharge (syzbot:
+            // "KCSAN: data-race in A / B", both functions without offsets)
+            let rest = startLine.dropFirst("BUG: KCSAN: ".count)
+            let parts = rest.components(" in ")
+            let type = parts.first ?? String(rest)
+            let fs = parts.count > 1 ? parts[1].components(" / ").map { symbolName($0) }.joined(separator: " / ") : (culprit ?? "?")
+            title = "KCSAN: \(type) in \(fs)"
         case .ubsan:
             let rest = startLine.dropFirst("UBSAN: ".count)
             let type = rest.components(" in ").first ?? String(rest)

@@ -80,6 +80,16 @@ final class SplatTests: XCTestCase {
         XCTAssertFalse(s[0].raw.contains("after\n") || s[0].raw.hasSuffix("after"))
     }
 
+    /// --sanitizer kcsan (issue 12): a KCSAN report's title names both racing functions, as
+    /// syzbot's do. Written after the report format of Documentation/dev-tools/kcsan.rst.
+    func testKCSANDataRace() throws {
+        let s = SplatParser.parse(try console("kcsan-data-race"))
+        XCTAssertEqual(s.count, 1)
+        XCTAssertEqual(s[0].kind, .kcsan)
+        XCTAssertEqual(s[0].title, "KCSAN: data-race in page_counter_try_charge / page_counter_uncharge")
+        XCTAssertFalse(s[0].raw.contains("batch 13"))
+    }
+
     func testLockdepCircularAndRecursive() throws {
         let log = try console("lockdep-circular-recursive")
         let s = SplatParser.parse(log)
