@@ -132,22 +132,29 @@ final class Executor {
     /// An op the actor's own process performs, with its own credentials.
     func perform(by a: ActorID, _ op: Op) -> Outcome {
         guard actors.actors[a] != nil else { return .err(.ESRCH) }
-        let r: (Int32, [UInt8])
-        switch op {
-        case .mkdir(let p): r = actors.fs(a, .mkdir, Self.dir(p))
-        case .rmdir(let p): r = actors.fs(a, .rmdir, Self.dir(p))
-        case .write(let p, let f, let data, let nb):
-            r = actors.fs(a, nb ? .writeNonblock : .write, Self.file(p, f), data)
-            wrote(f, nonblock: nb)
-        case .read(let p, let f):
-            r = actors.fs(a, .read, Self.file(p, f))
-            return r.0 == 0 ? .bytes(r.1) : .err(Errno(r.0))
-        case .move(let b, let p):
-            guard let pid = actors.actors[b]?.pid else { return .err(.ESRCH) }
-            r = actors.fs(a, .write, Self.file(p, "cgroup.procs"), Array(String(pid).utf8))
-        default: return .err(.EINVAL)
+        switch fsRequest(op) {
+        case let .refused(o): return o
+        case let .request(kind, path, data):
+            let r = actors.fs(a, kind, path, data)
+            if case let .write(_, f, _, nb) = op { wrote(f, nonblock: nb) }
+            return kind == .read && r.0 == 0 ? .bytes(r.1) : Self.e(r.0)
         }
-        return Self.e(r.0)
+    }
+
+    /// The actor's cgroupfs syscall for an op it performs (`as`), or the outcome without one.
+    enum FsRequest { case request(ActorFs, String, [UInt8]), refused(Outcome) }
+
+    func fsRequest(_ op: Op) -> FsRequest {
+        switch op {
+        case .mkdir(let p): return .request(.mkdir, Self.dir(p), [])
+        case .rmdir(let p): return .request(.rmdir, Self.dir(p), [])
+        case .write(let p, let f, let data, let nb): return .request(nb ? .writeNonblock : .write, Self.file(p, f), data)
+        case .read(let p, let f): return .request(.read, Self.file(p, f), [])
+        case .move(let b, let p):
+            guard let pid = actors.actors[b]?.pid else { return .refused(.err(.ESRCH)) }
+            return .request(.write, Self.file(p, "cgroup.procs"), Array(String(pid).utf8))
+        default: return .refused(.err(.EINVAL))
+        }
     }
 
     /// After a write by anyone: a blocking dmem.max write may reclaim (7.3), so learn what it
@@ -158,10 +165,19 @@ final class Executor {
 
     /// Re-reads the residency of every vgem buffer believed resident.
     func refreshResidency() {
-        for (bid, b) in buffers where b.vgem && b.resident {
+        _ = evictedNow(buffers.filter { $0.value.vgem && $0.value.resident }.keys.sorted())
+    }
+
+    /// Asks each of these buffers still believed resident whether it is (VGEM_DMEM_INFO), marks
+    /// the evicted ones and returns them, in the order given.
+    func evictedNow(_ ids: [BufferID]) -> [BufferID] {
+        var evicted: [BufferID] = []
+        for bid in ids {
+            guard let b = buffers[bid], b.resident else { continue }
             let q = actors.call(b.actor, .info, Int64(b.card), Int64(b.handle))
-            if q[0] == 0 && q[1] == 0 { buffers[bid]?.resident = false }
+            if q[0] == 0 && q[1] == 0 { evicted.append(bid); buffers[bid]?.resident = false }
         }
+        return evicted
     }
 
     func alloc(_ a: ActorID, region: String, size: UInt64, id: BufferID) -> Outcome {
@@ -182,12 +198,7 @@ final class Executor {
             let before = buffers.filter { $0.value.vgem && $0.value.card == card && $0.value.resident }.keys.sorted()
             let r = actors.call(a, .allocVgem, Int64(card), Int64(idx), Int64(bitPattern: size))
             // Evictions stay done even when the allocation fails: ask every buffer that was resident.
-            var evicted: [BufferID] = []
-            for bid in before {
-                guard let b = buffers[bid] else { continue }
-                let q = actors.call(b.actor, .info, Int64(b.card), Int64(b.handle))
-                if q[0] == 0 && q[1] == 0 { evicted.append(bid); buffers[bid]?.resident = false }
-            }
+            let evicted = evictedNow(before)
             if r[0] != 0 { return Outcome(errno: Errno(Int32(r[0])), evicted: evicted) }
             buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true)
             return Outcome(evicted: evicted)

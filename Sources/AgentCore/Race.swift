@@ -76,13 +76,7 @@ extension Executor {
         for (i, op) in ops.enumerated() {
             if case let .alloc(_, _, _, b) = op, outcomes[i].isSuccess, buffers[b]?.vgem == true { watched.insert(b) }
         }
-        var evicted: [BufferID] = []
-        for bid in watched.sorted() {
-            guard let b = buffers[bid], b.resident else { continue }
-            let q = actors.call(b.actor, .info, Int64(b.card), Int64(b.handle))
-            if q[0] == 0 && q[1] == 0 { evicted.append(bid); buffers[bid]?.resident = false }
-        }
-        return Outcome(evicted: evicted, group: outcomes)
+        return Outcome(evicted: evictedNow(watched.sorted()), group: outcomes)
     }
 
     /// A root op in a process of its own: it waits at the barrier, runs, and reports
@@ -127,9 +121,6 @@ extension Executor {
     /// into the racing part and the bookkeeping after it.
     func launch(_ op: Op) -> Launch {
         let e = Self.e
-        func fsResult(_ r: [Int64], _ bytes: [UInt8], read: Bool) -> Outcome {
-            read && r[0] == 0 ? .bytes(bytes) : e(Int32(r[0]))
-        }
         switch op {
         case .mkdir(let p): return .runner({ (Sys.mkdir(Self.dir(p)), []) }, finish: { c, _ in e(c) })
         case .rmdir(let p): return .runner({ (Sys.rmdir(Self.dir(p)), []) }, finish: { c, _ in e(c) })
@@ -200,21 +191,13 @@ extension Executor {
             return .actor(a, .transfer, [Int64(b.card), Int64(b.handle), pid], payload: [], withData: false, finish: { r, _ in e(Int32(r[0])) })
         case .by(let a, let inner):
             guard actors.actors[a] != nil else { return .done(.err(.ESRCH)) }
-            let kind: ActorFs, path: String, data: [UInt8]
-            switch inner {
-            case .mkdir(let p): (kind, path, data) = (.mkdir, Self.dir(p), [])
-            case .rmdir(let p): (kind, path, data) = (.rmdir, Self.dir(p), [])
-            case .write(let p, let f, let d, let nb): (kind, path, data) = (nb ? .writeNonblock : .write, Self.file(p, f), d)
-            case .read(let p, let f): (kind, path, data) = (.read, Self.file(p, f), [])
-            case .move(let b, let p):
-                guard let pid = actors.actors[b]?.pid else { return .done(.err(.ESRCH)) }
-                (kind, path, data) = (.write, Self.file(p, "cgroup.procs"), Array(String(pid).utf8))
-            default: return .done(.err(.EINVAL))
+            switch fsRequest(inner) {
+            case let .refused(o): return .done(o)
+            case let .request(kind, path, data):
+                let payload = Array(path.utf8) + [0] + data
+                return .actor(a, .fs, [kind.rawValue, Int64(payload.count), 0], payload: payload, withData: true,
+                              finish: { r, bytes in kind == .read && r[0] == 0 ? .bytes(bytes) : e(Int32(r[0])) })
             }
-            let payload = Array(path.utf8) + [0] + data
-            let isRead = kind == .read
-            return .actor(a, .fs, [kind.rawValue, Int64(payload.count), 0], payload: payload, withData: true,
-                          finish: { r, bytes in fsResult(r, bytes, read: isRead) })
         case .spawn, .resident, .dying, .evictQuery, .delegate, .setuid, .dropCaps, .par:
             return .done(.err(.EINVAL))  // the parser refuses these in a group (Op.racing)
         }
