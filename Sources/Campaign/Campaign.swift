@@ -22,6 +22,8 @@ public struct CampaignConfig: Sendable {
     public var treeCheckEvery = 6
     /// The slice of the campaign's rounds this run does (`fuzz --shard K/N`).
     public var shard = Shard.whole
+    /// Share of the generated ops that are racing groups (`fuzz --race-percent`).
+    public var racePercent = CampaignRunner.racePercent
     public var progress: (@Sendable (String) -> Void)? = nil
     public var stop: StopFlag? = nil
     public init() {}
@@ -53,7 +55,7 @@ public enum CampaignRunner {
 
     /// The generator for what `session`'s kernel can run, and the trace its ops go into (the boot
     /// regions, the options and `requires` that kernel needs).
-    public static func generator(for session: Session, seed: UInt64, options: ModelOptions) -> (Generator, Trace) {
+    public static func generator(for session: Session, seed: UInt64, options: ModelOptions, racePercent: Int = CampaignRunner.racePercent) -> (Generator, Trace) {
         // A kernel carrying the dmem_selftest module gets its region as a further charge source.
         let selftest = session.modules.contains("dmem_selftest")
         var dynamic: [(name: String, size: UInt64)] = [("vkms/dev1", UInt64(64) << 20)]
@@ -62,7 +64,7 @@ public enum CampaignRunner {
         let transfer = session.modules.contains("transfer")
         var genConfig = GeneratorConfig(regions: [], dynamicRegions: dynamic, modelOnly: false)
         genConfig.transfer = transfer
-        genConfig.racePercent = CampaignRunner.racePercent
+        genConfig.racePercent = racePercent
         var trace = Trace(profile: session.profile, options: transfer ? options.union([.chargeTransfer]) : options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         if selftest { trace.requires = ["dmem_selftest"] }
@@ -73,7 +75,7 @@ public enum CampaignRunner {
     /// Runs generated ops in lockstep on a booted session.
     public static func run(_ session: Session, config: CampaignConfig) async -> CampaignResult {
         let start = Date()
-        var (gen, trace) = generator(for: session, seed: config.seed, options: config.options)
+        var (gen, trace) = generator(for: session, seed: config.seed, options: config.options, racePercent: config.racePercent)
         let options = trace.options
         var lockstep = Lockstep(model: session.freshModel(options: options), subject: session.kernel)
         var pending = config.prefix[...]

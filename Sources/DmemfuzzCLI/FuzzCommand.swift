@@ -28,6 +28,8 @@ struct FuzzCommand: AsyncParsableCommand {
     var campaignDir: String?
     @Option(help: "Run slice K of N of the campaign (0 <= K < N): rounds K, K+N, ... with --seed, so N machines never repeat each other's rounds; `dmemfuzz corpus merge` joins them.",
             transform: ShardArgument.parse) var shard: Shard?
+    @Option(name: .customLong("race-percent"), parsing: .unconditional, help: "Share of generated ops that are racing groups (0...100; default 6). Racing rounds are not deterministic: a round run again may take other orders.",
+            transform: Count.parser(0...100)) var racePercent: Int = CampaignRunner.racePercent
     @Flag(help: "Continue the campaign in --campaign from where it stopped.") var resume = false
     @Flag(help: "Do not minimize findings.") var noMinimize = false
     @Flag(help: "Leave KCOV off (coverage is then op signatures only; lockstep runs a few percent faster).") var noKcov = false
@@ -40,6 +42,7 @@ struct FuzzCommand: AsyncParsableCommand {
     func run() async throws {
         var cfg = CampaignConfig()
         cfg.shard = shard ?? .whole
+        cfg.racePercent = racePercent
         cfg.seed = seed; cfg.ops = ops; cfg.batch = batch; cfg.options = Set(options)
         cfg.duration = duration?.seconds
         // Input first, so a bad campaign or seed is named before a kernel is built or booted.

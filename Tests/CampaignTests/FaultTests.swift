@@ -265,10 +265,13 @@ final class FaultTests: XCTestCase {
     func testInterruptedAndResumedCampaignRecordsWhatAnUninterruptedOneDoes() throws {
         let kb = try kernel(), exe = try binary(), dir = try scratch()
         let budget = 144
-        let straight = try run(fuzzArgs(kb, dir, campaign: "straight", findings: "f1") + ["--seed", "7", "--ops", "\(budget)", "--no-minimize"], in: dir)
+        // Without racing groups: which order a group takes is the kernel's, so a racing round run
+        // twice need not record the same signatures (seen: `par(alloc|write-nonblock|alloc)
+        // evict n1` against `evict n2+`); what is pinned here is that resuming loses nothing.
+        let straight = try run(fuzzArgs(kb, dir, campaign: "straight", findings: "f1") + ["--seed", "7", "--ops", "\(budget)", "--no-minimize", "--race-percent", "0"], in: dir)
         XCTAssertEqual(straight.status, 0, straight.stderr)
 
-        let args = fuzzArgs(kb, dir, campaign: "cut", findings: "f2") + ["--seed", "7", "--no-minimize"]
+        let args = fuzzArgs(kb, dir, campaign: "cut", findings: "f2") + ["--seed", "7", "--no-minimize", "--race-percent", "0"]
         let first = try Running(exe, args + ["--ops", "\(budget)"], in: dir)
         // In the second round: after the first one is saved, within its batches.
         XCTAssertTrue(first.awaitStderr("fuzz: round 1:", timeout: 300), first.stderr)
