@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // The reference model of kernel/cgroup/dmem.c + mm/page_counter.c + TTM eviction. No I/O.
@@ -39,14 +40,13 @@ let package = Package(
         .executableTarget(name: "GuestAgent", dependencies: ["AgentCore"]),
         // Host side: child processes (Shell), the splat parser (Splat), the guest kernel and its
         // initramfs (Kernel), guests behind the Machine protocol with QEMU as the one machine (VM).
-        // (QEMU outlives any one call, so it is a Foundation.Process; Shell.run reads stdout and stderr
-        // on two threads: swift-subprocess needs a free cooperative-pool thread its synchronous
-        // callers may hold, see Shell.swift.)
+        // (QEMU outlives any one call, so it is a Foundation.Process; every other child runs through
+        // swift-subprocess in Shell, awaited, before any guest starts: see Shell.swift.)
         // Every message dmemfuzz prints on stderr, through swift-log with one handler of its own.
         .target(name: "Log", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "LogTests", dependencies: ["Log", .product(name: "Logging", package: "swift-log")]),
-        // Child processes that run to completion (gcc, strip, readelf, swift build).
-        .target(name: "Shell"),
+        // Child processes that run to completion (gcc, strip, readelf, swift build, the kernel build).
+        .target(name: "Shell", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
         .testTarget(name: "ShellTests", dependencies: ["Shell"]),
         // The console splat parser: a guest's console text in, syzbot-style reports out. No I/O, no
         // Foundation; tested against real consoles (Tests/SplatTests/testdata/).

@@ -107,11 +107,18 @@ public final class CampaignDriver {
     public var maxFindings: Int? = nil
     public private(set) var lastFinding: Finding?
     public private(set) var state: CampaignState
+    /// Ops the last `run` executed (a resumed campaign's state counts the earlier runs too).
+    public private(set) var opsThisRun = 0
     /// Set from a signal handler; checked between batches.
-    public let stopRequested = StopFlag()
+    public let stopRequested: StopFlag
+    /// The other jobs of a `fuzz --jobs N` campaign (nil: this driver is the campaign).
+    public let shared: SharedCampaign?
 
-    public init(guest: Guest, dir: String, findings: FindingStore, config: CampaignConfig, resume: Bool) throws {
+    public init(guest: Guest, dir: String, findings: FindingStore, config: CampaignConfig, resume: Bool,
+                shared: SharedCampaign? = nil) throws {
         self.guest = guest; self.store = findings; self.config = config
+        self.shared = shared
+        stopRequested = shared?.stop ?? StopFlag()
         self.dir = URL(fileURLWithPath: dir)
         try AtomicFile.checkWritable(self.dir.appendingPathComponent("corpus").path)
         try AtomicFile.checkWritable(self.dir.path)
@@ -209,6 +216,7 @@ public final class CampaignDriver {
     public func run(progress: (String) -> Void) async throws -> [String] {
         let start = Date()
         var known = Set(state.signatures)
+        shared?.merge(signatures: state.signatures, titles: state.findings)
         var newFindings: [String] = []
         let budgetStart = state.ops
         while !stopRequested.isSet && state.ops - budgetStart < config.ops {
@@ -234,7 +242,8 @@ public final class CampaignDriver {
                 guest.markDirty()
             }
             // What this round adds, measured against what was known when it first started.
-            let fresh = r.signatures.subtracting(known.subtracting(resumed?.fresh ?? []))
+            let fresh = shared?.claim(r.signatures, reclaiming: resumed?.fresh ?? [])
+                ?? r.signatures.subtracting(known.subtracting(resumed?.fresh ?? []))
             if !fresh.isEmpty, let f = r.trace {
                 known.formUnion(fresh)
                 // A round that ended in a divergence: its last op expects what the model says.
@@ -247,18 +256,24 @@ public final class CampaignDriver {
             if let f = r.finding {
                 lastFinding = f
                 var minimized: Trace? = nil
-                if minimize && !state.findings.contains(f.title) {
+                let isNew = shared?.claimFinding(f.title) ?? !state.findings.contains(f.title)
+                if minimize && isNew {
                     progress("minimizing: \(f.title)")
                     do { minimized = try await KernelMinimizer(guest: guest).minimize(f) }
                     catch { progress("not minimized: \(error)") }
                     guest.markDirty()  // the minimizer left the guest in an unknown state
                 }
-                let where_ = try store.save(f, minimized: minimized, manifest: guest.session.vm.kernel.dir)
-                if !state.findings.contains(f.title) { state.findings.append(f.title); newFindings.append(where_) }
+                let kernelDir = guest.session.vm.kernel.dir
+                let where_ = try shared?.exclusive { try store.save(f, minimized: minimized, manifest: kernelDir) }
+                    ?? store.save(f, minimized: minimized, manifest: kernelDir)
+                if !state.findings.contains(f.title) { state.findings.append(f.title) }
+                if isNew { newFindings.append(where_) }
                 progress("FINDING: \(f.title) -> \(where_)")
                 if stopOnFinding { break }
-                if let m = maxFindings, newFindings.count >= m {
-                    progress("stopping after \(newFindings.count) new finding\(newFindings.count == 1 ? "" : "s") (--max-findings \(m))")
+                let found = shared?.newFindings ?? newFindings.count
+                if let m = maxFindings, found >= m {
+                    progress("stopping after \(found) new finding\(found == 1 ? "" : "s") (--max-findings \(m))")
+                    stopRequested.set()  // the other jobs stop after their batch
                     break
                 }
             }
@@ -272,12 +287,13 @@ public final class CampaignDriver {
                 state.round += 1
             }
             state.seconds += r.seconds
+            opsThisRun = state.ops - budgetStart
             state.signatures = known.sorted()
             try save()
             let t = Date().timeIntervalSince(start)
             progress(String(format: "round %d: %d ops, %.0f ops/s, coverage %@, %d findings, %@",
                             state.round, state.ops, Double(state.ops - budgetStart) / max(t, 0.001),
-                            CampaignResult.describe(known), state.findings.count, guest.startsDescription))
+                            shared?.coverage ?? CampaignResult.describe(known), state.findings.count, guest.startsDescription))
         }
         return newFindings
     }

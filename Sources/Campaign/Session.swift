@@ -36,7 +36,7 @@ public final class Session {
                                              requested: RequestedRegions(vgem: vm.vgemParams, vkms: vm.vkmsParams))
         modules = vm.kernel.moduleNames().union(vm.kernel.features())
         interfaces = Interfaces(listing: try vm.agent.interfaces(), profile: p, options: [])
-        let ranges = wantKcov ? KcovRanges.text(for: vm.kernel) : ""
+        let ranges = wantKcov ? (KcovRanges.cached(for: vm.kernel) ?? "") : ""
         kcov = !ranges.isEmpty && (try? vm.agent.kcov(ranges: ranges)) == true
     }
 

@@ -21,7 +21,18 @@ struct Count: Sendable {
     }
 }
 
-/// A seed: any UInt64, decimal.
+/// `bench lockstep --jobs 1,2`: job counts, each 1...16, comma-separated.
+enum JobCounts {
+    @Sendable static func parse(_ s: String) throws -> [Int] {
+        let parts = s.split(separator: ",", omittingEmptySubsequences: false)
+        let counts = parts.compactMap { Int($0) }
+        guard counts.count == parts.count, !counts.isEmpty, counts.allSatisfy((1...16).contains) else {
+            throw ValidationError("not a list of job counts (want e.g. 1,2; each 1...16)")
+        }
+        return counts
+    }
+}
+
 /// `--shard K/N`.
 enum ShardArgument {
     @Sendable static func parse(_ s: String) throws -> Shard {
@@ -30,6 +41,7 @@ enum ShardArgument {
     }
 }
 
+/// A seed: any UInt64, decimal.
 enum Seed {
     @Sendable static func parse(_ s: String) throws -> UInt64 {
         guard let v = UInt64(s) else { throw ValidationError("not a seed (want 0...\(UInt64.max))") }

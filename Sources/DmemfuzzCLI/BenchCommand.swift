@@ -21,20 +21,23 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Ops to run (model: 2000000, lockstep: 2000 by default).", transform: Count.parser(Count.ops)) var ops: Int?
     @Option(help: "Profile.") var profile: KernelProfile = .v7_3
     @Option(parsing: .unconditional, help: "Ops per batch (lockstep; 1...4096).", transform: Count.parser(1...4096)) var batch: Int = 16
+    @Option(parsing: .unconditional, help: "lockstep: guests run at once instead, as `fuzz --jobs` runs them, e.g. 1,2: prints each count's ops/s and its ratio to the first.",
+            transform: JobCounts.parse) var jobs: [Int]?
     @OptionGroup var guest: GuestOptions
 
     func run() async throws {
         switch what {
         case .model: try await model(ops ?? 2_000_000)
-        case .lockstep: try await lockstep(ops ?? 2000)
-        case .rebuild: try rebuild()
-        case .boot: try boot()
+        case .lockstep:
+            if let jobs { try await scaling(jobs, ops: ops ?? 1000) } else { try await lockstep(ops ?? 2000) }
+        case .rebuild: try await rebuild()
+        case .boot: try await boot()
         }
     }
 
     func lockstep(_ n: Int) async throws {
         let t0 = Date()
-        let vm = try guest.makeVM()
+        let vm = try await guest.makeVM()
         try vm.start()
         let session = try Session(machine: vm)
         defer { session.stop() }
@@ -61,13 +64,44 @@ struct BenchCommand: AsyncParsableCommand {
         } else { print("C-loop baseline: the guest did not reset after the campaign; skipped") }
         guard session.kcov else { return }
         // The same ops in a guest with KCOV left off: what coverage costs, measured in this run.
-        let plainVM = try guest.makeVM()
+        let plainVM = try await guest.makeVM()
         try plainVM.start()
         let plain = try Session(machine: plainVM, kcov: false)
         defer { plain.stop() }
         let r2 = await CampaignRunner.run(plain, config: cfg)
         let on = Double(r.executed) / r.seconds, off = Double(r2.executed) / r2.seconds
         print(String(format: "same ops with KCOV off: %.0f ops/s; with KCOV on lockstep runs at %.0f%% of that", off, 100 * on / off))
+    }
+
+    /// `fuzz --jobs` scaling (issue 12): for each count k, k guests of one pool each run the same
+    /// number of generated lockstep ops at once (seeds 42, 43, ...), each on a thread of its own
+    /// (`Jobs.each`); ops/s is all jobs' ops over the wall time from the first start to the last
+    /// end, and the ratio is against the first count's, measured in the same run.
+    func scaling(_ counts: [Int], ops n: Int) async throws {
+        let pool = try await guest.pool()
+        print("lockstep with jobs: \(n) ops per job, batch \(batch), \(ProcessInfo.processInfo.activeProcessorCount) host cores")
+        var first: Double?
+        for k in counts {
+            var sessions: [Session] = []
+            for _ in 0..<k { sessions.append(try Session(machine: try pool.create())) }
+            let batch = batch
+            let t0 = ContinuousClock.now
+            let results = await Jobs.each(sessions) { s, j -> CampaignResult in
+                var cfg = CampaignConfig()
+                cfg.seed = 42 &+ UInt64(j); cfg.ops = n; cfg.batch = batch
+                return await CampaignRunner.run(s, config: cfg)
+            }
+            let wall = (ContinuousClock.now - t0) / .seconds(1)
+            for s in sessions { s.stop() }
+            let rs = results.compactMap { try? $0.get() }
+            let total = rs.reduce(0) { $0 + $1.executed }
+            let rate = Double(total) / wall
+            first = first ?? rate
+            let perJob = rs.map { String(format: "%.0f", Double($0.executed) / $0.seconds) }.joined(separator: ", ")
+            let stopped = rs.compactMap { $0.finding?.title }
+            print(String(format: "jobs=%d: %d ops in %.1f s = %.0f ops/s (per job: %@ ops/s), %.2fx of jobs=%d%@", k, total, wall, rate, perJob,
+                         rate / first!, counts[0], stopped.isEmpty ? "" : " (stopped at a finding: \(stopped.joined(separator: "; ")))"))
+        }
     }
 
     /// The honest baseline (issue 14): one generated trace run in lockstep, then the same trace's
@@ -91,7 +125,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard case .clean = await session.reset(from: r.model, splatsSeen: session.vm.splats().count) else {
             print("C-loop baseline: the guest did not reset after the lockstep run; skipped"); return
         }
-        try session.vm.agent.put("/tmp/repro", try ReproBinary.build(try Repro.c(trace)))
+        try session.vm.agent.put("/tmp/repro", try await ReproBinary.build(try Repro.c(trace)))
         func timed(_ cmd: String) throws -> (Double, Int, String) {
             let t0 = Date(); let (st, out) = try session.vm.agent.shell(cmd, timeout: 600); return (Date().timeIntervalSince(t0), st, out)
         }
@@ -126,21 +160,21 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// A clean guest two ways in one run: a cold boot (no snapshot) and a restore of the booted
     /// guest's snapshot (`Sources/VM/Snapshot.swift`), each from QEMU start to the agent answering.
-    func boot() throws {
-        func up(snapshots: Bool) throws -> QemuMachine {
-            let vm = try guest.makeVM(snapshots: snapshots)
+    func boot() async throws {
+        func up(snapshots: Bool) async throws -> QemuMachine {
+            let vm = try await guest.makeVM(snapshots: snapshots)
             try vm.start()
             _ = try vm.agent.hello()
             return vm
         }
-        let cold = try up(snapshots: false)
+        let cold = try await up(snapshots: false)
         let phases = BootPhases(console: cold.console, readyUptime: cold.guestReadyUptime)
         cold.poweroff()
-        let first = try up(snapshots: true)  // saves the snapshot if there is none yet
+        let first = try await up(snapshots: true)  // saves the snapshot if there is none yet
         first.poweroff()
         var restores: [Double] = []
         for _ in 0..<3 {
-            let vm = try up(snapshots: true)
+            let vm = try await up(snapshots: true)
             vm.poweroff()
             guard vm.bootKind == .restored else { throw ValidationError("the snapshot was not restored (see \(vm.workDir.path))") }
             restores.append(vm.readySeconds ?? -1)
@@ -156,10 +190,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Incremental rebuild: a one-line change to kernel/cgroup/dmem.c as a series (a new comment
     /// line, unique per run so the build key is new), timed against the cached base build.
-    func rebuild() throws {
+    func rebuild() async throws {
         let root = KernelBuild.packageRoot()
         let t0 = Date()
-        let base = try KernelBuild.build(root: root, version: guest.kernelVersion)
+        let base = try await KernelBuild.build(root: root, version: guest.kernelVersion)
         let baseSeconds = Date().timeIntervalSince(t0)
         let src = base.dir.appendingPathComponent("src/kernel/cgroup/dmem.c")
         let lines = try String(contentsOf: src, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
@@ -176,7 +210,7 @@ struct BenchCommand: AsyncParsableCommand {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-bench-rebuild.patch")
         try patch.write(to: file, atomically: true, encoding: .utf8)
         let t1 = Date()
-        _ = try KernelBuild.build(root: root, version: guest.kernelVersion, series: [file.path])
+        _ = try await KernelBuild.build(root: root, version: guest.kernelVersion, series: [file.path])
         let rebuild = Date().timeIntervalSince(t1)
         print(String(format: "base build lookup: %.1f s (cached)", baseSeconds))
         print(String(format: "one-line kernel/cgroup/dmem.c change: rebuilt in %.1f s (goal <= 60 s)", rebuild))

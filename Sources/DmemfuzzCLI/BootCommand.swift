@@ -35,7 +35,6 @@ struct GuestOptions: ParsableArguments {
     var noSnapshot = false
     @OptionGroup var logging: LogOptions
 
-    /// A series that contributes nothing is a usage error before any kernel is built or booted.
     func validate() throws {
         // Module parameters the model reads its region sizes from: a value it cannot read would
         // silently leave the model at its default size while the module gets something else.
@@ -48,44 +47,45 @@ struct GuestOptions: ParsableArguments {
                 }
             }
         }
-        if kernel == nil, let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
     }
 
     /// Guests of one kernel build with default guest settings, the agent and initramfs done once:
     /// a guest booted again after a splat, or for each candidate of a leak's minimization, costs
     /// the restore alone (hashing the 14 MB agent for the initramfs key took about a second).
-    static func pool(kernel kb: KernelBuild) throws -> QemuPool {
-        let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
-        return QemuPool(config: QemuConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: agent)))
+    static func pool(kernel kb: KernelBuild) async throws -> QemuPool {
+        let agent = try await Initramfs.agentBinary(root: KernelBuild.packageRoot())
+        return QemuPool(config: try await QemuConfig(kernel: kb, initramfs: try await Initramfs.build(kernel: kb, agent: agent)).prepared())
     }
 
     /// A booted guest for a command, or the one-line error and exit 2; `profile` overrides the
     /// one the kernel release names.
-    func startGuest(profile: KernelProfile? = nil) throws -> Guest {
-        do { return try Guest(profile: profile, pool: try pool()) } catch { throw Self.startError(error) }
+    func startGuest(profile: KernelProfile? = nil) async throws -> Guest {
+        do { return try Guest(profile: profile, pool: try await pool()) } catch { throw Self.startError(error) }
     }
 
     /// The one line for a guest that could not start: a refused series or a failed kernel build
     /// says what it is in its own line; anything else is "cannot start the guest: …".
     static func startError(_ error: Error) -> BadInput {
+        if let e = error as? BadInput { return e }
         if let e = error as? KernelError, case .build = e { return BadInput("\(e)") }
         return BadInput("cannot start the guest: \(error)")
     }
 
-    func makeVM() throws -> QemuMachine { try makeVM(snapshots: !noSnapshot) }
+    func makeVM() async throws -> QemuMachine { try await makeVM(snapshots: !noSnapshot) }
 
-    func makeVM(snapshots: Bool) throws -> QemuMachine { QemuMachine(config: try vmConfig(snapshots: snapshots)) }
+    func makeVM(snapshots: Bool) async throws -> QemuMachine { QemuMachine(config: try await vmConfig(snapshots: snapshots)) }
 
     /// The pool of a guest that is started many times: the kernel build looked up (or built),
     /// the agent and initramfs checked, once.
-    func pool() throws -> QemuPool { QemuPool(config: try vmConfig(snapshots: !noSnapshot)) }
+    func pool() async throws -> QemuPool { QemuPool(config: try await vmConfig(snapshots: !noSnapshot)) }
 
-    func vmConfig(snapshots: Bool) throws -> QemuConfig {
+    /// The configuration of this command's guests, prepared (`QemuConfig.prepare`).
+    func vmConfig(snapshots: Bool) async throws -> QemuConfig {
         let kb: KernelBuild
         if let kernel { kb = try KernelBuild(dir: URL(fileURLWithPath: kernel)) }
-        else { kb = try KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, sanitizer: sanitizer, log: logging.logger()) }
-        let agent = try Initramfs.agentBinary(root: KernelBuild.packageRoot())
-        let initrd = try Initramfs.build(kernel: kb, agent: agent)
+        else { kb = try await KernelBuild.build(root: KernelBuild.packageRoot(), version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, sanitizer: sanitizer, log: logging.logger()) }
+        let agent = try await Initramfs.agentBinary(root: KernelBuild.packageRoot())
+        let initrd = try await Initramfs.build(kernel: kb, agent: agent)
         var cfg = QemuConfig(kernel: kb, initramfs: initrd)
         cfg.memoryMB = memory
         cfg.accel = accel
@@ -94,11 +94,36 @@ struct GuestOptions: ParsableArguments {
         cfg.cmdline += append
         cfg.snapshots = snapshots
         cfg.log = logging.logger()
+        try await cfg.prepare()
         return cfg
     }
 }
 
-struct BootCommand: ParsableCommand {
+/// A command that starts guests of `guest`: `Dmemfuzz.main` checks its series before the command
+/// runs, as part of validating its arguments (a check that runs a script, so it cannot be in the
+/// synchronous `validate()`).
+protocol GuestCommand {
+    var guest: GuestOptions { get }
+}
+
+extension GuestOptions {
+    /// A series that contributes nothing is a usage error before anything is read, built or booted.
+    func checkSeries() async throws {
+        if kernel == nil, let problem = await KernelBuild.seriesProblem(series) { throw BadInput(problem) }
+    }
+}
+
+extension BootCommand: GuestCommand {}
+extension ShellCommand: GuestCommand {}
+extension FuzzCommand: GuestCommand {}
+extension CheckCommand: GuestCommand {}
+extension ReplayCommand: GuestCommand {}
+extension MinimizeCommand: GuestCommand {}
+extension ReproCommand: GuestCommand {}
+extension DiffCommand: GuestCommand {}
+extension BenchCommand: GuestCommand {}
+
+struct BootCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot",
         abstract: "Boot the guest kernel, print time-to-agent-ready and dmem.capacity, power off.")
@@ -107,8 +132,8 @@ struct BootCommand: ParsableCommand {
     @Flag(help: "Also print the agent's state dump (every cgroup's dmem.* files).") var state = false
     @Flag(help: "Print the whole console log.") var console = false
 
-    func run() throws {
-        let vm = try guest.makeVM()
+    func run() async throws {
+        let vm = try await guest.makeVM()
         defer { vm.poweroff() }
         do { try vm.start() } catch let e as VMError {
             // Nothing booted (a bad setting): a setup error, one line, exit 2.

@@ -38,7 +38,7 @@ struct CheckCommand: AsyncParsableCommand {
         if seconds > 0 {
             var cfg = CampaignConfig()
             cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max; cfg.options = Set(options)
-            let g = try guest.startGuest(profile: profile)
+            let g = try await guest.startGuest(profile: profile)
             defer { g.stop() }
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
             let driver = try CampaignDriver(guest: g, dir: dir, findings: try FindingStore(root: findings), config: cfg, resume: false)

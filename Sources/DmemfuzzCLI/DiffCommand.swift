@@ -31,10 +31,10 @@ struct DiffCommand: AsyncParsableCommand {
         if guest.series.isEmpty && guest.kernel == nil {
             throw ValidationError("diff compares a patched kernel with its base: give --series FILE (or --kernel DIR)")
         }
-        if let p = KernelBuild.seriesProblem(baseSeries) { throw BadInput(p) }
     }
 
     func run() async throws {
+        if let p = await KernelBuild.seriesProblem(baseSeries) { throw BadInput(p) }
         var baseOptions = guest
         baseOptions.series = baseSeries
         baseOptions.kernel = baseKernel
@@ -42,9 +42,9 @@ struct DiffCommand: AsyncParsableCommand {
         if guest.kernel == nil { patchedOptions.series = baseSeries + guest.series }
         let traces = try loadCorpus(corpus.isEmpty ? [KernelBuild.packageRoot().appendingPathComponent("corpora").path] : corpus)
 
-        let base = try baseOptions.startGuest(profile: profile)
+        let base = try await baseOptions.startGuest(profile: profile)
         defer { base.stop() }
-        let patched = try patchedOptions.startGuest(profile: profile)
+        let patched = try await patchedOptions.startGuest(profile: profile)
         defer { patched.stop() }
         let bs = base.session, ps = patched.session
         say("base:    \(bs.release) (\(bs.vm.kernel.dir.lastPathComponent))" + seriesLine(bs))

@@ -21,6 +21,7 @@ struct Dmemfuzz: AsyncParsableCommand {
         let args = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(args)
+            if let g = command as? GuestCommand { try await g.guest.checkSeries() }
             if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)

@@ -36,51 +36,81 @@ struct FuzzCommand: AsyncParsableCommand {
     @Option(help: "Seed traces (files or directories; repeatable): half the rounds start from a prefix of one of them or of the campaign's corpus.")
     var seeds: [String] = ["corpora"]
 
+    @Option(parsing: .unconditional, help: "Guests fuzzing at once (1...64), each with its own seed stream (shard j of N within the campaign) and its own <campaign>/job-j, sharing signatures, findings and the stop; `corpus merge` joins their corpora.",
+            transform: Count.parser(1...64)) var jobs: Int = 1
+
     var campaign: String { campaignDir ?? (shard ?? .whole).defaultCampaign }
     var findingsDir: String { findings ?? (shard == nil ? "findings" : campaign + "/findings") }
+    /// Each job's campaign directory: the campaign itself for one job.
+    var jobDirs: [String] { jobs == 1 ? [campaign] : (0..<jobs).map { (campaign as NSString).appendingPathComponent("job-\($0)") } }
+
+    /// Job j of N runs shard j of N within this campaign's shard: no two jobs (nor shards) share a round.
+    func jobShard(_ j: Int) -> Shard {
+        let s = shard ?? .whole
+        return Shard(index: s.index * jobs + j, count: s.count * jobs)
+    }
 
     func run() async throws {
         var cfg = CampaignConfig()
-        cfg.shard = shard ?? .whole
         cfg.racePercent = racePercent
-        cfg.seed = seed; cfg.ops = ops; cfg.batch = batch; cfg.options = Set(options)
+        cfg.seed = seed; cfg.batch = batch; cfg.options = Set(options)
         cfg.duration = duration?.seconds
         // Input first, so a bad campaign or seed is named before a kernel is built or booted.
         let seedTraces = try TraceFiles.seeds(seeds)
         let store: FindingStore
         do {
-            _ = try CampaignDriver.load(dir: campaign, seed: seed, resume: resume)
-            try AtomicFile.checkWritable(campaign)
+            for d in jobDirs {
+                _ = try CampaignDriver.load(dir: d, seed: seed, resume: resume)
+                try AtomicFile.checkWritable(d)
+            }
             store = try FindingStore(root: findingsDir)
         } catch { throw BadInput("\(error)") }
-        let g: Guest
-        do { g = try Guest(profile: profile, kcov: !noKcov, pool: try guest.pool()) }
-        catch { throw GuestOptions.startError(error) }
-        let driver: CampaignDriver
-        do { driver = try CampaignDriver(guest: g, dir: campaign, findings: store, config: cfg, resume: resume) }
-        catch { g.stop(); throw BadInput("\(error)") }
-        defer { driver.guest.stop() }
-        driver.roundOps = round
-        driver.seeds = seedTraces
-        driver.minimize = !noMinimize
-        driver.maxFindings = maxFindings
-        // Ctrl-C: finish the batch in flight, save state and corpus, power the guest off.
+        let shared = jobs > 1 ? SharedCampaign() : nil
+        var drivers: [CampaignDriver] = []
+        defer { for d in drivers { d.guest.stop() } }
+        do {
+            let pool = try await guest.pool()
+            for (j, d) in jobDirs.enumerated() {
+                let g = try Guest(profile: profile, kcov: !noKcov, pool: pool)
+                var c = cfg
+                c.shard = jobShard(j)
+                c.ops = ops / jobs + (j < ops % jobs ? 1 : 0)
+                let driver: CampaignDriver
+                do { driver = try CampaignDriver(guest: g, dir: d, findings: store, config: c, resume: resume, shared: shared) }
+                catch { g.stop(); throw BadInput("\(error)") }
+                driver.roundOps = round
+                driver.seeds = seedTraces
+                driver.minimize = !noMinimize
+                driver.maxFindings = maxFindings
+                drivers.append(driver)
+            }
+        } catch let e as BadInput { throw e } catch { throw GuestOptions.startError(error) }
+        // Ctrl-C: finish the batch in flight, save state and corpus, power the guests off.
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         let log = guest.logging.logger()
-        source.setEventHandler { [stop = driver.stopRequested] in
+        source.setEventHandler { [stops = drivers.map(\.stopRequested)] in
             log.notice("\nfuzz: stopping after this batch (state is saved; --resume continues)")
-            stop.set()
+            for s in stops { s.set() }
         }
         source.resume()
-        let s = driver.guest.session
+        let s = drivers[0].guest.session
         print("kernel \(s.release), profile \(s.profile), regions: \(s.bootRegions.map(TracePrinter.op).joined(separator: ", "))")
         if let i = s.interfaces.summary { print("\(i) (the profile does not model them: read in the whole-tree reads, not compared)") }
         for w in s.seriesWarnings { print("series warning (W=1, not in the base tree): \(w)") }
-        let found = try await driver.run { log.info("fuzz: \($0)") }
-        let st = driver.state
-        print(String(format: "%d ops in %.1f s of lockstep (%.0f ops/s), %d signatures, %d findings (%d new this run)",
-                     st.ops, st.seconds, Double(st.ops) / max(st.seconds, 0.001), st.signatures.count, st.findings.count, found.count))
+        let t0 = ContinuousClock.now
+        let found = try await Jobs.run(drivers) { j, line in log.info(jobs == 1 ? "fuzz: \(line)" : "fuzz: job \(j): \(line)") }
+        let wall = (ContinuousClock.now - t0) / .seconds(1)
+        let ops = drivers.reduce(0) { $0 + $1.state.ops }
+        let signatures = Set(drivers.flatMap(\.state.signatures)).count
+        let titles = Set(drivers.flatMap(\.state.findings)).count
+        if jobs == 1, let st = drivers.first?.state {
+            print(String(format: "%d ops in %.1f s of lockstep (%.0f ops/s), %d signatures, %d findings (%d new this run)",
+                         st.ops, st.seconds, Double(st.ops) / max(st.seconds, 0.001), signatures, titles, found.count))
+        } else {
+            print(String(format: "%d ops in %.1f s with %d jobs (%.0f ops/s this run), %d signatures, %d findings (%d new this run); job corpora in %@/job-*/corpus",
+                         ops, wall, jobs, Double(drivers.reduce(0) { $0 + $1.opsThisRun }) / max(wall, 0.001), signatures, titles, found.count, campaign))
+        }
         for f in found { print("FINDING \(f)") }
         if !found.isEmpty { throw ExitCode(1) }
     }

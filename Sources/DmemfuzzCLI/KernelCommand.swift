@@ -9,7 +9,7 @@ struct KernelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kernel", abstract: "Guest kernel builds.",
                                                     subcommands: [Build.self])
 
-    struct Build: ParsableCommand {
+    struct Build: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build (or find in the cache) the patched guest kernel; print its directory and manifest.")
         @Option(name: .customLong("kernel-version"), help: "Debian linux-source version: 7.2 or 7.3.") var kernelVersion = "7.3"
@@ -21,13 +21,10 @@ struct KernelCommand: ParsableCommand {
         @Option(help: "Sanitizer of the guest kernel: kasan (default, with lockdep) or kcsan (data races; its own build).") var sanitizer: Sanitizer = .kasan
         @OptionGroup var logging: LogOptions
 
-        func validate() throws {
-            if let problem = KernelBuild.seriesProblem(series) { throw BadInput(problem) }
-        }
-
-        func run() throws {
+        func run() async throws {
+            if let problem = await KernelBuild.seriesProblem(series) { throw BadInput(problem) }
             let kb: KernelBuild
-            do { kb = try KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, sanitizer: sanitizer, log: logging.logger()) }
+            do { kb = try await KernelBuild.build(version: kernelVersion, series: series, tree: kernelTree, config: config, allowFuzz: allowFuzz, sanitizer: sanitizer, log: logging.logger()) }
             catch { logging.logger().error("dmemfuzz: \(error)"); throw ExitCode(2) }
             print(kb.dir.path)
             print((try? String(contentsOf: kb.dir.appendingPathComponent("manifest.json"), encoding: .utf8)) ?? "")

@@ -30,7 +30,7 @@ enum KernelReplay {
             let more = bad.dropFirst().map { String($0.description.prefix { $0 != ":" }) }
             throw BadInput(more.isEmpty ? first.description : "\(first) (and \(more.count) more unusable: \(more.joined(separator: ", ")))")
         }
-        let guest = try options.startGuest(profile: profile)
+        let guest = try await options.startGuest(profile: profile)
         defer { guest.stop() }
         booted(guest.session)
         if let i = guest.session.interfaces.summary { log("\(i) (the profile does not model them: not compared)") }

@@ -22,7 +22,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         let (dir, traceFile) = FindingFiles.locate(finding)
         var (trace, _) = try TraceFiles.load(traceFile)
         trace.options.formUnion(options)
-        let g = try guest.startGuest(profile: profile)
+        let g = try await guest.startGuest(profile: profile)
         defer { g.stop() }
         let s = g.session
         var unexpected = trace
@@ -52,7 +52,7 @@ struct MinimizeCommand: AsyncParsableCommand {
 }
 
 /// Writes a finding's standalone reproducer.
-struct ReproCommand: ParsableCommand {
+struct ReproCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repro",
         abstract: "Print the standalone C reproducer of a finding (its minimized trace if present); with --run, build it and run it in a guest. Exit 1 when it reproduces there (a mismatch or a splat), 0 when not.")
@@ -61,12 +61,12 @@ struct ReproCommand: ParsableCommand {
     var runInGuest = false
     @OptionGroup var guest: GuestOptions
 
-    func run() throws {
+    func run() async throws {
         let source = try reproducerSource()
         guard runInGuest else { print(source, terminator: ""); return }
         let bin: [UInt8]
-        do { bin = try ReproBinary.build(source) } catch { throw BadInput("repro.c does not compile: \(error)") }
-        let g = try guest.startGuest()
+        do { bin = try await ReproBinary.build(source) } catch { throw BadInput("repro.c does not compile: \(error)") }
+        let g = try await guest.startGuest()
         defer { g.stop() }
         let vm = g.session.vm
         let before = vm.splats().count

@@ -45,11 +45,11 @@ struct SelftestCommand: AsyncParsableCommand {
             log("== \(name): building")
             let b0 = Date()
             let kernel: KernelBuild
-            do { kernel = try KernelBuild.build(root: root, version: kernelVersion, series: [patch]) }
+            do { kernel = try await KernelBuild.build(root: root, version: kernelVersion, series: [patch]) }
             catch { rows.append(Row(name: name, caught: "build failed: \(error)", seconds: 0, minimized: nil, buildSeconds: 0)); continue }
             let buildSeconds = Date().timeIntervalSince(b0)
             let t0 = Date()
-            let g = try Guest(pool: try GuestOptions.pool(kernel: kernel))
+            let g = try Guest(pool: try await GuestOptions.pool(kernel: kernel))
             defer { g.stop() }
             var caught: Finding? = nil
             var how = "not caught"

@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import VM
 
-struct ShellCommand: ParsableCommand {
+struct ShellCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shell",
         abstract: "Interactive guest shell: each stdin line runs in busybox sh in the guest (`exit` or EOF quits).")
@@ -12,8 +12,8 @@ struct ShellCommand: ParsableCommand {
     @OptionGroup var guest: GuestOptions
     @Option(help: "Per-command timeout, seconds.") var timeout: Double = 120
 
-    func run() throws {
-        let vm = try guest.makeVM()
+    func run() async throws {
+        let vm = try await guest.makeVM()
         defer { vm.poweroff() }
         try vm.start()
         let hello = try vm.agent.hello()

@@ -11,7 +11,7 @@ public enum Initramfs {
     /// The release agent binary: $DMEMFUZZ_AGENT, else <root>/.build-agent-static/release/dmemfuzz-agent
     /// (its own scratch path: `swift test --scratch-path .build-agent` holds that one's lock),
     /// (re)built with --static-swift-stdlib when missing or older than its sources.
-    public static func agentBinary(root: URL = KernelBuild.packageRoot()) throws -> URL {
+    public static func agentBinary(root: URL = KernelBuild.packageRoot()) async throws -> URL {
         if let p = ProcessInfo.processInfo.environment["DMEMFUZZ_AGENT"] { return URL(fileURLWithPath: p) }
         let bin = root.appendingPathComponent(".build-agent-static/release/dmemfuzz-agent")
         let fm = FileManager.default
@@ -26,7 +26,7 @@ public enum Initramfs {
             }
         }
         if stale {
-            try Shell.run(["swift", "build", "-c", "release", "--product", "dmemfuzz-agent", "--static-swift-stdlib",
+            try await Shell.run(["swift", "build", "-c", "release", "--product", "dmemfuzz-agent", "--static-swift-stdlib",
                            "--scratch-path", root.appendingPathComponent(".build-agent-static").path],
                           mergeStderr: true, cwd: root)
         }
@@ -60,8 +60,8 @@ public enum Initramfs {
     /// never while loading. Every byte of the uncompressed initramfs costs unpack time under TCG
     /// (~0.1 s/MB with KASAN), so the guest gets a stub exporting the same versioned symbols that
     /// return NULL/0. $DMEMFUZZ_REAL_LIBCRYPTO=1 ships the real library.
-    static func cryptoStub(in dir: URL, libkmod: String = "/lib/x86_64-linux-gnu/libkmod.so.2") throws -> URL {
-        let nm = try Shell.run(["/usr/bin/nm", "-D", "--undefined-only", "--with-symbol-versions", libkmod])
+    static func cryptoStub(in dir: URL, libkmod: String = "/lib/x86_64-linux-gnu/libkmod.so.2") async throws -> URL {
+        let nm = try await Shell.run(["/usr/bin/nm", "-D", "--undefined-only", "--with-symbol-versions", libkmod])
         var syms: [String: [String]] = [:]
         for line in nm.split(separator: "\n") {
             guard let field = line.split(separator: " ").last, let at = field.firstIndex(of: "@") else { continue }
@@ -75,7 +75,7 @@ public enum Initramfs {
         let out = dir.appendingPathComponent("libcrypto.so.3")
         try c.write(to: src, atomically: true, encoding: .utf8)
         try vs.write(to: map, atomically: true, encoding: .utf8)
-        try Shell.run(["/usr/bin/gcc", "-shared", "-fPIC", "-O2", "-s", "-o", out.path, src.path,
+        try await Shell.run(["/usr/bin/gcc", "-shared", "-fPIC", "-O2", "-s", "-o", out.path, src.path,
                        "-Wl,--version-script=\(map.path)", "-Wl,-soname,libcrypto.so.3"])
         return out
     }
@@ -86,7 +86,7 @@ public enum Initramfs {
 
     /// Returns the cached (or freshly written) cpio for `kernel` + `agent`.
     public static func build(kernel: KernelBuild, agent: URL, modules: [String] = defaultModules,
-                             busybox: String = "/bin/busybox") throws -> URL {
+                             busybox: String = "/bin/busybox") async throws -> URL {
         let fm = FileManager.default
         let agentData = try Data(contentsOf: agent)
         let busyboxData = try Data(contentsOf: URL(fileURLWithPath: busybox))
@@ -103,7 +103,7 @@ public enum Initramfs {
         defer { try? fm.removeItem(at: tmp) }
         let stripped = tmp.appendingPathComponent("init")
         try fm.copyItem(at: agent, to: stripped)
-        try Shell.run(["strip", stripped.path])
+        try await Shell.run(["strip", stripped.path])
 
         var c = CpioWriter()
         for d in ["/bin", "/sbin", "/dev", "/proc", "/sys", "/tmp", "/lib", "/lib64", "/etc", "/root", "/usr", "/usr/bin", "/usr/sbin",
@@ -113,7 +113,7 @@ public enum Initramfs {
         c.file("/init", contents: try Data(contentsOf: stripped))
 
         // Shared libraries of the agent (glibc, libkmod + its compressors, libcap, libstdc++).
-        let ldd = try Shell.run(["ldd", agent.path])
+        let ldd = try await Shell.run(["ldd", agent.path])
         for line in ldd.split(separator: "\n") {
             let t = line.trimmingCharacters(in: .whitespaces)
             var path: String?
@@ -123,7 +123,7 @@ public enum Initramfs {
             var real = URL(fileURLWithPath: p).resolvingSymlinksInPath()
             if URL(fileURLWithPath: p).lastPathComponent == "libcrypto.so.3",
                ProcessInfo.processInfo.environment["DMEMFUZZ_REAL_LIBCRYPTO"] == nil,
-               let stub = try? cryptoStub(in: tmp) {
+               let stub = try? await cryptoStub(in: tmp) {
                 real = stub
             }
             c.file(p.hasPrefix("/lib64/") ? p : "/lib/x86_64-linux-gnu/" + URL(fileURLWithPath: p).lastPathComponent,
@@ -132,7 +132,7 @@ public enum Initramfs {
 
         // busybox and its applets.
         c.file("/bin/busybox", contents: busyboxData)
-        let applets = (try? Shell.run([busybox, "--list-full"])) ?? ""
+        let applets = (try? await Shell.run([busybox, "--list-full"])) ?? ""
         for a in applets.split(separator: "\n") where !a.isEmpty && a != "bin/busybox" {
             c.symlink("/" + a, target: "/bin/busybox")
         }

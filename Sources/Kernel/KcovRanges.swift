@@ -8,20 +8,27 @@ public enum KcovRanges {
     public static let files = ["kernel/cgroup/dmem.c", "mm/page_counter.c"]
 
     /// `start end` hex lines for the agent's `kcov` request; empty when the build has no vmlinux
-    /// or readelf fails (the campaign then runs on op signatures alone).
-    public static func text(for kernel: KernelBuild) -> String {
-        // Every boot needs them and the build never changes: keep them beside the build.
-        let cached = kernel.dir.appendingPathComponent("kcov-ranges")
-        if let t = try? String(contentsOf: cached, encoding: .utf8) { return t }
-        let t = compute(kernel)
-        if !t.isEmpty { try? t.write(to: cached, atomically: true, encoding: .utf8) }
+    /// or readelf fails (the campaign then runs on op signatures alone). Every boot needs them and
+    /// the build never changes: they are kept beside the build, where `cached` reads them.
+    public static func text(for kernel: KernelBuild) async -> String {
+        if let t = cached(for: kernel) { return t }
+        let t = await compute(kernel)
+        if !t.isEmpty { try? t.write(to: cacheFile(kernel), atomically: true, encoding: .utf8) }
         return t
     }
 
-    static func compute(_ kernel: KernelBuild) -> String {
+    /// The ranges `text` computed for this build, without running anything (a guest's session
+    /// reads them; `QemuConfig.prepare` computed them before the first guest started).
+    public static func cached(for kernel: KernelBuild) -> String? {
+        try? String(contentsOf: cacheFile(kernel), encoding: .utf8)
+    }
+
+    static func cacheFile(_ kernel: KernelBuild) -> URL { kernel.dir.appendingPathComponent("kcov-ranges") }
+
+    static func compute(_ kernel: KernelBuild) async -> String {
         let vmlinux = kernel.dir.appendingPathComponent("vmlinux")
         guard FileManager.default.fileExists(atPath: vmlinux.path),
-              let symtab = try? Shell.run(["readelf", "-sW", vmlinux.path]) else { return "" }
+              let symtab = try? await Shell.run(["readelf", "-sW", vmlinux.path]) else { return "" }
         var defined: [String: Set<String>] = [:]
         for f in files {
             let src = kernel.dir.appendingPathComponent("src").appendingPathComponent(f)

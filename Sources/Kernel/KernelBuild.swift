@@ -1,6 +1,7 @@
 import Foundation
 import Log
 import Logging
+import Shell
 
 /// A kernel build directory of vm/build-kernel.sh: bzImage, modroot/lib/modules/<release>/, manifest.json.
 public struct KernelBuild: Sendable {
@@ -76,19 +77,13 @@ public struct KernelBuild: Sendable {
     /// The one line vm/apply-series.sh --check prints for the first series that would contribute
     /// nothing (missing, empty, binary, no diff, a directory without patch files), or nil when
     /// every series has something to apply. Cheap: nothing is fetched or built.
-    public static func seriesProblem(root: URL = packageRoot(), _ series: [String]) -> String? {
+    public static func seriesProblem(root: URL = packageRoot(), _ series: [String]) async -> String? {
         guard !series.isEmpty else { return nil }
-        let p = Process()
-        p.executableURL = root.appendingPathComponent("vm/apply-series.sh")
-        p.arguments = ["--check"] + series
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        do { try p.run() } catch { return "\(p.executableURL!.path): cannot run (\(error))" }
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus != 0 else { return nil }
-        return text.split(separator: "\n").first.map(String.init) ?? "apply-series.sh --check exited \(p.terminationStatus)"
+        let script = root.appendingPathComponent("vm/apply-series.sh").path
+        do { try await Shell.run([script, "--check"] + series) } catch let e as ShellError {
+            return e.output.split(separator: "\n").first.map(String.init) ?? "apply-series.sh --check \(e.how)"
+        } catch { return "\(script): cannot run (\(error))" }
+        return nil
     }
 
     /// Runs vm/build-kernel.sh (cheap when cached: it prints the build dir and exits). Its
@@ -96,66 +91,28 @@ public struct KernelBuild: Sendable {
     /// is the error (`KernelError.build`), so a refused series or a failed make is said once.
     public static func build(root: URL = packageRoot(), version: String, series: [String] = [], tree: String? = nil,
                              config: [String] = [], allowFuzz: Bool = false, sanitizer: Sanitizer = .kasan,
-                             log: Logger = .dmemfuzz()) throws -> KernelBuild {
+                             log: Logger = .dmemfuzz()) async throws -> KernelBuild {
         var argv: [String] = [root.appendingPathComponent("vm/build-kernel.sh").path]
         argv += tree.map { ["--kernel-tree", $0] } ?? ["--kernel-version", version]
         argv += series.flatMap { ["--series", $0] }
         if allowFuzz { argv.append("--allow-fuzz") }
         argv += config.flatMap { ["--config", $0] }
         if sanitizer != .kasan { argv += ["--sanitizer", sanitizer.rawValue] }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // stderr: forward each line once the next one arrives; keep the last one back
-        let held = HeldLine(log: log)
-        let reader = Thread {
-            var buf = Data()
-            let h = err.fileHandleForReading
-            while true {
-                let chunk = h.availableData
-                if chunk.isEmpty { break }
-                buf.append(chunk)
-                while let nl = buf.firstIndex(of: 0x0a) {
-                    held.push(String(decoding: buf[buf.startIndex..<nl], as: UTF8.self))
-                    buf.removeSubrange(buf.startIndex...nl)
-                }
+        // stderr: each line is said once the next one arrives; the last one is held back
+        var held: String?
+        let r: (ended: Termination, stdout: String)
+        do {
+            r = try await Shell.streamingStderr(argv) { line in
+                if let l = held { log.info("\(l)") }
+                held = line
             }
-            if !buf.isEmpty { held.push(String(decoding: buf, as: UTF8.self)) }
-            held.done.signal()
+        } catch { throw KernelError.setup("\(argv[0]): cannot run (\(error))") }
+        guard r.ended.isSuccess else {
+            throw KernelError.build(status: r.ended.code ?? -1, line: held ?? "\(argv[0]) \(r.ended)")
         }
-        reader.start()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        held.done.wait()
-        guard p.terminationStatus == 0 else {
-            throw KernelError.build(status: p.terminationStatus, line: held.last ?? "\(argv[0]) exited \(p.terminationStatus)")
-        }
-        held.flush()
-        guard let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last else { throw KernelError.setup("build-kernel.sh printed nothing") }
+        if let l = held { log.info("\(l)") }
+        guard let last = r.stdout.split(separator: "\n").last else { throw KernelError.setup("build-kernel.sh printed nothing") }
         return try KernelBuild(dir: URL(fileURLWithPath: String(last)))
-    }
-}
-
-/// The line-at-a-time forwarding of `KernelBuild.build`: the newest line waits until the next.
-final class HeldLine: @unchecked Sendable {
-    private let lock = NSLock()
-    let log: Logger
-    init(log: Logger) { self.log = log }
-    private(set) var last: String?
-    let done = DispatchSemaphore(value: 0)
-    func push(_ line: String) {
-        lock.lock(); defer { lock.unlock() }
-        if let l = last { log.info("\(l)") }
-        last = line
-    }
-    func flush() {
-        lock.lock(); defer { lock.unlock() }
-        if let l = last { log.info("\(l)") }
-        last = nil
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Kernel
+import Shell
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,15 +17,15 @@ public enum Accel: String, CaseIterable, Sendable {
     }
 
     /// KVM if it works here, else TCG. Nested KVM can hang in SeaBIOS, so a KVM boot must print
-    /// "Linux version" within `deadline` seconds. The verdict is cached per host kernel + QEMU.
-    /// $DMEMFUZZ_ACCEL=kvm|tcg overrides.
-    public static func probe(kernel: KernelBuild, deadline: Double = 3) throws -> Accel {
+    /// "Linux version" within `deadline` seconds. The verdict is cached per host kernel + QEMU
+    /// (`qemuVersion`). $DMEMFUZZ_ACCEL=kvm|tcg overrides.
+    public static func probe(kernel: KernelBuild, qemuVersion: String, deadline: Double = 3) async throws -> Accel {
         let env = ProcessInfo.processInfo.environment
         if let a = try fromEnvironment(env["DMEMFUZZ_ACCEL"]) { return a }
         guard access("/dev/kvm", R_OK | W_OK) == 0 else { return .tcg }
         var u = utsname(); uname(&u)
         let host = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        let key = "\(host)|\(QemuMachine.qemuVersion)"
+        let key = "\(host)|\(qemuVersion)"
         let cacheDir = URL(fileURLWithPath: env["DMEMFUZZ_CACHE"] ?? (NSHomeDirectory() + "/.cache/dmemfuzz"))
         let cacheFile = cacheDir.appendingPathComponent("accel-verdict")
         if let text = try? String(contentsOf: cacheFile, encoding: .utf8) {
@@ -35,22 +36,13 @@ public enum Accel: String, CaseIterable, Sendable {
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let log = dir.appendingPathComponent("console.log")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: QemuMachine.qemuBinary)
-        p.arguments = ["-accel", "kvm", "-m", "256", "-smp", "1", "-display", "none", "-monitor", "none",
-                       "-serial", "file:\(log.path)", "-no-reboot", "-nic", "none",
-                       "-kernel", kernel.bzImage.path, "-append", "console=ttyS0 panic=-1"]
-        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-        var verdict = Accel.tcg
-        if (try? p.run()) != nil {
-            VMReaper.add(p.processIdentifier)
-            let end = Date().addingTimeInterval(deadline)
-            while Date() < end && p.isRunning {
-                if let t = try? String(contentsOf: log, encoding: .utf8), t.contains("Linux version") { verdict = .kvm; break }
-                usleep(50_000)
-            }
-            QemuProcess.terminate(p, grace: 0)  // a KVM guest stuck in firmware ignores SIGTERM for long
+        let argv = [QemuMachine.qemuBinary, "-accel", "kvm", "-m", "256", "-smp", "1", "-display", "none", "-monitor", "none",
+                    "-serial", "file:\(log.path)", "-no-reboot", "-nic", "none",
+                    "-kernel", kernel.bzImage.path, "-append", "console=ttyS0 panic=-1"]
+        let booted = await Shell.watch(argv, deadline: .milliseconds(Int(deadline * 1000)), started: { VMReaper.add($0) }) {
+            ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("Linux version")
         }
+        let verdict: Accel = booted ? .kvm : .tcg
         try? FileManager.default.createDirectory(at: cacheDir, withIntermediateDirectories: true)
         try? "\(key)\t\(verdict.rawValue)\n".write(to: cacheFile, atomically: true, encoding: .utf8)
         return verdict

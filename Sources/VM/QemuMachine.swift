@@ -14,8 +14,6 @@ import Glibc
 /// then SIGKILL); SIGINT/SIGTERM of the host process too (QemuProcess.swift).
 public final class QemuMachine: Machine {
     public static let qemuBinary = QemuCommandLine.binary
-    /// `qemu-system-x86_64 --version`'s first line.
-    public static let qemuVersion: String = (try? Shell.run([qemuBinary, "--version"]).split(separator: "\n").first.map(String.init)) ?? "?"
     public let config: QemuConfig
     public let workDir: URL
     public var consoleURL: URL { workDir.appendingPathComponent("console.log") }
@@ -48,12 +46,16 @@ public final class QemuMachine: Machine {
     /// The snapshot entry of this guest's configuration (nil: snapshots off).
     var snapshotEntry: SnapshotStore.Entry? {
         guard config.snapshots, let commandLine else { return nil }
-        return SnapshotStore(kernel: config.kernel).entry(guestArgs: commandLine.guest, accel: accel, kernel: config.kernel)
+        guard let host = config.host else { return nil }
+        return SnapshotStore(kernel: config.kernel).entry(guestArgs: commandLine.guest, host: host, kernel: config.kernel)
     }
 
     public func start() throws {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
-        accel = try config.accel ?? Accel.probe(kernel: config.kernel)
+        guard let host = config.host else {
+            throw VMError.setup("the guest's QemuConfig was not prepared (QemuConfig.prepare runs qemu --version and the accelerator probe)")
+        }
+        accel = host.accel
         let cl = QemuCommandLine(config: config, accel: accel, workDir: workDir)
         commandLine = cl
         let snapshot = snapshotEntry

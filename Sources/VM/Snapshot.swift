@@ -49,11 +49,11 @@ public struct SnapshotStore: Sendable {
     }
 
     /// The entry for a guest started with `guestArgs` (QEMU arguments without host paths).
-    public func entry(guestArgs: [String], accel: Accel, kernel: KernelBuild) -> Entry {
+    public func entry(guestArgs: [String], host: QemuHost, kernel: KernelBuild) -> Entry {
         var h: UInt64 = 0xcbf29ce484222325
         let attrs = try? FileManager.default.attributesOfItem(atPath: kernel.bzImage.path)
         let stamp = "\((attrs?[.size] as? Int) ?? 0)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-        for part in [QemuMachine.qemuVersion, accel.rawValue, stamp, "v1"] + guestArgs {
+        for part in [host.qemuVersion, host.accel.rawValue, stamp, "v1"] + guestArgs {
             Initramfs.fnv(Data(part.utf8), &h); Initramfs.fnv(Data([0]), &h)
         }
         let name = String(h, radix: 16)

@@ -174,7 +174,7 @@ final class FaultTests: XCTestCase {
     /// is freed; a trace that leaves its cgroup for dmemfuzz's reset to remove used to pass, its
     /// splat landing in the next trace's baseline. The mutant is built here (incremental on the
     /// cached 7.3 build, about a minute). On the unmodified kernel the same trace passes.
-    func testSplatDuringTeardownIsTheTracesFinding() throws {
+    func testSplatDuringTeardownIsTheTracesFinding() async throws {
         let base = try kernel()
         let dir = try scratch()
         let trace = dir.appendingPathComponent("leaves-a-pool.trace")
@@ -189,7 +189,7 @@ final class FaultTests: XCTestCase {
             """.utf8).write(to: trace)
         let clean = try run(["replay", "--kernel", base.dir.path, trace.path], in: dir)
         XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
-        let mutant = try KernelBuild.build(root: Self.root, version: "7.3",
+        let mutant = try await KernelBuild.build(root: Self.root, version: "7.3",
                                            series: [Self.root.appendingPathComponent("vm/mutants/25-teardown-free-double-pool-put.patch").path])
         let r = try run(["replay", "--kernel", mutant.dir.path, trace.path], in: dir)
         XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
@@ -201,7 +201,7 @@ final class FaultTests: XCTestCase {
     /// after a limit value. The trace's junk write is the one behaviour change (base EINVAL,
     /// patched ok); the read after it differs too but is not a second change; the dmem.min write
     /// before it is the same on both. Minimized, what is left is the mkdir and the write.
-    func testDiffPrintsTheOneBehaviourChangeOfASeries() throws {
+    func testDiffPrintsTheOneBehaviourChangeOfASeries() async throws {
         let base = try kernel(), dir = try scratch()
         let corpus = dir.appendingPathComponent("corpus")
         try FileManager.default.createDirectory(at: corpus, withIntermediateDirectories: true)
@@ -220,7 +220,7 @@ final class FaultTests: XCTestCase {
                             "--output", dir.appendingPathComponent("same").path, corpus.path], in: dir)
         XCTAssertEqual(same.status, 0, same.stdout + same.stderr)
         XCTAssertEqual(same.stdout, "behaviour changes: none in 1 traces\n", same.stdout + same.stderr)
-        let mutant = try KernelBuild.build(root: Self.root, version: "7.3",
+        let mutant = try await KernelBuild.build(root: Self.root, version: "7.3",
                                            series: [Self.root.appendingPathComponent("vm/mutants/01-parse-trailing-junk.patch").path])
         let r = try run(["diff", "--base-kernel", base.dir.path, "--kernel", mutant.dir.path, "--generated", "0",
                          "--output", dir.appendingPathComponent("out").path, corpus.path], in: dir)

@@ -20,13 +20,13 @@ final class ReproInGuestTests: XCTestCase {
         KernelBuild.packageRoot().appendingPathComponent("corpora/\(name).trace")
     }
 
-    static func config() throws -> QemuConfig {
+    static func config() async throws -> QemuConfig {
         guard let kb = KernelBuild.existing(version: "7.3") else {
             let msg = "no 7.3 kernel build: run vm/build-kernel.sh"
             if ProcessInfo.processInfo.environment["DMEMFUZZ_REQUIRE_KERNEL"] != nil { XCTFail(msg) }
             throw XCTSkip(msg)
         }
-        return QemuConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: KernelBuild.packageRoot())))
+        return try await QemuConfig(kernel: kb, initramfs: try await Initramfs.build(kernel: kb, agent: try await Initramfs.agentBinary(root: KernelBuild.packageRoot()))).prepared()
     }
 
     static func parse(_ file: URL) throws -> Trace {
@@ -34,8 +34,8 @@ final class ReproInGuestTests: XCTestCase {
     }
 
     /// Runs the reproducer of `trace` in a freshly booted guest of `config`.
-    static func runRepro(_ trace: Trace, config: QemuConfig) throws -> (status: Int, output: String, splats: Int, console: String) {
-        let bin = try ReproBinary.build(try Repro.c(trace))
+    static func runRepro(_ trace: Trace, config: QemuConfig) async throws -> (status: Int, output: String, splats: Int, console: String) {
+        let bin = try await ReproBinary.build(try Repro.c(trace))
         let vm = QemuMachine(config: config)
         try vm.start()
         defer { vm.poweroff() }
@@ -46,11 +46,11 @@ final class ReproInGuestTests: XCTestCase {
 
     /// A trace the kernel agrees with must pass (exit 0): before repro.c recorded vgem buffers as
     /// resident, it never saw an eviction and failed every trace that evicts.
-    func testReproducerOfAnEvictingTracePassesOnTheUnmodifiedKernel() throws {
-        let config = try Self.config()
+    func testReproducerOfAnEvictingTracePassesOnTheUnmodifiedKernel() async throws {
+        let config = try await Self.config()
         let trace = try Self.parse(Self.corpus("regress/ttm-range-manager-contiguous"))
         XCTAssertTrue(trace.steps.contains { !($0.expect?.evicted.isEmpty ?? true) }, "the trace must evict")
-        let r = try Self.runRepro(trace, config: config)
+        let r = try await Self.runRepro(trace, config: config)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.output.contains("evicted b2"), r.output)
         XCTAssertEqual(r.splats, 0, r.console)
@@ -59,10 +59,10 @@ final class ReproInGuestTests: XCTestCase {
     /// Issue 12: a reproducer runs racing groups in threads behind a barrier and accepts every
     /// order the model allows; with DMEMFUZZ_REPRO_LOOP it runs the whole trace again and again,
     /// removing what each run made. The race traces pass three runs in a row on 7.3.4.
-    func testRacingGroupsRunInThreadsAndLoop() throws {
-        let config = try Self.config()
+    func testRacingGroupsRunInThreadsAndLoop() async throws {
+        let config = try await Self.config()
         for name in ["regress/race-groups", "regress/race-first-charges"] {
-            let bin = try ReproBinary.build(try Repro.c(try Self.parse(Self.corpus(name))))
+            let bin = try await ReproBinary.build(try Repro.c(try Self.parse(Self.corpus(name))))
             let vm = QemuMachine(config: config)
             try vm.start()
             defer { vm.poweroff() }
@@ -79,7 +79,7 @@ final class ReproInGuestTests: XCTestCase {
     /// saw the kernel do: the trace run in lockstep in one guest, its reproducer in a fresh guest
     /// of the same configuration, the outputs compared by `ReproOutput.compare`.
     func testReproducerOutputIsTheLockstepRunsOutcomes() async throws {
-        let config = try Self.config()
+        let config = try await Self.config()
         for name in Self.traces {
             let trace = try Self.parse(Self.corpus(name))
             let vm = QemuMachine(config: config)
@@ -92,7 +92,7 @@ final class ReproInGuestTests: XCTestCase {
             XCTAssertNil(result.divergence, "\(name): \(result.divergence.map { "\($0)" } ?? "")")
             XCTAssertEqual(splats, 0, "\(name): \(console)")
 
-            let r = try Self.runRepro(trace, config: config)
+            let r = try await Self.runRepro(trace, config: config)
             let mismatches = ReproOutput.compare(output: r.output, lockstep: result.executed)
             XCTAssertEqual(mismatches, [], "\(name):\n" + mismatches.map(\.description).joined(separator: "\n") + "\n--- repro output:\n" + r.output)
             XCTAssertEqual(r.status, result.passed ? 0 : 1, "\(name): \(r.output)")

@@ -28,14 +28,14 @@ final class ReproOpsTests: XCTestCase {
     }
 
     /// Every trace of corpora/ has a reproducer, and it compiles as `dmemfuzz repro` builds it.
-    func testEveryCorpusTraceHasAReproducerThatCompiles() throws {
+    func testEveryCorpusTraceHasAReproducerThatCompiles() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc") else { throw XCTSkip("no gcc") }
         let files = try Self.corpusTraces()
         XCTAssertGreaterThan(files.count, 30)
         for file in files {
             let trace = try TraceParser(file: file.lastPathComponent).parse(String(contentsOf: file, encoding: .utf8))
             let c = try Repro.c(trace)
-            XCTAssertNoThrow(try ReproBinary.build(c), file.path)
+            do { _ = try await ReproBinary.build(c) } catch { XCTFail("\(file.path): \(error)") }
             // One report line per op it performs, a group() per racing group, a skip comment for the rest.
             let groups = trace.steps.filter { if case .par = $0.op { return true }; return false }.count
             XCTAssertEqual(c.components(separatedBy: "; report(").count - 1, trace.steps.filter { !Repro.skips($0.op) }.count - groups, file.path)

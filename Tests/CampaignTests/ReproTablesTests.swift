@@ -43,7 +43,7 @@ final class ReproTablesTests: XCTestCase {
     /// The C quoting of the real repro.h (compiled with host gcc) is TracePrinter.quote, byte for
     /// byte, for each of the 256 bytes alone and all of them in one string, and report() prints
     /// a read as the trace line TracePrinter.step prints.
-    func testCQuotingIsTracePrinterQuote() throws {
+    func testCQuotingIsTracePrinterQuote() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc") else { throw XCTSkip("no gcc") }
         let fm = FileManager.default
         let dir = fm.temporaryDirectory.appendingPathComponent("repro-quote-\(getpid())")
@@ -77,7 +77,7 @@ final class ReproTablesTests: XCTestCase {
             """
         let src = dir.appendingPathComponent("quote.c"), bin = dir.appendingPathComponent("quote")
         try harness.write(to: src, atomically: true, encoding: .utf8)
-        try ReproBinary.compile(source: src, output: bin)
+        try await ReproBinary.compile(source: src, output: bin)
         let p = Process()
         p.executableURL = bin
         let pipe = Pipe(); p.standardOutput = pipe

@@ -18,7 +18,7 @@ final class ResetTests: XCTestCase {
             throw XCTSkip(msg)
         }
         let root = KernelBuild.packageRoot()
-        let vm = QemuMachine(config: QemuConfig(kernel: kb, initramfs: try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary(root: root))))
+        let vm = QemuMachine(config: try await QemuConfig(kernel: kb, initramfs: try await Initramfs.build(kernel: kb, agent: try await Initramfs.agentBinary(root: root))).prepared())
         try vm.start()
         let s = try Session(machine: vm)
         defer { s.stop() }

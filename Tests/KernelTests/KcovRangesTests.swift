@@ -34,9 +34,9 @@ final class KcovRangesTests: XCTestCase {
         XCTAssertEqual(r.map(\.1), [0xffffffff81200080, 0xffffffff81250200])
     }
 
-    func testRealKernelHasDmemFunctions() throws {
+    func testRealKernelHasDmemFunctions() async throws {
         guard let k = KernelBuild.existing() else { throw XCTSkip("no kernel build") }
-        let lines = KcovRanges.text(for: k).split(separator: "\n")
+        let lines = await KcovRanges.text(for: k).split(separator: "\n")
         // dmem.c alone defines dozens of functions; a handful means the symbol walk broke.
         XCTAssertGreaterThan(lines.count, 30)
     }

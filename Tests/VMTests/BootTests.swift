@@ -20,12 +20,13 @@ enum Guest {
         throw XCTSkip(msg + "; set DMEMFUZZ_REQUIRE_KERNEL=1 to fail instead")
     }
 
-    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""], snapshots: Bool = true) throws -> QemuMachine {
+    static func boot(_ cmdline: [String] = ["dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\""], snapshots: Bool = true) async throws -> QemuMachine {
         let kb = try kernel()
-        let initrd = try Initramfs.build(kernel: kb, agent: try Initramfs.agentBinary())
+        let initrd = try await Initramfs.build(kernel: kb, agent: try await Initramfs.agentBinary())
         var cfg = QemuConfig(kernel: kb, initramfs: initrd)
         cfg.cmdline = cmdline
         cfg.snapshots = snapshots
+        try await cfg.prepare()
         let vm = QemuMachine(config: cfg)
         try vm.start()
         print(String(format: "BENCH boot-to-agent-ready %.2f s (%@, guest uptime %@ s)", vm.readySeconds ?? -1, vm.accel.rawValue,
@@ -68,15 +69,15 @@ final class BootTests: XCTestCase {
     /// A guest restored from the snapshot (Sources/VM/Snapshot.swift) is the booted guest: the
     /// same release, capacity and dmem interfaces as a cold boot, the boot log at the head of its
     /// console, timers that run, and a cgroup tree it can change.
-    func testSnapshotRestoreIsTheBootState() throws {
-        let cold = try Guest.boot(snapshots: false)
+    func testSnapshotRestoreIsTheBootState() async throws {
+        let cold = try await Guest.boot(snapshots: false)
         XCTAssertEqual(cold.bootKind, .cold)
         let want = (try cold.agent.hello(), try read(cold, "/", "dmem.capacity"), try cold.agent.interfaces())
         cold.poweroff(); Guest.assertNoQemu(cold); finish(cold)
-        let first = try Guest.boot()  // restores, or boots and saves the snapshot
+        let first = try await Guest.boot()  // restores, or boots and saves the snapshot
         first.poweroff(); finish(first)
 
-        let vm = try Guest.boot()
+        let vm = try await Guest.boot()
         defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
         XCTAssertEqual(vm.bootKind, .restored)
         let hello = try vm.agent.hello()
@@ -98,8 +99,8 @@ final class BootTests: XCTestCase {
     /// Issue 12: the guest brings up every vCPU QEMU offers (two, one socket each: see
     /// QemuCommandLine.smp), and a racing group's members really leave the barrier together on
     /// them: two charges on one cgroup, each in its own actor pinned to its own CPU.
-    func testEveryVCPUIsOnlineAndAGroupRunsOnBoth() throws {
-        let vm = try Guest.boot()
+    func testEveryVCPUIsOnlineAndAGroupRunsOnBoth() async throws {
+        let vm = try await Guest.boot()
         defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
         let online = try vm.agent.shell("cat /sys/devices/system/cpu/online")
         XCTAssertEqual(online.status, 0)
@@ -119,8 +120,8 @@ final class BootTests: XCTestCase {
         XCTAssertEqual(try exec(vm, "read /r2 dmem.current"), "ENOENT")
     }
 
-    func testRegionsChargesAndVkmsConfigfs() throws {
-        let vm = try Guest.boot()
+    func testRegionsChargesAndVkmsConfigfs() async throws {
+        let vm = try await Guest.boot()
         defer { vm.poweroff(); Guest.assertNoQemu(vm); finish(vm) }
 
         // dmem.capacity lists the vgem regions with the configured size.
@@ -167,8 +168,8 @@ final class BootTests: XCTestCase {
         XCTAssertEqual(try exec(vm, "mkdir /after-warn"), "ok")
     }
 
-    func testLKDTMBugAndWatchdog() throws {
-        let vm = try Guest.boot()
+    func testLKDTMBugAndWatchdog() async throws {
+        let vm = try await Guest.boot()
         defer { vm.stop(); Guest.assertNoQemu(vm); finish(vm) }
         // CONFIG_PANIC_ON_OOPS=n (vm/dmemfuzz.config): the guest outlives BUG(), only the shell dies.
         let (st, _) = try vm.agent.shell("echo BUG > /sys/kernel/debug/provoke-crash/DIRECT")

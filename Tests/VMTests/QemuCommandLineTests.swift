@@ -50,11 +50,11 @@ final class QemuCommandLineTests: XCTestCase {
         XCTAssertEqual(a.guest, b.guest)
         XCTAssertNotEqual(a.host, b.host)
         let store = SnapshotStore(kernel: kb)
-        XCTAssertEqual(store.entry(guestArgs: a.guest, accel: .tcg, kernel: kb).state, store.entry(guestArgs: b.guest, accel: .tcg, kernel: kb).state)
+        XCTAssertEqual(store.entry(guestArgs: a.guest, host: .tcg, kernel: kb).state, store.entry(guestArgs: b.guest, host: .tcg, kernel: kb).state)
         var two = cfg
         two.memoryMB = 512
         let c = QemuCommandLine(config: two, accel: .tcg, workDir: URL(fileURLWithPath: "/tmp/a"))
-        XCTAssertNotEqual(store.entry(guestArgs: c.guest, accel: .tcg, kernel: kb).state, store.entry(guestArgs: a.guest, accel: .tcg, kernel: kb).state)
+        XCTAssertNotEqual(store.entry(guestArgs: c.guest, host: .tcg, kernel: kb).state, store.entry(guestArgs: a.guest, host: .tcg, kernel: kb).state)
     }
 
     func testPoolMachinesShareTheConfigAndNotTheWorkDir() throws {

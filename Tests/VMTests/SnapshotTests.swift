@@ -16,24 +16,26 @@ final class SnapshotTests: XCTestCase {
 
     let args = ["-m", "1024", "-append", "console=ttyS0 dmemfuzz.vgem=\"dmem_regions=2\""]
 
-    func testKeyCoversGuestArgumentsAccelAndKernelImage() throws {
+    func testKeyCoversGuestArgumentsAccelQemuAndKernelImage() throws {
         let kb = try build()
         let store = SnapshotStore(kernel: kb)
-        let e = store.entry(guestArgs: args, accel: .tcg, kernel: kb)
-        XCTAssertEqual(e.state.path, store.entry(guestArgs: args, accel: .tcg, kernel: kb).state.path, "stable")
+        let e = store.entry(guestArgs: args, host: .tcg, kernel: kb)
+        XCTAssertEqual(e.state.path, store.entry(guestArgs: args, host: .tcg, kernel: kb).state.path, "stable")
         XCTAssertEqual(e.state.deletingLastPathComponent().path, kb.dir.appendingPathComponent("snapshots").path)
         XCTAssertEqual(e.state.pathExtension, "mig")
         XCTAssertEqual(e.console.deletingPathExtension().lastPathComponent, e.state.deletingPathExtension().lastPathComponent)
         // Another module parameter, memory size or accelerator is another guest.
-        XCTAssertNotEqual(e.state, store.entry(guestArgs: ["-m", "1024", "-append", "console=ttyS0 dmemfuzz.vgem=\"dmem_regions=3\""], accel: .tcg, kernel: kb).state)
-        XCTAssertNotEqual(e.state, store.entry(guestArgs: ["-m", "2048"] + args.dropFirst(2), accel: .tcg, kernel: kb).state)
-        XCTAssertNotEqual(e.state, store.entry(guestArgs: args, accel: .kvm, kernel: kb).state)
+        XCTAssertNotEqual(e.state, store.entry(guestArgs: ["-m", "1024", "-append", "console=ttyS0 dmemfuzz.vgem=\"dmem_regions=3\""], host: .tcg, kernel: kb).state)
+        XCTAssertNotEqual(e.state, store.entry(guestArgs: ["-m", "2048"] + args.dropFirst(2), host: .tcg, kernel: kb).state)
+        XCTAssertNotEqual(e.state, store.entry(guestArgs: args, host: .kvm, kernel: kb).state)
+        // Another QEMU (its migration format may differ) is another snapshot.
+        XCTAssertNotEqual(e.state, store.entry(guestArgs: args, host: QemuHost(accel: .tcg, qemuVersion: "QEMU emulator version 8.2.0"), kernel: kb).state)
         // Argument boundaries count: ["-m", "1024"] is not ["-m1", "024"].
-        XCTAssertNotEqual(store.entry(guestArgs: ["-m", "1024"], accel: .tcg, kernel: kb).state,
-                          store.entry(guestArgs: ["-m1", "024"], accel: .tcg, kernel: kb).state)
+        XCTAssertNotEqual(store.entry(guestArgs: ["-m", "1024"], host: .tcg, kernel: kb).state,
+                          store.entry(guestArgs: ["-m1", "024"], host: .tcg, kernel: kb).state)
         // A rebuilt kernel image (new size) invalidates it.
         try Data("kernel, rebuilt".utf8).write(to: kb.bzImage)
-        XCTAssertNotEqual(e.state, store.entry(guestArgs: args, accel: .tcg, kernel: kb).state)
+        XCTAssertNotEqual(e.state, store.entry(guestArgs: args, host: .tcg, kernel: kb).state)
     }
 
     func testAnEntryExistsOnlyWithItsConsoleAndPruneKeepsTheRecentlyUsed() throws {
@@ -42,7 +44,7 @@ final class SnapshotTests: XCTestCase {
         try FileManager.default.createDirectory(at: store.dir, withIntermediateDirectories: true)
         var entries: [SnapshotStore.Entry] = []
         for i in 0..<(SnapshotStore.keep + 2) {
-            let e = store.entry(guestArgs: ["-m", "\(128 + i)"], accel: .tcg, kernel: kb)
+            let e = store.entry(guestArgs: ["-m", "\(128 + i)"], host: .tcg, kernel: kb)
             try Data("state".utf8).write(to: e.state)
             XCTAssertFalse(e.exists, "no console yet")
             try Data("console".utf8).write(to: e.console)
@@ -59,4 +61,9 @@ final class SnapshotTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: entries[1].console.path), "its console goes with it")
         XCTAssertTrue(kept[SnapshotStore.keep + 1])
     }
+}
+
+extension QemuHost {
+    static let tcg = QemuHost(accel: .tcg, qemuVersion: "QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)")
+    static let kvm = QemuHost(accel: .kvm, qemuVersion: tcg.qemuVersion)
 }
