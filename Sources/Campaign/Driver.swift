@@ -96,6 +96,9 @@ public final class CampaignDriver {
     public var config: CampaignConfig
     public var roundOps = 400
     public var minimize = true
+    /// Guests a minimization runs candidates on (`KernelMinimizer.jobs`): the campaign waits
+    /// for it, so its cores are free; one for a job of `fuzz --jobs`, whose siblings use them.
+    public var minimizeJobs = KernelMinimizer.defaultJobs
     /// Traces rounds may start from (the seed corpus; the campaign's own corpus joins them).
     public var seeds: [Trace] = []
     /// Share of rounds that start from a prefix of a seed or corpus trace.
@@ -259,7 +262,7 @@ public final class CampaignDriver {
                 let isNew = shared?.claimFinding(f.title) ?? !state.findings.contains(f.title)
                 if minimize && isNew {
                     progress("minimizing: \(f.title)")
-                    do { minimized = try await KernelMinimizer(guest: guest).minimize(f) }
+                    do { minimized = try await KernelMinimizer(guest: guest, jobs: minimizeJobs).minimize(f) }
                     catch { progress("not minimized: \(error)") }
                     guest.markDirty()  // the minimizer left the guest in an unknown state
                 }

@@ -1,3 +1,4 @@
+import Foundation
 import DmemModel
 import Fuzz
 import Trace
@@ -161,15 +162,27 @@ public struct NotReproducible: Error, CustomStringConvertible {
 
 /// Shrinks a finding on the kernel: every candidate runs in a clean guest and must reproduce a
 /// finding with the same title (for an allocation's eviction decision, the same shrinkClass).
+/// With `jobs` above 1, that many guests of the pool run candidates at once, each on a thread of
+/// its own (`Shrinker.width`; the minimized trace is the one a single guest gives).
 public struct KernelMinimizer {
     public let guest: Guest
     public var maxAttempts = 300
+    /// Guests that run candidates at once: `guest` and jobs - 1 more of its pool.
+    public var jobs = 1
     /// Each candidate's verdict and where its time went (`minimize --log-level debug`).
-    public var trace: ((String) -> Void)? = nil
-    public init(guest: Guest) { self.guest = guest }
+    public var trace: (@Sendable (String) -> Void)? = nil
+    public init(guest: Guest, jobs: Int = 1) { self.guest = guest; self.jobs = max(1, jobs) }
+
+    /// Two guests where the host has two cores or more: each candidate is mostly guest time (one
+    /// vCPU busy under TCG), so two run in about the time of one.
+    public static var defaultJobs: Int { min(2, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// `title` is the finding's, or for a divergence its `Finding.shrinkClass`.
     public func reproduces(_ t: Trace, title: String, splat: Bool) async throws -> Bool {
+        try await Self.reproduces(t, title: title, splat: splat, on: guest, trace: trace)
+    }
+
+    static func reproduces(_ t: Trace, title: String, splat: Bool, on guest: Guest, trace: (@Sendable (String) -> Void)?) async throws -> Bool {
         // A splat finding leaves the kernel tainted: every candidate gets a new boot.
         if splat { guest.markDirty() }
         let t0 = ContinuousClock.now, starts = guest.boots
@@ -196,8 +209,29 @@ public struct KernelMinimizer {
         // A finding that does not happen again in a clean guest (a guest killed from outside, a
         // flaky splat) would make every candidate of ddmin a boot that proves nothing.
         guard try await reproduces(start, title: f.title, splat: splat) else { throw NotReproducible(title: f.title) }
+        let title = f.divergence.map(Finding.shrinkClass(for:)) ?? f.title
         var shrinker = Shrinker(maxAttempts: maxAttempts) { [self] candidate in
-            try await reproduces(candidate, title: f.divergence.map(Finding.shrinkClass(for:)) ?? f.title, splat: splat)
+            try await reproduces(candidate, title: title, splat: splat)
+        }
+        // More guests of the same pool, restored from its snapshot, for candidates run at once.
+        var helpers: [Guest] = []
+        defer { for h in helpers { h.stop() } }
+        for _ in 1..<jobs {
+            do {
+                let h = try Guest(profile: guest.profile, kcov: guest.kcov, pool: guest.pool)
+                h.restoreInsteadOfReset = true
+                helpers.append(h)
+            } catch { trace?("minimizing with \(1 + helpers.count) guests: another did not start: \(error)"); break }
+        }
+        if !helpers.isEmpty {
+            let guests = [guest] + helpers, log = trace
+            shrinker.width = guests.count
+            shrinker.stillFailsEach = { candidates in
+                let work = Array(zip(candidates, guests))
+                return try await Jobs.each(work) { job, _ in
+                    try await Self.reproduces(job.0, title: title, splat: splat, on: job.1, trace: log)
+                }.map { try $0.get() }
+            }
         }
         var small = try await shrinker.minimize(start)
         // Keep the boot prologue so the trace replays on its own.

@@ -82,6 +82,7 @@ struct FuzzCommand: AsyncParsableCommand {
                 driver.seeds = seedTraces
                 driver.minimize = !noMinimize
                 driver.maxFindings = maxFindings
+                if jobs > 1 { driver.minimizeJobs = 1 }
                 drivers.append(driver)
             }
         } catch let e as BadInput { throw e } catch { throw GuestOptions.startError(error) }

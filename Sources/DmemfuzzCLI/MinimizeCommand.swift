@@ -17,6 +17,8 @@ struct MinimizeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Most candidate runs.", transform: Count.parser(1...1_000_000)) var attempts: Int = 300
     @Option(help: "Override the model profile (default: from the kernel release).") var profile: KernelProfile?
     @Option(name: .customLong("option"), help: "Model option (repeatable), added to the trace's own.") var options: [ModelOption] = []
+    @Option(parsing: .unconditional, help: "Guests running candidates at once (1...16; default 2, or 1 on a one-core host); the minimized trace is the one a single guest gives.",
+            transform: Count.parser(1...16)) var jobs: Int = KernelMinimizer.defaultJobs
 
     func run() async throws {
         let (dir, traceFile) = FindingFiles.locate(finding)
@@ -39,7 +41,7 @@ struct MinimizeCommand: AsyncParsableCommand {
         let log = guest.logging.logger()
         if let i = f.interfaces { log.info("minimize: \(i)") }
         log.info("minimize: reproduced '\(f.title)' at op \(f.index + 1); shrinking")
-        var m = KernelMinimizer(guest: g)
+        var m = KernelMinimizer(guest: g, jobs: jobs)
         m.maxAttempts = attempts
         m.trace = { log.debug("minimize: \($0)") }
         let small = try await m.minimize(f)

@@ -74,7 +74,7 @@ struct SelftestCommand: AsyncParsableCommand {
             let catchSeconds = Date().timeIntervalSince(t0)
             var minimizedCount: Int? = nil
             if let f = caught {
-                let m = try? await KernelMinimizer(guest: g).minimize(f)
+                let m = try? await KernelMinimizer(guest: g, jobs: KernelMinimizer.defaultJobs).minimize(f)
                 minimizedCount = m.map { $0.steps.count - g.session.bootRegions.count }
                 // The finding's directory (the campaign saved it when it caught it; a corpus catch
                 // is saved here), then the minimization joins it.

@@ -15,8 +15,18 @@ import Trace
 /// respect (ops, actors, cgroups, path depth, non-exit ops, values, credentials), so the rounds
 /// end. Each candidate costs one predicate run (a kernel replay, ~1-2 s), so candidates identical
 /// to the current trace are skipped and verdicts are remembered: no trace runs twice.
+///
+/// With `stillFailsEach` and a `width` above 1 (one guest per candidate), ddmin and the
+/// structural passes run the next `width` candidates at once, each on the assumption that the
+/// ones before it do not fail, and take the first that fails: the trace each pass ends with is
+/// the one the candidates run one at a time give, and a candidate after the taken one was run
+/// for nothing (its verdict is remembered all the same).
 public struct Shrinker {
     public var stillFails: (Trace) async throws -> Bool
+    /// The verdicts of several candidates, run at once (nil: one at a time through `stillFails`).
+    public var stillFailsEach: (([Trace]) async throws -> [Bool])? = nil
+    /// Candidates run at once when `stillFailsEach` is set.
+    public var width = 1
     /// Predicate runs so far (remembered verdicts are not run again and do not count).
     public private(set) var attempts = 0
     public var maxAttempts: Int
@@ -35,6 +45,28 @@ public struct Shrinker {
         let v = try await stillFails(t)
         verdicts[key] = v
         return v
+    }
+
+    /// `check` of each of `ts`: remembered verdicts without a run, the others together through
+    /// `stillFailsEach` (one at a time without it); past `maxAttempts` a candidate does not fail.
+    mutating func checkAll(_ ts: [Trace]) async throws -> [Bool] {
+        guard let each = stillFailsEach, ts.count > 1 else {
+            var out: [Bool] = []
+            for t in ts { out.append(try await check(t)) }
+            return out
+        }
+        var run: [[Op]: Trace] = [:]
+        var order: [[Op]] = []
+        for t in ts {
+            let key = t.steps.map(\.op)
+            if verdicts[key] == nil, run[key] == nil, attempts + order.count < maxAttempts { run[key] = t; order.append(key) }
+        }
+        if !order.isEmpty {
+            attempts += order.count
+            let vs = order.count == 1 ? [try await stillFails(run[order[0]]!)] : try await each(order.map { run[$0]! })
+            for (k, v) in zip(order, vs) { verdicts[k] = v }
+        }
+        return ts.map { verdicts[$0.steps.map(\.op)] ?? false }
     }
 
     public mutating func minimize(_ input: Trace) async throws -> Trace {
@@ -76,8 +108,12 @@ public struct Shrinker {
     mutating func pass(_ input: Trace, _ candidates: (Trace) -> [Trace]) async throws -> Trace {
         var t = input
         next: while attempts < maxAttempts {
-            for c in candidates(t) where c.steps != t.steps {
-                if try await check(c) { t = c; continue next }
+            let cs = candidates(t).filter { $0.steps != t.steps }
+            var i = 0
+            while i < cs.count {
+                let window = Array(cs[i..<min(i + width, cs.count)])
+                if let k = try await checkAll(window).firstIndex(of: true) { t = window[k]; continue next }
+                i += window.count
             }
             break
         }
@@ -93,9 +129,18 @@ public struct Shrinker {
             var removedAny = false
             var start = 0
             while start < t.steps.count {
-                var candidate = t
-                candidate.steps.removeSubrange(start..<min(start + chunk, t.steps.count))
-                if try await check(candidate) { t = candidate; removedAny = true } else { start += chunk }
+                // Removing the chunk at `start`, else the next one, ...: `width` candidates at once.
+                var window: [(at: Int, trace: Trace)] = []
+                var s = start
+                while window.count < width && s < t.steps.count {
+                    var candidate = t
+                    candidate.steps.removeSubrange(s..<min(s + chunk, t.steps.count))
+                    window.append((s, candidate))
+                    s += chunk
+                }
+                if let k = try await checkAll(window.map(\.trace)).firstIndex(of: true) {
+                    t = window[k].trace; start = window[k].at; removedAny = true
+                } else { start = s }
             }
             if removedAny { n = max(2, n - 1); continue }
             if chunk == 1 { break }

@@ -81,7 +81,9 @@ final class ModelPool: MachinePool {
     let canRestore: Bool
     var wrong: (Op) -> Outcome? = { _ in nil }
     var splat: (Op) -> String? = { _ in nil }
-    private(set) var created: [ModelMachine] = []
+    private var made: [ModelMachine] = []
+    private let lock = NSLock()  // a minimization's guests start machines from their own threads
+    var created: [ModelMachine] { lock.lock(); defer { lock.unlock() }; return made }
 
     init(restores: Bool = false) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-modelpool-\(UUID().uuidString)")
@@ -92,8 +94,9 @@ final class ModelPool: MachinePool {
     }
 
     func create() throws -> any Machine {
-        let m = ModelMachine(kernel: kernel, bootKind: canRestore && !created.isEmpty ? .restored : .cold, wrong: wrong, splat: splat)
-        created.append(m)
+        lock.lock(); defer { lock.unlock() }
+        let m = ModelMachine(kernel: kernel, bootKind: canRestore && !made.isEmpty ? .restored : .cold, wrong: wrong, splat: splat)
+        made.append(m)
         return m
     }
 }
@@ -164,6 +167,37 @@ final class MachineTests: XCTestCase {
         XCTAssertEqual(run.finding(of: Self.trace)?.kind, .divergence)
         _ = try await g.clean()
         XCTAssertEqual(pool.created.count, 2, "after a divergence the kernel is not where the model is: a new guest")
+    }
+
+    /// A minimization with two guests of the pool (candidates two at once, each guest on a
+    /// thread of its own) ends with the trace one guest gives: the kernel's wrong mkdir of /x, and
+    /// nothing else but the registers.
+    func testMinimizingWithTwoGuestsGivesTheTraceOfOne() async throws {
+        let t = try TraceParser().parse("""
+            register vgem/region0 268435456 = ok
+            register vkms/default 67108864 = ok
+            mkdir /a = ok
+            spawn a1 /a = ok
+            alloc a1 vgem/region0 4096 b1 = ok
+            mkdir /b = ok
+            mkdir /x = ok
+            read /a dmem.current = "vgem/region0 4096\\nvkms/default 0\\n"
+            """)
+        var small: [String] = []
+        var guestsUsed: [Int] = []
+        for jobs in [1, 2] {
+            let pool = try ModelPool(restores: true)
+            pool.wrong = { op in if case .mkdir(let p) = op, p == CgroupPath.root.child("x") { return .err(Errno(17)) }; return nil }
+            let g = try Guest(kcov: false, pool: pool)
+            let run = try await g.replayClean(t)
+            let f = try XCTUnwrap(run.finding(of: t))
+            let m = try await KernelMinimizer(guest: g, jobs: jobs).minimize(f)
+            small.append(TracePrinter.trace(m))
+            guestsUsed.append(pool.created.count)
+        }
+        XCTAssertEqual(small[0], small[1])
+        XCTAssertTrue(small[0].hasSuffix("register vkms/default 67108864 = ok\nmkdir /x = ok\n"), small[0])
+        XCTAssertGreaterThan(guestsUsed[1], guestsUsed[0], "the second guest ran candidates too")
     }
 
     func testUnreadableRequestsAreRefusedThroughTheClient() throws {

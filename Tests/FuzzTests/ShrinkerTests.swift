@@ -173,6 +173,43 @@ final class ShrinkerTests: XCTestCase {
         }
     }
 
+    /// Candidates run `width` at once (`KernelMinimizer` with two guests) give the trace they
+    /// give one at a time, with the same predicate; the runs that are more are speculation (a
+    /// candidate after the one taken), each on a trace no other run had, within the budget.
+    func testCandidatesRunTwoAtOnceGiveTheSameTrace() async throws {
+        let t = try parse("""
+            register vgem/region0 268435456 ; mkdir /l ; mkdir /l/a ; mkdir /l/b ; \
+            write /l cgroup.subtree_control "+dmem" ; write /l dmem.max "vgem/region0 8M" ; \
+            write /l/a dmem.low "vgem/region0 4M" ; write /l/b dmem.min "vgem/region0 4M" ; \
+            spawn a1 /l/a ; spawn a2 /l/b ; alloc a1 vgem/region0 4096 b1 ; \
+            alloc a2 vgem/region0 4194304 b2 ; alloc a2 vgem/region0 4194304 b3
+            """)
+        @Sendable func evicts(_ c: Trace) -> Bool {
+            var m = ModelExecutor(profile: .v7_3)
+            return c.steps.map { m.apply($0.op) }.last??.evicted.isEmpty == false
+        }
+        final class Log: @unchecked Sendable { var batches: [Int] = []; var seen: [[Op]] = [] }
+        var one = Shrinker { evicts($0) }
+        let sequential = try await one.minimize(t)
+        let log = Log()
+        var two = Shrinker { c in log.seen.append(c.steps.map(\.op)); return evicts(c) }
+        two.width = 2
+        two.stillFailsEach = { cs in
+            log.batches.append(cs.count)
+            log.seen += cs.map { $0.steps.map(\.op) }
+            return cs.map(evicts)
+        }
+        let parallel = try await two.minimize(t)
+        XCTAssertEqual(ops(parallel), ops(sequential))
+        XCTAssertTrue(log.batches.contains(2), "some candidates ran two at once")
+        XCTAssertEqual(Set(log.seen).count, log.seen.count, "a candidate ran twice")
+        XCTAssertEqual(log.seen.count, two.attempts)
+        XCTAssertGreaterThanOrEqual(two.attempts, one.attempts)
+        // Rounds of two: fewer rounds of predicate runs than runs one at a time.
+        let rounds = log.batches.count + (two.attempts - log.batches.reduce(0, +))
+        XCTAssertLessThan(rounds, one.attempts)
+    }
+
     // MARK: (c) renaming matches whole path components only
 
 
