@@ -45,13 +45,22 @@ public enum Repro {
                     names.append("g\(n)_\(k)")
                     defs += "static int g\(n)_\(k)(void) { int r; \(call); return r; }\n"
                 }
-                let accepted = Set(model.linearizations(ops).compactMap { $0.outcome.map(TracePrinter.outcome) }).sorted()
+                let orders = model.linearizations(ops)
+                let accepted = Set(orders.compactMap { $0.outcome.map(TracePrinter.outcome) }).sorted()
+                // Outcomes two orders give with different states after (a charge and the move of
+                // its task: `{ ok | ok }` either way, the charge in the old cgroup or the new):
+                // what follows depends on the order, which the outcomes do not tell.
+                let ambiguous = accepted.filter { text in
+                    let afters = orders.filter { $0.outcome.map(TracePrinter.outcome) == text }.map(\.after.model)
+                    return afters.contains { $0 != afters[0] }
+                }
                 _ = model.apply(st.op, recorded: st.expect)
-                let list = (accepted.isEmpty ? ["?"] : accepted).map { cString(Array($0.utf8)) }.joined(separator: ", ")
+                func list(_ xs: [String]) -> String { (xs.map { cString(Array($0.utf8)) } + ["NULL"]).joined(separator: ", ") }
                 body += "\t{ static int (*const fns[])(void) = { \(names.joined(separator: ", ")) };\n"
-                body += "\t  static const char *const accept[] = { \(list), NULL };\n"
+                body += "\t  static const char *const accept[] = { \(list(accepted.isEmpty ? ["?"] : accepted)) };\n"
+                body += "\t  static const char *const ambiguous[] = { \(list(ambiguous)) };\n"
                 let recorded = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
-                body += "\t  group(\(label), fns, \(ops.count), accept, \(recorded)); }\n"
+                body += "\t  group(\(label), fns, \(ops.count), accept, ambiguous, \(recorded)); }\n"
                 continue
             }
             _ = model.apply(st.op)

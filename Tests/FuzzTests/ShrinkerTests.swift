@@ -25,6 +25,18 @@ final class ShrinkerTests: XCTestCase {
         return try await s.ddmin(c)
     }
 
+    /// Two actors in two sibling cgroups under a limit, one low- and one min-protected; the last
+    /// allocation evicts (the eviction mutants' findings).
+    func protectedSiblings() throws -> Trace {
+        try parse("""
+            register vgem/region0 268435456 ; mkdir /l ; mkdir /l/a ; mkdir /l/b ; \
+            write /l cgroup.subtree_control "+dmem" ; write /l dmem.max "vgem/region0 8M" ; \
+            write /l/a dmem.low "vgem/region0 4M" ; write /l/b dmem.min "vgem/region0 4M" ; \
+            spawn a1 /l/a ; spawn a2 /l/b ; alloc a1 vgem/region0 4096 b1 ; \
+            alloc a2 vgem/region0 4194304 b2 ; alloc a2 vgem/region0 4194304 b3
+            """)
+    }
+
     /// The title a finding of the divergence gets (Campaign's Finding.title, the real one).
     static func title(_ d: Divergence) -> String { Finding.title(for: d) }
 
@@ -41,13 +53,7 @@ final class ShrinkerTests: XCTestCase {
     /// allocations alone fit under the limit, so no op of either can go. Merging the actors, two
     /// of their allocations, and the cgroup into /l leaves 5.
     func testMergingActorsAndCgroupsShrinksBelowDdmin() async throws {
-        let t = try parse("""
-            register vgem/region0 268435456 ; mkdir /l ; mkdir /l/a ; mkdir /l/b ; \
-            write /l cgroup.subtree_control "+dmem" ; write /l dmem.max "vgem/region0 8M" ; \
-            write /l/a dmem.low "vgem/region0 4M" ; write /l/b dmem.min "vgem/region0 4M" ; \
-            spawn a1 /l/a ; spawn a2 /l/b ; alloc a1 vgem/region0 4096 b1 ; \
-            alloc a2 vgem/region0 4194304 b2 ; alloc a2 vgem/region0 4194304 b3
-            """)
+        let t = try protectedSiblings()
         func lastAllocEvicts(_ t: Trace) -> Bool {
             guard let last = t.steps.last, case .alloc = last.op else { return false }
             var m = ModelExecutor(profile: .v7_3)
@@ -177,13 +183,7 @@ final class ShrinkerTests: XCTestCase {
     /// give one at a time, with the same predicate; the runs that are more are speculation (a
     /// candidate after the one taken), each on a trace no other run had, within the budget.
     func testCandidatesRunTwoAtOnceGiveTheSameTrace() async throws {
-        let t = try parse("""
-            register vgem/region0 268435456 ; mkdir /l ; mkdir /l/a ; mkdir /l/b ; \
-            write /l cgroup.subtree_control "+dmem" ; write /l dmem.max "vgem/region0 8M" ; \
-            write /l/a dmem.low "vgem/region0 4M" ; write /l/b dmem.min "vgem/region0 4M" ; \
-            spawn a1 /l/a ; spawn a2 /l/b ; alloc a1 vgem/region0 4096 b1 ; \
-            alloc a2 vgem/region0 4194304 b2 ; alloc a2 vgem/region0 4194304 b3
-            """)
+        let t = try protectedSiblings()
         @Sendable func evicts(_ c: Trace) -> Bool {
             var m = ModelExecutor(profile: .v7_3)
             return c.steps.map { m.apply($0.op) }.last??.evicted.isEmpty == false
