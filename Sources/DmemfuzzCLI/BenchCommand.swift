@@ -92,8 +92,11 @@ struct BenchCommand: AsyncParsableCommand {
                 return await CampaignRunner.run(s, config: cfg)
             }
             let wall = (ContinuousClock.now - t0) / .seconds(1)
-            for s in sessions { s.stop() }
             let rs = results.compactMap { try? $0.get() }
+            for (r, s) in zip(rs, sessions) {
+                if let f = r.finding { print("finding saved: " + (try FindingStore(root: "findings").save(f, manifest: s.vm.kernel.dir))) }
+            }
+            for s in sessions { s.stop() }
             let total = rs.reduce(0) { $0 + $1.executed }
             let rate = Double(total) / wall
             first = first ?? rate

@@ -25,11 +25,23 @@ extension ModelExecutor {
     /// cannot trylock a BO another CPU is creating or destroying, so its LRU walk skips it and an
     /// allocation that needed it fails ENOSPC). Both are what a kernel may do, so the oracle
     /// tries each order both ways.
-    public mutating func applyGroup(_ ops: [Op], order: [Int], busy: Bool = false) -> Outcome? {
+    ///
+    /// `contended`: members that are not run and fail ENOSPC with no effect (`contentionVariants`).
+    public mutating func applyGroup(_ ops: [Op], order: [Int], busy: Bool = false, contended: Set<Int> = []) -> Outcome? {
+        applyGroupTracked(ops, order: order, busy: busy, contended: contended).outcome
+    }
+
+    /// `applyGroup`, and the members that evicted a buffer themselves.
+    mutating func applyGroupTracked(_ ops: [Op], order: [Int], busy: Bool, contended: Set<Int>) -> (outcome: Outcome?, evictors: Set<Int>) {
         let residentBefore = Set(model.buffers.filter { $0.value.pool != nil }.keys)
         var outcomes = [Outcome?](repeating: nil, count: ops.count)
+        var evictors = Set<Int>()
         if busy { model.busy = Set(ops.flatMap { $0.buffers }) }
-        for i in order { outcomes[i] = apply(ops[i]) }
+        for i in contended { outcomes[i] = .err(.ENOSPC) }
+        for i in order where !contended.contains(i) {
+            outcomes[i] = apply(ops[i])
+            if outcomes[i]?.evicted.isEmpty == false { evictors.insert(i) }
+        }
         model.busy = []
         // Two or more charges at once: the watermarks of every cgroup they charge are unknown.
         let charging = ops.compactMap { op -> ActorID? in
@@ -48,11 +60,11 @@ extension ModelExecutor {
         let evicted = watched.filter { model.buffers[$0].map { $0.pool == nil } ?? false }
         var members: [Outcome] = []
         for o in outcomes {
-            guard var o else { return nil }
+            guard var o else { return (nil, evictors) }
             o.evicted = []
             members.append(o)
         }
-        return Outcome(evicted: Array(evicted), group: members)
+        return (Outcome(evicted: Array(evicted), group: members), evictors)
     }
 
     /// Every order of the group (at most `Op.maxGroup`! = 24), with what it gives. Orders that
@@ -70,6 +82,37 @@ extension ModelExecutor {
                 for v in Self.enodevVariants(ops, order: order, outcome: o) where !out.contains(where: { $0.outcome == v && $0.after.model == m.model }) {
                     out.append(Linearization(order: order, outcome: v, after: m))
                 }
+            }
+        }
+        for l in contentionVariants(ops) where !out.contains(where: { $0.outcome == l.outcome && $0.after.model == l.after.model }) {
+            out.append(l)
+        }
+        return out
+    }
+
+    /// An allocation racing another allocation of its region that evicts may fail ENOSPC with no
+    /// effect (the charge undone, no buffer): TTM's eviction walk first only trylocks each BO
+    /// (`ttm_bo_evict_alloc()`, `trylock_only`; the test drivers pass no ww ticket, so there is
+    /// no second, blocking walk), so the BO the other member is evicting, reserved by it, is
+    /// skipped, the walk finds nothing else and the allocation fails, where one after the other
+    /// it would have fitted in the space the eviction freed. Seen on 7.3.4: `par { alloc a8
+    /// vgem/region0 4096 b32 | alloc a9 vgem/region0 12288 b33 }` on a full region gave
+    /// `{ ENOSPC | ok } evicted b28`. For each one member that fails so, every order of the
+    /// others in which another allocation of its region evicts.
+    func contentionVariants(_ ops: [Op]) -> [Linearization] {
+        func region(_ i: Int) -> String? { if case let .alloc(_, r, _, _) = ops[i] { return r }; return nil }
+        let allocs = ops.indices.filter { region($0) != nil }
+        guard allocs.count >= 2 else { return [] }
+        var out: [Linearization] = []
+        for failing in allocs where allocs.contains(where: { $0 != failing && region($0) == region(failing) }) {
+            let rest = ops.indices.filter { $0 != failing }
+            for perm in Self.permutations(rest.count) {
+                let order = perm.map { rest[$0] }
+                var m = self
+                let (o, evictors) = m.applyGroupTracked(ops, order: order, busy: false, contended: [failing])
+                guard evictors.contains(where: { region($0) == region(failing) }),
+                      !out.contains(where: { $0.outcome == o && $0.after.model == m.model }) else { continue }
+                out.append(Linearization(order: order + [failing], outcome: o, after: m))
             }
         }
         return out

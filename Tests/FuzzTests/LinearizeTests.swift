@@ -42,6 +42,30 @@ final class LinearizeTests: XCTestCase {
         XCTAssertTrue(replay.model.paths.contains(g))
     }
 
+    /// Two allocations racing on a full region (vgem on TTM, 64 KiB, b1 of 16 KiB the oldest):
+    /// one after the other the first evicts b1 and the second fits in what that freed, so the
+    /// orders give `{ ok | ok } evicted b1`. Under contention the one that finds b1 reserved by
+    /// the other's eviction fails ENOSPC (TTM trylocks in its eviction walk): `{ ENOSPC | ok }`
+    /// and `{ ok | ENOSPC }`, b1 evicted, the failed one with no buffer and its cgroup uncharged
+    /// (seen on 7.3.4 with 4096 and 12288 bytes). Without an eviction by the other member there
+    /// is no such failure: a lone allocation is never contended.
+    func testAnAllocationRacingAnEvictingOneMayFailENOSPC() {
+        let setup: [Op] = [.register(region: "vgem/region0", size: 65536), .spawn(1, .root),
+                           .alloc(1, region: "vgem/region0", size: 16384, buffer: 1),
+                           .alloc(1, region: "vgem/region0", size: 49152, buffer: 2), .spawn(2, .root), .spawn(3, .root)]
+        let group: [Op] = [.alloc(2, region: "vgem/region0", size: 4096, buffer: 3), .alloc(3, region: "vgem/region0", size: 12288, buffer: 4)]
+        let l = model(setup).linearizations(group)
+        let outcomes = Set(l.compactMap { $0.outcome.map(TracePrinter.outcome) })
+        XCTAssertEqual(outcomes, ["{ ok | ok } evicted b1", "{ ENOSPC | ok } evicted b1", "{ ok | ENOSPC } evicted b1"])
+        let failed = try! XCTUnwrap(l.first { $0.outcome.map(TracePrinter.outcome) == "{ ENOSPC | ok } evicted b1" })
+        var after = failed.after
+        XCTAssertEqual(after.apply(.read(.root, file: "dmem.current")), .bytes("vgem/region0 61440\n"))
+        XCTAssertEqual(after.apply(.resident(3)), .err(.ENOENT), "no buffer b3")
+        // Room for both: nothing is evicted and neither may fail.
+        let roomy: [Op] = [.register(region: "vgem/region0", size: 65536), .spawn(2, .root), .spawn(3, .root)]
+        XCTAssertEqual(Set(model(roomy).linearizations(group).compactMap { $0.outcome.map(TracePrinter.outcome) }), ["{ ok | ok }"])
+    }
+
     /// Two limit writes on one cgroup: both ok in either order, but dmem.max afterwards is the
     /// value of whichever ran last, so one outcome leaves two states.
     func testOneOutcomeTwoStates() {
