@@ -22,6 +22,8 @@ struct SelftestCommand: AsyncParsableCommand {
     @Option(help: "Kernel version the mutants apply to.") var kernelVersion: String = "7.3"
     @Flag(help: "Skip the corpus: only generated rounds (no seeds) may catch each mutant, which proves the fuzzer rather than a trace written for the mutant.")
     var noCorpus = false
+    @Option(name: .customLong("race-percent"), parsing: .unconditional, help: "Share of generated ops that are racing groups (0...100; default 6, as `fuzz`).",
+            transform: Count.parser(0...100)) var racePercent: Int = CampaignRunner.racePercent
     @OptionGroup var logging: LogOptions
 
     struct Row { var name: String; var caught: String; var seconds: Double; var minimized: Int?; var buildSeconds: Double; var minimizeSeconds = 0.0; var fuzzSeconds: Double? = nil }
@@ -63,6 +65,7 @@ struct SelftestCommand: AsyncParsableCommand {
                 let f0 = Date()
                 var cfg = CampaignConfig()
                 cfg.duration = duration.seconds; cfg.ops = .max
+                cfg.racePercent = racePercent
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-selftest-\(getpid())").path
                 let driver = try CampaignDriver(guest: g, dir: dir, findings: store, config: cfg, resume: false)
                 driver.minimize = false
