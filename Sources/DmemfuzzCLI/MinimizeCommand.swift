@@ -61,6 +61,8 @@ struct ReproCommand: AsyncParsableCommand {
     @Argument(help: "Finding directory or trace file.") var finding: String
     @Flag(name: .customLong("run"), help: "Compile the reproducer (gcc -static) and run it in a clean guest of the kernel chosen by the guest options.")
     var runInGuest = false
+    @Option(parsing: .unconditional, help: "With --run: run the whole trace up to N times until a run mismatches (DMEMFUZZ_REPRO_LOOP; a race need not show the first time; 1...1000).",
+            transform: Count.parser(1...1000)) var loop: Int = 1
     @OptionGroup var guest: GuestOptions
 
     func run() async throws {
@@ -73,7 +75,7 @@ struct ReproCommand: AsyncParsableCommand {
         let vm = g.session.vm
         let before = vm.splats().count
         try vm.agent.put("/tmp/repro", bin)
-        let (status, output) = try vm.agent.shell("/tmp/repro", timeout: 600)
+        let (status, output) = try vm.agent.shell(loop > 1 ? "DMEMFUZZ_REPRO_LOOP=\(loop) /tmp/repro" : "/tmp/repro", timeout: 600 * Double(loop))
         let splats = Array(vm.awaitSplats(moreThan: before, timeout: 3).dropFirst(before))
         print(output, terminator: output.hasSuffix("\n") || output.isEmpty ? "" : "\n")
         let on = "kernel \(g.session.release) (\(vm.kernel.dir.lastPathComponent))"
