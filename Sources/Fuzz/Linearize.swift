@@ -72,6 +72,9 @@ extension ModelExecutor {
     /// only where the kernel could still tell them apart.
     public func linearizations(_ ops: [Op]) -> [Linearization] {
         var out: [Linearization] = []
+        func add(_ l: Linearization) {
+            if !out.contains(where: { $0.outcome == l.outcome && $0.after.model == l.after.model }) { out.append(l) }
+        }
         // Busy buffers matter only where the group both evicts and allocates or frees.
         let evicting = ops.contains { if case .alloc = $0 { return true }; if case .write = $0 { return true }; return false }
         let named = ops.contains { !$0.buffers.isEmpty }
@@ -79,14 +82,10 @@ extension ModelExecutor {
             for order in Self.permutations(ops.count) {
                 var m = self
                 let o = m.applyGroup(ops, order: order, busy: busy)
-                for v in Self.enodevVariants(ops, order: order, outcome: o) where !out.contains(where: { $0.outcome == v && $0.after.model == m.model }) {
-                    out.append(Linearization(order: order, outcome: v, after: m))
-                }
+                for v in Self.enodevVariants(ops, order: order, outcome: o) { add(Linearization(order: order, outcome: v, after: m)) }
             }
         }
-        for l in contentionVariants(ops) where !out.contains(where: { $0.outcome == l.outcome && $0.after.model == l.after.model }) {
-            out.append(l)
-        }
+        contentionVariants(ops).forEach(add)
         return out
     }
 
@@ -110,9 +109,9 @@ extension ModelExecutor {
                 let order = perm.map { rest[$0] }
                 var m = self
                 let (o, evictors) = m.applyGroupTracked(ops, order: order, busy: false, contended: [failing])
-                guard evictors.contains(where: { region($0) == region(failing) }),
-                      !out.contains(where: { $0.outcome == o && $0.after.model == m.model }) else { continue }
-                out.append(Linearization(order: order + [failing], outcome: o, after: m))
+                if evictors.contains(where: { region($0) == region(failing) }) {
+                    out.append(Linearization(order: order + [failing], outcome: o, after: m))
+                }
             }
         }
         return out

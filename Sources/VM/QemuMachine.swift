@@ -3,7 +3,6 @@ import Foundation
 import Kernel
 import Log
 import Logging
-import Shell
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +16,8 @@ public final class QemuMachine: Machine {
     public let config: QemuConfig
     public let workDir: URL
     public var consoleURL: URL { workDir.appendingPathComponent("console.log") }
-    public private(set) var accel: Accel = .tcg
+    /// The accelerator `QemuConfig.prepare` chose (TCG until then).
+    public var accel: Accel { config.host?.accel ?? .tcg }
     /// Seconds from QEMU start to the agent's `ready` line.
     public private(set) var readySeconds: Double?
     /// Guest uptime (s) when the agent was ready, from its `ready` line.
@@ -55,8 +55,7 @@ public final class QemuMachine: Machine {
         guard let host = config.host else {
             throw VMError.setup("the guest's QemuConfig was not prepared (QemuConfig.prepare runs qemu --version and the accelerator probe)")
         }
-        accel = host.accel
-        let cl = QemuCommandLine(config: config, accel: accel, workDir: workDir)
+        let cl = QemuCommandLine(config: config, accel: host.accel, workDir: workDir)
         commandLine = cl
         let snapshot = snapshotEntry
         if let snapshot, snapshot.exists {
