@@ -105,7 +105,8 @@ fi
 frag_sha=$(sha <"$frag")
 tp_sha=$( { [ -d "$tpdir" ] && find "$tpdir" -maxdepth 1 -name '*.patch' | LC_ALL=C sort | while IFS= read -r f; do basename "$f"; sha256sum <"$f"; done; cat "$here/apply-series.sh" "$here/series.py"; } | sha)
 # a fuzzed build is another kernel than an exact one: --allow-fuzz is part of the key
-key=$(printf 'dmemfuzz-build-v1\n%s\n%s\n%s\n%s\n%s' "$ident" "${series_sha[*]:-}" "$frag_sha" "$tp_sha" "${fuzz[*]:+fuzz\n}" | sha | cut -c1-20)
+# v2: the covered files are compiled with -g (line coverage, below)
+key=$(printf 'dmemfuzz-build-v2\n%s\n%s\n%s\n%s\n%s' "$ident" "${series_sha[*]:-}" "$frag_sha" "$tp_sha" "${fuzz[*]:+fuzz\n}" | sha | cut -c1-20)
 B=$cache/build/$key
 if [ -f "$B/manifest.json" ] && [ -f "$B/bzImage" ]; then
   log "up to date: $B"; echo "$B"; exit 0
@@ -210,6 +211,12 @@ echo "$frag_sha" >"$C/.dmemfuzz-config-ok"
 lap "config verified"
 
 # --- build
+# Line coverage (Sources/Kernel/LineCoverage.swift maps KCOV PCs to lines with addr2line): the
+# files KCOV counts (kernel/cgroup/dmem.c, mm/page_counter.c) and every C file a patch touched
+# get -g, through kbuild's per-object CFLAGS_<stem>.o. -g does not change the code gcc emits.
+while IFS= read -r p; do
+  case "$p" in *.c) mk+=("CFLAGS_$(basename "$p" .c).o=-g");; esac
+done < <( { printf '%s\n' kernel/cgroup/dmem.c mm/page_counter.c; cat "$W/src/.dmemfuzz-patched-files" 2>/dev/null; } | sort -u)
 log "make bzImage modules in $O (log: $B/build.log)"
 ts=$(date +%s)
 if [ $verbose = 1 ]; then
@@ -237,6 +244,9 @@ if [ ${#series[@]} -gt 0 ]; then
   log "series warnings (W=1, not in the base tree): $n"
   sed 's/^/build-kernel: series warning: /' "$B/series-warnings.txt" >&2
   lap "series W=1 warnings"
+  # the lines the series added, for the coverage page (`path line`)
+  python3 "$here/series-lines.py" "$W/src" "$src" "$tpdir" >"$B/series-lines.txt" 2>>"$B/build.log" \
+    || log "series lines: not computed (see $B/build.log)"
 fi
 "${mk[@]}" -s modules_install INSTALL_MOD_PATH="$B/modroot" INSTALL_MOD_STRIP=1 >"$B/modules_install.log" 2>&1 \
   || die "modules_install failed (log: $B/modules_install.log)"

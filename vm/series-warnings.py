@@ -53,12 +53,13 @@ def base_content(pristine, tpdir, path, tmp):
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, os.path.dirname(path)), exist_ok=True)
     src = os.path.join(pristine, path)
-    if not os.path.exists(src):
-        return None  # a file the series adds: every warning in it is the series'
-    shutil.copy(src, os.path.join(d, path))
+    if os.path.exists(src):
+        shutil.copy(src, os.path.join(d, path))
     patches = sorted(os.path.join(tpdir, p) for p in os.listdir(tpdir) if p.endswith(".patch")) if os.path.isdir(tpdir) else []
     for p in patches:
         subprocess.run(["git", "apply", "--include=" + path, p], cwd=d, capture_output=True)
+    if not os.path.exists(os.path.join(d, path)):
+        return None  # a file the series adds (no test patch creates it): all of it is the series'
     with open(os.path.join(d, path), "rb") as f:
         return f.read()
 

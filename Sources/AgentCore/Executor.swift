@@ -17,6 +17,7 @@ final class Executor {
     }
     static let selftestDir = "/sys/kernel/debug/dmem_selftest"
     var buffers: [BufferID: Buffer] = [:]
+    var faults = FaultInjector()
 
     init(kmod: Kmod, moduleOptions: [String: String]) { self.kmod = kmod; self.moduleOptions = moduleOptions }
 
@@ -35,7 +36,7 @@ final class Executor {
     static func subtreeWrites(_ op: Op) -> [CgroupPath] {
         switch op {
         case let .write(p, f, _, _) where f == "cgroup.subtree_control": return [p]
-        case let .by(_, inner): return subtreeWrites(inner)
+        case let .by(_, inner), let .fail(_, inner): return subtreeWrites(inner)
         case let .par(ops): return ops.flatMap(subtreeWrites)
         default: return []
         }
@@ -49,7 +50,7 @@ final class Executor {
         switch op {
         case .rmdir: return o.isSuccess
         case let .write(_, f, _, _): return f == "cgroup.subtree_control" && o.isSuccess
-        case let .by(_, inner): return killsCss(inner, o)
+        case let .by(_, inner), let .fail(_, inner): return killsCss(inner, o)
         case let .par(ops):
             guard let g = o.group else { return false }
             return zip(ops, g).contains { killsCss($0, $1) }
@@ -126,7 +127,27 @@ final class Executor {
         case .dropCaps(let a): return e(Int32(actors.call(a, .dropCaps)[0]))
         case .by(let a, let inner): return perform(by: a, inner)
         case .par(let ops): return race(ops)
+        case .fail(let n, let inner): return withFaults(n, inner)
         }
+    }
+
+    /// `inner` with failslab armed for the process doing it: the actor for what an actor does
+    /// (a forked child: its pid is its only thread), else this thread of the agent.
+    func withFaults(_ n: Int, _ inner: Op) -> Outcome {
+        var actor: ActorID?
+        switch inner {
+        case let .by(a, _), let .alloc(a, _, _, _), let .transfer(a, _, _): actor = a
+        default: actor = nil
+        }
+        if let a = actor, actors.actors[a] == nil { var o = executeOnce(inner); o.injected = 0; return o }
+        let task = actor.map { "/proc/\(actors.actors[$0]!.pid)/make-it-fail" } ?? "/proc/thread-self/make-it-fail"
+        if let why = faults.arm(n, in: inner.faultFunction, task: task) {
+            Sys.log("fail: \(why)")
+            return .err(.EOPNOTSUPP)
+        }
+        var o = executeOnce(inner)
+        o.injected = faults.disarm(n, task: task)
+        return o
     }
 
     /// An op the actor's own process performs, with its own credentials.

@@ -1,6 +1,7 @@
 // KCOV (Documentation/dev-tools/kcov.rst) for the dmem code: each task that does ops (the agent,
 // every actor) traces its own syscalls; only PCs inside the functions of kernel/cgroup/dmem.c and
-// mm/page_counter.c count, and consecutive ones form the edges reported to the host.
+// mm/page_counter.c (and the C files of a --series) count; consecutive ones form the edges
+// reported to the host, and each PC is reported as well.
 import Glibc
 import CKmod
 
@@ -64,8 +65,12 @@ final class Kcov {
             for i in 1...n {
                 let pc = area[i]
                 guard filter.contains(pc) else { continue }
-                // syzkaller's edge: the previous counted PC, mixed, xor this one.
+                // syzkaller's edge: the previous counted PC, mixed, xor this one. The PC itself
+                // goes in too, for line coverage (Campaign/CoverageReport.swift): the host tells
+                // PCs from edges by the filter's ranges, where an edge hash lands with odds of
+                // about 2^-45 (a few hundred KiB of text in 2^64).
                 edges.insert((prev &* 0x9E37_79B9_7F4A_7C15) ^ pc)
+                edges.insert(pc)
                 prev = pc
             }
         }

@@ -45,6 +45,8 @@ public final class Session {
         var m = ModelExecutor(profile: profile, options: options)
         m.model.unmodeledFiles = Set(interfaces.files)
         for op in bootRegions { _ = m.apply(op) }
+        // The guest may have run rounds before (a reset keeps the boot regions and their root pools).
+        m.model.markRootPoolsUnknown()
         return m
     }
 

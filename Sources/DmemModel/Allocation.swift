@@ -18,8 +18,12 @@ extension Model {
         let err: Errno?
         if !regions[region].evicting {
             // vkms: charge only, no eviction, no capacity.
-            let pool = getPool(css: alloc.css, region: region)
-            if tryCharge(pool: pool, size: size) == nil { commit(buffer: buffer, pool: pool); err = nil } else { err = .ENOSPC }
+            // vkms_dumb_create(): -EAGAIN at a limit is -ENOSPC; other errors (-ENOMEM) as they are.
+            if let pool = getPool(css: alloc.css, region: region) {
+                if tryCharge(pool: pool, size: size) == nil { commit(buffer: buffer, pool: pool); err = nil } else { err = .ENOSPC }
+            } else {
+                err = .ENOMEM
+            }
         } else {
             err = memSpace(&alloc)
         }
@@ -41,7 +45,7 @@ extension Model {
     }
 
     // Kernel return codes inside the TTM emulation: 0, or -errno; walks return progress >= 0.
-    static let ENOSPC = -Int(Errno.ENOSPC.rawValue), EBUSY = -Int(Errno.EBUSY.rawValue)
+    static let ENOSPC = -Int(Errno.ENOSPC.rawValue), EBUSY = -Int(Errno.EBUSY.rawValue), ENOMEM = -Int(Errno.ENOMEM.rawValue)
 
     /// ttm_bo_mem_space(): without forcing space first, then with.
     mutating func memSpace(_ a: inout Allocation) -> Errno? {
@@ -56,7 +60,8 @@ extension Model {
 
     /// ttm_resource_alloc() of 7.2: charge (limit pool only when asked), then the manager.
     mutating func resourceAlloc72(_ a: inout Allocation, wantLimit: Bool) -> (Int, Int?) {
-        let pool = getPool(css: a.css, region: a.region)
+        // dmem_cgroup_try_charge()'s -ENOMEM (no pool) is not a charge failure: no limit pool.
+        guard let pool = getPool(css: a.css, region: a.region) else { return (Model.ENOMEM, nil) }
         if let fail = tryCharge(pool: pool, size: a.size) { return (Model.ENOSPC, wantLimit ? fail : nil) }
         guard let node = managerAlloc(region: a.region, size: a.size) else {
             uncharge(pool: pool, size: a.size)
@@ -69,6 +74,8 @@ extension Model {
     mutating func allocResource72(_ a: inout Allocation, force: Bool) -> Int {
         let (ret, limit) = resourceAlloc72(&a, wantLimit: force)
         if ret == 0 { return 0 }
+        // ttm_bo_alloc_resource(): an error other than -ENOSPC/-EAGAIN ends the allocation.
+        if ret == Model.ENOMEM { return ret }
         if !force { return Model.ENOSPC }
         a.limitPool = limit
         a.tryLow = false; a.hitLow = false
@@ -121,7 +128,13 @@ extension Model {
     mutating func allocAtPlace73(_ a: inout Allocation, force: Bool) -> Int {
         var mayEvict = !a.inEvict && force
         if a.chargePool == nil {
-            let pool = getPool(css: a.css, region: a.region)
+            // ttm_resource_try_charge() failing for want of a pool (-ENOMEM) sets may_try_low like
+            // a charge failure and is returned as it is: ttm_bo_alloc_resource() and
+            // ttm_bo_validate() pass it up, so the allocation fails with ENOMEM.
+            guard let pool = getPool(css: a.css, region: a.region) else {
+                if !a.inEvict { a.mayTryLow = mayEvict }
+                return Model.ENOMEM
+            }
             if let fail = tryCharge(pool: pool, size: a.size) {
                 if !a.inEvict { a.mayTryLow = mayEvict }
                 if force { a.limitPool = fail }

@@ -14,7 +14,12 @@ extension Model {
         cgroups.append(c)
         cgroups[parent].children.append(id)
         livePaths[path] = id
-        if cgroups[parent].subtree & dmemBit != 0 { attachNewCss(id, uid: creds.uid) }
+        if cgroups[parent].subtree & dmemBit != 0 {
+            // dmemcs_alloc() failing: cgroup_mkdir() destroys the new cgroup
+            // (cgroup_destroy_locked(), so it is a dying descendant until released) and fails.
+            guard allocates() else { destroy(id); return .ENOMEM }
+            attachNewCss(id, uid: creds.uid)
+        }
         return nil
     }
 
@@ -34,13 +39,20 @@ extension Model {
         if !mayWriteDirectory(creds, cgroups[cg].parent) { return .EACCES }
         if path.isRoot { return .EBUSY }  // the mount point
         if cgroups[cg].tasks > 0 || cgroups[cg].children.contains(where: { cgroups[$0].live }) { return .EBUSY }
+        destroy(cg)
+        return nil
+    }
+
+    /// cgroup_destroy_locked(): the cgroup is dying (counted in its ancestors'
+    /// nr_dying_descendants), its css is killed, and what nothing pins is released.
+    mutating func destroy(_ cg: Int) {
+        let path = cgroups[cg].path
         cgroups[cg].live = false
         livePaths[path] = nil
         var a = cgroups[cg].parent
         while let p = a { cgroups[p].dyingDescendants += 1; a = cgroups[p].parent }
         if let css = killCss(of: cg) { release(css: css) }
         release(cgroup: cg)
-        return nil
     }
 
     /// kill_css(): dmemcs_offline resets min/low/max of every pool; usage stays until uncharged.
@@ -134,9 +146,13 @@ extension Model {
         if enable == 0 && disable == 0 { return nil }
         // cgroup_vet_subtree_control_enable(): the no-internal-process rule (root is mixable).
         if enable != 0 && cgroups[cg].parent != nil && cgroups[cg].tasks > 0 { return .EBUSY }
+        let live = cgroups[cg].children.filter { cgroups[$0].live }
+        // cgroup_apply_control_enable() creates the children's csses in order; when the first
+        // dmemcs_alloc() fails, cgroup_finalize_control() restores the old masks and kills the
+        // csses made so far (new, poolless, nothing visible): ENOMEM and no change.
+        if enable & dmemBit != 0 && !live.isEmpty && !allocates() { return .ENOMEM }
         cgroups[cg].subtree |= enable
         cgroups[cg].subtree &= ~disable
-        let live = cgroups[cg].children.filter { cgroups[$0].live }
         if enable & dmemBit != 0 { for c in live { attachNewCss(c, uid: uid) } }
         if disable & dmemBit != 0 { for c in live { if let css = killCss(of: c) { release(css: css) } } }
         return nil

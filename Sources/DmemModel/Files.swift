@@ -128,7 +128,7 @@ extension Model {
     }
 
     mutating func apply(_ f: DmemFile, _ limit: UInt64, css: Int, region: Int, nonblock: Bool) -> Errno? {
-        let pool = getPool(css: css, region: region)
+        guard let pool = getPool(css: css, region: region) else { return .ENOMEM }
         switch f {
         case .min: pools[pool].counter.min = limit
         case .low: pools[pool].counter.low = limit

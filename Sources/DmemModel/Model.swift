@@ -66,6 +66,7 @@ public struct Model: Sendable, Equatable {
         var parent: Int?
         var counter = PageCounter()
         var onCssList = true           // unregister unlinks pools from their css
+        var inited = false             // get_cg_pool_locked() linked it to its parent
         var children: [Int] = []       // counters whose parent is this one
     }
     public struct Actor: Sendable, Equatable {
@@ -138,17 +139,101 @@ public struct Model: Sendable, Equatable {
         for p in csses[css].pools where pools[p].region == region && pools[p].onCssList { return p }
         return nil
     }
-    /// get_cg_pool_locked(): creates the pool and every missing ancestor pool, linked to the pool
-    /// of the parent css.
-    mutating func getPool(css: Int, region: Int) -> Int {
-        if let p = findPool(css: css, region: region) { return p }
-        let parent = csses[css].parent.map { getPool(css: $0, region: region) }
+    // MARK: pools
+
+    /// failslab failures still armed for the op being applied (`Op.fail`): while one is left,
+    /// each allocation dmem.c makes for a css or a pool fails instead and uses it up.
+    public var faults = 0
+
+    /// Regions whose root pool may exist or not: the boot regions of a guest that ran rounds
+    /// before (the root css never dies, and a pool lives as long as its region), where nothing
+    /// visible tells. Only a failing allocation does (`fail`): when one may or may not have to
+    /// make such a root pool, `rootPoolAsked` names the region and the lockstep driver tries the
+    /// op again with the pool there (`assumeRootPool`), keeping what the kernel agrees with.
+    public var rootPoolUnknown: Set<Int> = []
+    public var rootPoolAsked: Int?
+
+    /// Every live region's root pool is unknown from now on (Session.freshModel).
+    public mutating func markRootPoolsUnknown() {
+        rootPoolUnknown = Set(liveRegions.filter { findPool(css: 0, region: $0) == nil })
+    }
+
+    /// The root pool of `region` exists (made by an earlier round).
+    public mutating func assumeRootPool(_ region: Int) {
+        rootPoolUnknown.remove(region)
+        if findPool(css: 0, region: region) == nil { _ = allocPoolSingle(css: 0, region: region) }
+    }
+
+    /// One kzalloc() of a dmem object (dmemcs_alloc(), alloc_pool_single(), the preallocation of
+    /// get_cg_pool_unlocked()): false when an armed failure makes it return NULL.
+    mutating func allocates() -> Bool {
+        if faults > 0 { faults -= 1; return false }
+        return true
+    }
+
+    /// get_cg_pool_unlocked(): an existing pool that is inited, without the lock; else
+    /// get_cg_pool_locked() under dmemcg_lock, and when one of its GFP_NOWAIT allocations
+    /// fails, one GFP_KERNEL preallocation outside the lock and another round, which hands it to
+    /// the first pool still missing. nil: -ENOMEM, when the preallocation fails too (what the
+    /// posted fix "cgroup/dmem: return -ENOMEM on failed pool preallocation" returns; before it,
+    /// the loop went round again). Pools created before the failure stay, not inited.
+    mutating func getPool(css: Int, region: Int) -> Int? {
+        if let p = findPool(css: css, region: region), pools[p].inited { return p }
+        var prealloc = false
+        while true {
+            if let p = getPoolLocked(css: css, region: region, prealloc: &prealloc) { return p }
+            guard allocates() else { return nil }
+            prealloc = true
+        }
+    }
+
+    /// get_cg_pool_locked(): walks up from `css` creating each missing pool (alloc_pool_single)
+    /// until a pool that is inited, then links the new ones to their parents and marks them
+    /// inited, bottom up. nil: a GFP_NOWAIT allocation failed (-ENOMEM).
+    mutating func getPoolLocked(css: Int, region: Int, prealloc: inout Bool) -> Int? {
+        var c: Int? = css
+        while let p = c {
+            let pool: Int
+            if let found = findPool(css: p, region: region) {
+                pool = found
+            } else {
+                if p == 0, rootPoolUnknown.remove(region) != nil, faults > 0 { rootPoolAsked = region }
+                if prealloc { prealloc = false } else if !allocates() { return nil }
+                pool = allocPoolSingle(css: p, region: region)
+            }
+            if pools[pool].inited { if p == css { return pool }; break }
+            c = csses[p].parent
+        }
+        let ret = findPool(css: css, region: region)!
+        var pool = ret, p = css
+        while let pp = csses[p].parent, !pools[pool].inited {
+            // The first loop created the parent's pool if it was missing.
+            let ppool = findPool(css: pp, region: region)!
+            link(pool, to: ppool)
+            pools[pool].inited = true
+            pool = ppool; p = pp
+        }
+        return ret
+    }
+
+    /// alloc_pool_single() after its allocation: linked to the parent css's pool if there is one,
+    /// and inited when it is the root's or its parent pool is inited.
+    mutating func allocPoolSingle(css: Int, region: Int) -> Int {
+        let parent = csses[css].parent
+        let ppool = parent.flatMap { findPool(css: $0, region: region) }
         let id = pools.count
-        pools.append(Pool(css: css, region: region, parent: parent))
+        pools.append(Pool(css: css, region: region, parent: nil))
         csses[css].pools.append(id)
         regions[region].pools.append(id)
-        if let parent { pools[parent].children.append(id) }
+        if let ppool { link(id, to: ppool) }
+        pools[id].inited = parent == nil || ppool.map { pools[$0].inited } == true
         return id
+    }
+
+    mutating func link(_ pool: Int, to parent: Int) {
+        guard pools[pool].parent == nil else { return }
+        pools[pool].parent = parent
+        pools[parent].children.append(pool)
     }
     public var paths: [CgroupPath] { livePaths.keys.sorted() }
     public var liveRegionNames: [String] { liveRegions.map { regions[$0].name } }

@@ -85,6 +85,8 @@ extension Model {
         var y: Int? = csses[pools[b].css].cgroup
         while let x = y, !chainA.contains(x) { y = cgroups[x].parent }
         guard let ancestor = y else { return nil }
+        // Charged pools' ancestors exist and are inited, so this never allocates; on an error
+        // dmem_cgroup_get_common_ancestor() WARNs and returns NULL.
         return getPool(css: effectiveCss(ancestor), region: pools[a].region)
     }
 }

@@ -27,7 +27,7 @@ extension Model {
         guard let region else { return .ENOENT }  // module not loaded: no debugfs directory
         if size == 0 { return .EINVAL }
         if buffers.values.contains(where: { $0.region == region }) { return .EBUSY }
-        let pool = getPool(css: effectiveCss(actors[actor]!.cgroup), region: region)
+        guard let pool = getPool(css: effectiveCss(actors[actor]!.cgroup), region: region) else { return .ENOMEM }
         if tryCharge(pool: pool, size: size) != nil { return .EAGAIN }
         // The module holds the charge: the actor's exit leaves it, `free` writes uncharge.
         buffers[buffer] = Buffer(actor: actor, region: region, size: size, pool: nil)

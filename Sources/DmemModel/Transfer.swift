@@ -26,7 +26,7 @@ extension Model {
         guard let pool = b.pool else { return .EINVAL }
         if effectiveCss(a.cgroup) != pools[pool].css { return .EPERM }
         guard regions[b.region].live else { return .ENODEV }
-        let newPool = getPool(css: effectiveCss(to.cgroup), region: b.region)
+        guard let newPool = getPool(css: effectiveCss(to.cgroup), region: b.region) else { return .ENOMEM }
         if tryCharge(pool: newPool, size: b.size) != nil { return .ENOMEM }
         uncharge(pool: pool, size: b.size)
         buffers[buffer]!.pool = newPool

@@ -18,6 +18,7 @@ struct CheckCommand: AsyncParsableCommand {
     var duration: CheckDuration = .fuzz(FuzzDuration(seconds: 120, text: "2m"))
     @Option(parsing: .unconditional, help: "Fuzzing seed.", transform: Seed.parse) var seed: UInt64 = 1
     @Option(help: "Write JUnit XML here too.") var junit: String?
+    @Option(help: "Write the coverage page (the series' lines, or dmem's, the campaign executed) here.") var coverageHtml: String?
     @Option(help: "Where findings go.") var findings: String = "findings"
     @Option(help: "Override the model profile (default: from the kernel release), e.g. the behaviour the series under test intends.")
     var profile: KernelProfile?
@@ -28,6 +29,7 @@ struct CheckCommand: AsyncParsableCommand {
         let log = guest.logging.logger()
         var interfaces: Interfaces?
         var warnings: [String] = []
+        var coverage: String?
         let replayed = try await KernelReplay.run(paths: corpus, guest: guest, profile: profile, modelOptions: Set(options),
                                                   booted: { interfaces = $0.interfaces; warnings = $0.seriesWarnings }, log: { log.info("check: \($0)") })
         var results = CheckResults(cases: replayed.map {
@@ -47,6 +49,13 @@ struct CheckCommand: AsyncParsableCommand {
             let found = try await driver.run { log.info("check: \($0)") }
             try? FileManager.default.removeItem(atPath: dir)
             let st = driver.state
+            if let cov = await CoverageReport.make(kernel: g.session.vm.kernel, signatures: st.signatures) {
+                coverage = cov.summary
+                log.info("check: \(cov.summary)")
+                if let coverageHtml {
+                    try AtomicFile.write(Data(cov.html(title: "dmemfuzz check, kernel \(g.session.release)").utf8), to: URL(fileURLWithPath: coverageHtml))
+                }
+            }
             results.cases.append(CheckResults.Case(name: "fuzz \(duration) seed \(seed)", status: found.isEmpty ? .pass : .fail,
                                                    detail: found.isEmpty ? "\(st.ops) ops, \(st.signatures.count) signatures" : "findings: " + found.joined(separator: ", "),
                                                    seconds: st.seconds))
@@ -55,6 +64,7 @@ struct CheckCommand: AsyncParsableCommand {
         results.diagnostics += (interfaces?.unmodeled ?? []).map { "unmodeled: \($0)" }
         results.diagnostics += (interfaces?.absent ?? []).map { "modeled but absent: \($0)" }
         results.diagnostics += warnings.map { "series warning: \($0)" }
+        if let coverage { results.diagnostics.append(coverage) }
         if profile != nil || !options.isEmpty {
             results.diagnostics.append("model: profile \(profile.map(\.rawValue) ?? "from the kernel release")"
                                        + (options.isEmpty ? "" : ", options " + options.map(\.rawValue).joined(separator: " ")))

@@ -10,7 +10,7 @@ struct Dmemfuzz: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmemfuzz",
         abstract: "Test and fuzz harness for the Linux dmem cgroup controller.",
-        subcommands: [ModelCommand.self, KernelCommand.self, ReplayCommand.self, FuzzCommand.self, CheckCommand.self, SelftestCommand.self, MinimizeCommand.self, DiffCommand.self, CorpusCommand.self, ReproCommand.self, BenchCommand.self, BootCommand.self, ShellCommand.self]
+        subcommands: [ModelCommand.self, KernelCommand.self, ReplayCommand.self, FuzzCommand.self, CheckCommand.self, SelftestCommand.self, MinimizeCommand.self, DiffCommand.self, CorpusCommand.self, CoverageCommand.self, ReproCommand.self, BenchCommand.self, BootCommand.self, ShellCommand.self]
     )
 
     /// The one error path of every command: exit 0 clean, 1 a finding or failed check (the

@@ -112,6 +112,12 @@ struct FuzzCommand: AsyncParsableCommand {
             print(String(format: "%d ops in %.1f s with %d jobs (%.0f ops/s this run), %d signatures, %d findings (%d new this run); job corpora in %@/job-*/corpus",
                          ops, wall, jobs, Double(drivers.reduce(0) { $0 + $1.opsThisRun }) / max(wall, 0.001), signatures, titles, found.count, campaign))
         }
+        // Patch coverage: the series' lines (or dmem's) the campaign's KCOV PCs reached.
+        if let cov = await CoverageReport.make(kernel: s.vm.kernel, signatures: drivers.flatMap(\.state.signatures)) {
+            let page = URL(fileURLWithPath: campaign).appendingPathComponent("coverage.html")
+            try? AtomicFile.write(Data(cov.html(title: "dmemfuzz \(campaign), kernel \(s.release)").utf8), to: page)
+            print("\(cov.summary) (\(page.path))")
+        }
         for f in found { print("FINDING \(f)") }
         if !found.isEmpty { throw ExitCode(1) }
     }

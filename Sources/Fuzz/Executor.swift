@@ -67,6 +67,13 @@ public struct ModelExecutor: Executor, Sendable {
             guard inner.actorPerformable else { return .err(.EINVAL) }
             return apply(inner, by: actorCreds)
         case let .par(ops): return applyGroup(ops, order: Array(ops.indices))
+        case let .fail(n, inner):
+            model.faults = n
+            model.rootPoolAsked = nil
+            var o = apply(inner, by: creds)
+            o?.injected = n - model.faults
+            model.faults = 0
+            return o
         }
     }
 }

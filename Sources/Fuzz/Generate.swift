@@ -25,6 +25,10 @@ public struct GeneratorConfig: Sendable {
     /// Share of ops that are racing groups (RacePlan.swift); 0 keeps every op alone, as the
     /// model-only properties and the recorded seeds of earlier rounds expect.
     public var racePercent = 0
+    /// The kernel has failslab's stack filter (`requires failslab`): this share of ops are
+    /// `fail N op` (FaultOp.swift).
+    public var faults = false
+    public var faultPercent = 6
 
     public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
                 dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
@@ -119,7 +123,7 @@ public struct Generator: Sendable {
     static func changed(by op: Op, in m: Model) -> CgroupPath? {
         switch op {
         case let .write(p, file: f, _, _) where f.hasPrefix("dmem."): return p
-        case let .by(_, inner): return changed(by: inner, in: m)
+        case let .by(_, inner), let .fail(_, inner): return changed(by: inner, in: m)
         case let .par(ops): return ops.lazy.compactMap { changed(by: $0, in: m) }.first
         case let .alloc(a, _, _, _): return m.cgroupOf(actor: a).flatMap { $0.parent ?? $0 }
         // The sender's usage falls on success and must not on failure; the receiver's side shows
@@ -139,6 +143,7 @@ public struct Generator: Sendable {
     mutating func attempt(_ m: Model) -> Op? {
         if rng.chance(config.privilegePercent) { return privileged(m) }
         if config.transfer && rng.chance(config.transferPercent) { return transferOp(m) }
+        if config.faults && rng.chance(config.faultPercent) { return faultOp(m) }
         if config.racePercent > 0 && rng.chance(config.racePercent) { return raceGroup(m) }
         return plain(m)
     }

@@ -31,6 +31,10 @@ extension Shrinker {
         case let .by(_, inner):
             // The agent (root, all capabilities) doing what the actor did: one credential less.
             return [inner]
+        case let .fail(n, inner):
+            // No fault injection at all, then fewer failures, then the inner op simpler.
+            return [inner] + (n > 1 ? [.fail(count: 1, inner), .fail(count: n - 1, inner)] : [])
+                + simpler(inner).filter(\.faultable).map { .fail(count: n, $0) }
         default: return []
         }
     }

@@ -7,6 +7,15 @@ import Shell
 public enum KcovRanges {
     public static let files = ["kernel/cgroup/dmem.c", "mm/page_counter.c"]
 
+    /// `files` and the C files a `--series` changed: the fuzzer gets coverage of the series' code
+    /// and the coverage page shows its lines. Module files have no symbols in vmlinux and so no
+    /// ranges (KCOV PCs of modules move with their load address).
+    public static func files(for kernel: KernelBuild) -> [String] {
+        let applied: [KernelManifest.AppliedPatch] = (try? kernel.manifest())?.appliedPatches ?? []
+        let series = applied.filter { $0.kind == "series" }.flatMap { $0.paths ?? [] }
+        return files + Set(series.filter { $0.hasSuffix(".c") }).subtracting(files).sorted()
+    }
+
     /// `start end` hex lines for the agent's `kcov` request; empty when the build has no vmlinux
     /// or readelf fails (the campaign then runs on op signatures alone). Every boot needs them and
     /// the build never changes: they are kept beside the build, where `cached` reads them.
@@ -30,7 +39,7 @@ public enum KcovRanges {
         guard FileManager.default.fileExists(atPath: vmlinux.path),
               let symtab = try? await Shell.run(["readelf", "-sW", vmlinux.path]) else { return "" }
         var defined: [String: Set<String>] = [:]
-        for f in files {
+        for f in files(for: kernel) {
             let src = kernel.dir.appendingPathComponent("src").appendingPathComponent(f)
             let base = (f as NSString).lastPathComponent
             defined[base] = definitions(in: (try? String(contentsOf: src, encoding: .utf8)) ?? "")

@@ -33,14 +33,17 @@ public struct KernelBuild: Sendable {
 
     /// What `requires` lines can name beyond modules: `transfer` when the kernel has the charge
     /// transfer of the vgem test patch (System.map names dmem_cgroup_transfer_charge; a user
-    /// series that brings its own vgem skips that test patch and so has none).
+    /// series that brings its own vgem skips that test patch and so has none); `failslab` when
+    /// its config has failslab with the stack filter the `fail` ops need.
     public func features() -> Set<String> {
         // Each posted patch the build applied, by Message-ID: `requires series:<id>` in a trace
         // pins a behaviour to the kernel carrying that series (corpora/series/).
         let applied = ((try? manifest())?.appliedPatches ?? []).filter { $0.kind == "series" }
         let series = applied.compactMap(\.messageID).map { "series:" + $0.trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
-        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return Set(series) }
-        return Set(series).union(map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : [])
+        let config = (try? String(contentsOf: dir.appendingPathComponent("config"), encoding: .utf8)) ?? ""
+        let failslab: Set<String> = config.contains("\nCONFIG_FAILSLAB=y\n") && config.contains("\nCONFIG_FAULT_INJECTION_STACKTRACE_FILTER=y\n") ? ["failslab"] : []
+        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return Set(series).union(failslab) }
+        return Set(series).union(failslab).union(map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : [])
     }
 
     /// The package root (where Package.swift and vm/ are), from a source file path.

@@ -22,8 +22,10 @@ public struct KernelManifest: Codable, Sendable, Equatable {
         public var fuzzedHunks: [String]
         /// Why a skipped patch was skipped.
         public var reason: String?
+        /// The files it touched (nil in manifests from before they were recorded).
+        public var paths: [String]?
         enum CodingKeys: String, CodingKey {
-            case kind, file, mail, subject, how, reason
+            case kind, file, mail, subject, how, reason, paths
             case messageID = "message_id", offsetHunks = "offset_hunks", fuzzedHunks = "fuzzed_hunks"
         }
     }

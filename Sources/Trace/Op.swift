@@ -45,6 +45,13 @@ public indirect enum Op: Hashable, Sendable {
     /// the state after must be what the model gives for some order of them (the lockstep oracle
     /// tries every order): anything else is "not linearizable".
     case par([Op])
+    /// Fault injection (issue 9): the op runs with failslab armed for its task (the agent's
+    /// thread, or the actor's process for what an actor does), so that the next `count`
+    /// allocations the op makes in the dmem.c function that allocates its objects fail:
+    /// dmemcs_alloc() for a css (mkdir, a subtree_control write), get_cg_pool_unlocked() for a
+    /// pool (limit writes, charges, transfers). Failures left over when the op returns are
+    /// dropped; the outcome says how many were injected (`= ENOMEM injected 2`).
+    case fail(count: Int, Op)
 
     /// Ops an actor can perform itself with `by`.
     public var actorPerformable: Bool {
@@ -53,6 +60,34 @@ public indirect enum Op: Hashable, Sendable {
         default: return false
         }
     }
+
+    /// Ops `fail` can wrap: those of one process that reach dmemcs_alloc() or
+    /// get_cg_pool_unlocked() (not a group, whose members run in other processes at once).
+    public var faultable: Bool {
+        switch self {
+        case .mkdir, .write, .alloc, .transfer: return true
+        case let .by(_, inner): return inner.faultable
+        default: return false
+        }
+    }
+
+    /// The dmem.c function a `fail` confines its failures to (failslab's stack filter, set by
+    /// the agent and by repro.c): dmemcs_alloc() for the css of a new cgroup or of the children
+    /// a subtree_control write enables dmem for; get_cg_pool_unlocked() (alloc_pool_single()
+    /// and get_cg_pool_locked() are inlined into it, or called from it) for pools: limit
+    /// writes, charges, transfers.
+    public var faultFunction: String {
+        switch self {
+        case .mkdir: return "dmemcs_alloc"
+        case let .write(_, f, _, _) where f == "cgroup.subtree_control": return "dmemcs_alloc"
+        case let .by(_, inner), let .fail(_, inner): return inner.faultFunction
+        default: return "get_cg_pool_unlocked"
+        }
+    }
+
+    /// The largest failures one `fail` arms: enough for every pool of the deepest hierarchy
+    /// plus the preallocation after a failed GFP_NOWAIT one.
+    public static let maxFaults = 8
 
     /// The largest racing group: every order of it is tried, and 4! = 24 stays cheap.
     public static let maxGroup = 4
@@ -107,9 +142,11 @@ public struct Outcome: Hashable, Sendable {
     /// a buffer is not observable, so the group's `evicted` says which buffers that were
     /// resident before the group (or allocated in it) are evicted after it.
     public var group: [Outcome]?
+    /// A `fail` op's count of failures failslab injected (the armed count minus what was left).
+    public var injected: Int?
 
-    public init(errno: Errno? = nil, data: [UInt8]? = nil, value: UInt64? = nil, evicted: [BufferID] = [], group: [Outcome]? = nil) {
-        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted.sorted(); self.group = group
+    public init(errno: Errno? = nil, data: [UInt8]? = nil, value: UInt64? = nil, evicted: [BufferID] = [], group: [Outcome]? = nil, injected: Int? = nil) {
+        self.errno = errno; self.data = data; self.value = value; self.evicted = evicted.sorted(); self.group = group; self.injected = injected
     }
     public static let ok = Outcome()
     public static func err(_ e: Errno) -> Outcome { Outcome(errno: e) }

@@ -269,6 +269,20 @@ public struct TraceParser {
             // The outcome (if any) was parsed with the inner op: it belongs to the whole line.
             return Step(.by(a, inner.op), expect: inner.expect)
         case "par": op = try group(&c, line)
+        case "fail":
+            c.skipBlanks()
+            let nAt = c.i
+            let t = try token(&c, line)
+            guard let n = Int(t), (1...Op.maxFaults).contains(n) else {
+                throw err(line, nAt, "bad failure count '\(shown(t))' (want 1..\(Op.maxFaults))")
+            }
+            c.skipBlanks()
+            let innerAt = c.i
+            let inner = try step(&c, line)
+            guard inner.op.faultable else {
+                throw err(line, innerAt, "'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, or as aN mkdir/write")
+            }
+            return Step(.fail(count: n, inner.op), expect: inner.expect)
         default: throw err(line, at, "unknown op '\(shown(verb))'")
         }
         c.skipBlanks()
@@ -342,6 +356,15 @@ public struct TraceParser {
         c.skipBlanks()
         // '|' or '}' ends an op of a group: `group` names the mistake better than this would.
         if c.i < c.bytes.count && (c.bytes[c.i] == 0x7c || c.bytes[c.i] == 0x7d) { return }
+        if !c.atEnd, c.bytes[c.i...].starts(with: Array("injected".utf8)) {
+            _ = try token(&c, line)
+            c.skipBlanks()
+            let at = c.i
+            let t = try token(&c, line)
+            guard let n = Int(t), n >= 0 else { throw err(line, at, "bad injected count '\(shown(t))'") }
+            o.injected = n
+            c.skipBlanks()
+        }
         if !c.atEnd {
             let at = c.i
             guard try token(&c, line) == "evicted" else { throw err(line, at, "expected 'evicted' or end of line") }

@@ -59,6 +59,7 @@ public enum TracePrinter {
         case let .dropCaps(a): return "dropcaps \(actor(a))"
         case let .by(a, inner): return "as \(actor(a)) " + TracePrinter.op(inner)
         case let .par(ops): return "par { " + ops.map { TracePrinter.op($0) }.joined(separator: " | ") + " }"
+        case let .fail(n, inner): return "fail \(n) " + TracePrinter.op(inner)
         }
     }
 
@@ -67,6 +68,7 @@ public enum TracePrinter {
     public static func summary(_ op: Op) -> (verb: String, file: String?, path: CgroupPath?, byActor: Bool) {
         var op = op, byActor = false
         if case let .par(ops) = op { return ("par(" + ops.map { summary($0).verb }.joined(separator: "|") + ")", nil, nil, false) }
+        if case let .fail(_, inner) = op { let s = summary(inner); return ("fail " + s.verb, s.file, s.path, s.byActor) }
         if case let .by(_, inner) = op { op = inner; byActor = true }
         let verb = String(self.op(op).prefix { $0 != " " })
         switch op {
@@ -83,6 +85,7 @@ public enum TracePrinter {
         else if let d = o.data { s = quote(d) }
         else if let v = o.value { s = String(v) }
         else { s = "ok" }
+        if let n = o.injected { s += " injected \(n)" }
         if !o.evicted.isEmpty { s += " evicted " + o.evicted.map(buffer).joined(separator: " ") }
         return s
     }

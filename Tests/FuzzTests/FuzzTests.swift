@@ -8,11 +8,12 @@ import Trace
 /// shrinker's contract.
 final class FuzzTests: XCTestCase {
     /// `transfer`: the generator makes `transfer` ops and the model speaks `option charge-transfer`.
-    func run(seed: UInt64, ops: Int, profile: KernelProfile, transfer: Bool = false, check: (Model, Op, Outcome?) -> Void) -> Trace {
+    func run(seed: UInt64, ops: Int, profile: KernelProfile, transfer: Bool = false, faults: Bool = false, check: (Model, Op, Outcome?) -> Void) -> Trace {
         let options: ModelOptions = transfer ? [.chargeTransfer] : []
         var exec = ModelExecutor(profile: profile, options: options)
         var config = GeneratorConfig()
         config.transfer = transfer
+        config.faults = faults
         var gen = Generator(seed: seed, config: config)
         return Trace(profile: profile, options: options, steps: gen.steps(ops: ops, on: &exec) { check($0, $1.op, $1.expect) })
     }
@@ -86,6 +87,29 @@ final class FuzzTests: XCTestCase {
         XCTAssertGreaterThan(tally["ENOMEM", default: 0], 20, "\(tally)")
         XCTAssertGreaterThan(tally["ENOENT", default: 0], 0, "\(tally)")
         XCTAssertGreaterThan(afterBoundaryWrite, 40, "\(tally)")
+    }
+
+    /// With failslab (`fail N op`), generated faults reach both sides of get_cg_pool_unlocked()'s
+    /// preallocation: one failure absorbed (ok, injected 1), two failing the op (ENOMEM,
+    /// injected 2), and ops that allocate nothing (injected 0); the model's state stays
+    /// consistent (the usage invariants of testHierarchicalUsageInvariants hold in run()).
+    func testFaultsReachBothSidesOfThePreallocation() {
+        var tally: [String: Int] = [:]
+        var kinds = Set<String>()
+        for seed in 1...4 as ClosedRange<UInt64> {
+            _ = run(seed: seed, ops: 2000, profile: .v7_3, transfer: true, faults: true) { m, op, out in
+                guard case let .fail(_, inner) = op, let out else { return }
+                XCTAssertEqual(m.faults, 0)
+                tally["\(out.errno?.description ?? "ok") \(out.injected ?? -1)", default: 0] += 1
+                kinds.insert(TracePrinter.summary(inner).verb)
+            }
+        }
+        XCTAssertGreaterThan(tally["ok 1", default: 0], 5, "\(tally)")
+        XCTAssertGreaterThan(tally["ENOMEM 2", default: 0], 5, "\(tally)")
+        XCTAssertGreaterThan(tally["ENOMEM 1", default: 0], 0, "\(tally)")   // a css
+        XCTAssertGreaterThan(tally["ok 0", default: 0], 5, "\(tally)")
+        XCTAssertEqual(kinds, ["mkdir", "write", "write-nonblock", "alloc", "transfer"], "\(kinds)")
+        XCTAssertFalse(run(seed: 1, ops: 2000, profile: .v7_3) { _, _, _ in }.steps.contains { if case .fail = $0.op { return true }; return false })
     }
 
     func testGeneratorIsDeterministicAndTracesRoundTrip() throws {

@@ -162,6 +162,29 @@ final class LinearizeTests: XCTestCase {
         XCTAssertEqual(d?.expected, Outcome(group: [.ok, .ok]))
     }
 
+    /// A root pool an earlier round made is invisible until an allocation fails: with the root's
+    /// pool on vkms/default unknown, an alloc in the root under `fail 2` is ENOMEM (no pool,
+    /// NOWAIT and preallocation fail) or ok with nothing injected (the pool was there), and the
+    /// driver follows whichever the kernel gave; anything else still diverges.
+    func testAnUnknownRootPoolIsBothUntilAFailedAllocationTells() async throws {
+        var setup = model([.register(region: "vkms/default", size: 67_108_864), .spawn(1, .root)])
+        setup.model.markRootPoolsUnknown()
+        let alloc = Op.fail(count: 2, .alloc(1, region: "vkms/default", size: 4096, buffer: 1))
+        let again = Op.fail(count: 2, .alloc(1, region: "vkms/default", size: 4096, buffer: 2))
+        for (first, second) in [(Outcome(errno: .ENOMEM, injected: 2), Outcome(errno: .ENOMEM, injected: 2)),
+                                (Outcome(injected: 0), Outcome(injected: 0))] {
+            var ls = Lockstep(model: setup, subject: Scripted(replies: [first, second]))
+            let d = try await ls.run([alloc, again])
+            XCTAssertNil(d, "\(first)")
+            XCTAssertTrue(ls.model.model.rootPoolUnknown.isEmpty)
+        }
+        // Once it is known to be there, an ENOMEM for want of it diverges.
+        var ls = Lockstep(model: setup, subject: Scripted(replies: [Outcome(injected: 0), Outcome(errno: .ENOMEM, injected: 2)]))
+        let d = try await ls.run([alloc, again])
+        XCTAssertEqual(d?.index, 1)
+        XCTAssertEqual(d?.expected, Outcome(injected: 0))
+    }
+
     /// Generated groups are well-formed, print and parse back, and most of them have more than
     /// one linearization (both members do something that the other changes).
     func testGeneratorMakesRacingGroups() throws {

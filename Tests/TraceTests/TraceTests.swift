@@ -135,6 +135,29 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(message("transfer a1 b1 b2"), "x.trace:1:16: bad actor 'b2' (want aN)")
     }
 
+    func testFailRoundTripsWithItsInjectedCount() throws {
+        let text = """
+        # dmemfuzz trace
+        profile 7.3
+        requires failslab
+        fail 2 write /a dmem.max "vgem/region0 1M" = ENOMEM injected 2
+        fail 1 as a1 mkdir /a/b = ok injected 0
+        fail 3 alloc a1 vgem/region0 4096 b1 = ok injected 1 evicted b0
+
+        """
+        let t = try TraceParser().parse(text)
+        XCTAssertEqual(t.steps[0].op, .fail(count: 2, .write(CgroupPath(["a"]), file: "dmem.max", data: Array("vgem/region0 1M".utf8), nonblock: false)))
+        XCTAssertEqual(t.steps[0].expect, Outcome(errno: .ENOMEM, injected: 2))
+        XCTAssertEqual(t.steps[1].op, .fail(count: 1, .by(1, .mkdir(CgroupPath(["a", "b"])))))
+        XCTAssertEqual(t.steps[2].expect, Outcome(evicted: [0], injected: 1))
+        XCTAssertEqual(TracePrinter.trace(t), text)
+        XCTAssertEqual(message("fail 0 mkdir /a"), "x.trace:1:6: bad failure count '0' (want 1..8)")
+        XCTAssertEqual(message("fail 9 mkdir /a"), "x.trace:1:6: bad failure count '9' (want 1..8)")
+        XCTAssertEqual(message("fail 1 rmdir /a"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, or as aN mkdir/write")
+        XCTAssertEqual(message("fail 1 fail 1 mkdir /a"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, or as aN mkdir/write")
+        XCTAssertEqual(message("mkdir /a = ok injected x"), "x.trace:1:24: bad injected count 'x'")
+    }
+
     func testPrivilegeOpErrors() {
         XCTAssertEqual(message("as a1 spawn a2 /"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")
         XCTAssertEqual(message("as a1 as a2 mkdir /x"), "x.trace:1:7: an actor can only mkdir, rmdir, write, read or move with 'as'")

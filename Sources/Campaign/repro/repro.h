@@ -557,6 +557,104 @@ static size_t quote(char *dst, const unsigned char *s, size_t n)
 	return d - dst;
 }
 
+/* `fail N op` (Sources/AgentCore/Fault.swift does the same for the agent): failslab armed for
+ * the task doing the op (the actor's process, else this thread), with probability 100 for the
+ * next N allocations that have a frame inside one dmem.c function (the stack filter of
+ * CONFIG_FAULT_INJECTION_STACKTRACE_FILTER); the outcome line says how many were injected. */
+#define FAILSLAB "/sys/kernel/debug/failslab/"
+static int injected = -1;	/* the last fail op's count, printed by report(); -1: none */
+static char fail_task[64];
+
+static int fail_set(const char *file, const char *v)
+{
+	char p[128];
+	snprintf(p, sizeof(p), FAILSLAB "%s", file);
+	return write_path(p, v, strlen(v), 0);
+}
+
+/* The function's text: its /proc/kallsyms address up to the next symbol's. */
+static int fail_range(const char *fn, unsigned long long *start, unsigned long long *end)
+{
+	FILE *f = fopen("/proc/kallsyms", "r");
+	char line[512], type, name[256];
+	unsigned long long addr;
+	size_t n = strlen(fn);
+	*start = 0;
+	if (!f)
+		return errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
+			continue;
+		if (*start) {
+			if (addr > *start) {
+				*end = addr;
+				fclose(f);
+				return 0;
+			}
+			continue;
+		}
+		if ((type == 't' || type == 'T') && addr && !strncmp(name, fn, n) && (!name[n] || name[n] == '.'))
+			*start = addr;
+	}
+	fclose(f);
+	return ENOENT;
+}
+
+static __attribute__((unused)) int fail_arm(int count, const char *fn, int a)
+{
+	static const char *const fixed[][2] = {
+		{ "probability", "100" }, { "interval", "1" }, { "space", "0" }, { "verbose", "0" },
+		{ "task-filter", "Y" }, { "ignore-gfp-wait", "N" }, { "cache-filter", "N" },
+		{ "stacktrace-depth", "32" }, { "reject-start", "0" }, { "reject-end", "0" },
+	};
+	unsigned long long s, e;
+	char v[32];
+	int r;
+	fail_task[0] = 0;
+	if (a >= 0 && (!ACTOR_OK(a) || !actors[a].pid))
+		return 0;	/* no such actor: the op says ESRCH, nothing is armed */
+	if ((r = fail_set("times", "0")))
+		return r;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if ((r = fail_set(fixed[i][0], fixed[i][1])))
+			return r;
+	if ((r = fail_range(fn, &s, &e)))
+		return r;
+	snprintf(v, sizeof(v), "0x%llx", s);
+	if ((r = fail_set("require-start", v)))
+		return r;
+	snprintf(v, sizeof(v), "0x%llx", e);
+	if ((r = fail_set("require-end", v)))
+		return r;
+	snprintf(v, sizeof(v), "%d", count);
+	if ((r = fail_set("times", v)))
+		return r;
+	if (a >= 0)
+		snprintf(fail_task, sizeof(fail_task), "/proc/%d/make-it-fail", actors[a].pid);
+	else
+		snprintf(fail_task, sizeof(fail_task), "/proc/thread-self/make-it-fail");
+	return write_path(fail_task, "1", 1, 0);
+}
+
+static __attribute__((unused)) void fail_disarm(int count)
+{
+	char p[64], buf[32] = "";
+	int fd;
+	injected = 0;
+	if (!fail_task[0])
+		return;
+	write_path(fail_task, "0", 1, 0);
+	snprintf(p, sizeof(p), FAILSLAB "times");
+	fd = open(p, O_RDONLY);
+	if (fd >= 0) {
+		if (read(fd, buf, sizeof(buf) - 1) < 0)
+			buf[0] = 0;
+		close(fd);
+	}
+	injected = count - atoi(buf);
+	fail_set("times", "0");
+}
+
 /* One line per op in the trace text format, `<op> = <outcome>` (TracePrinter.step); a mismatch
  * with the model's expectation adds a comment line after it. */
 #define GOT_SIZE (4 * sizeof(out) + 64)	/* every byte of out may become \xHH */
@@ -576,6 +674,9 @@ static void report(const char *op, int r, const char *expect)
 {
 	static char got[GOT_SIZE];
 	size_t n = format_outcome(got, r);
+	if (injected >= 0 && n < sizeof(got))
+		n += snprintf(got + n, sizeof(got) - n, " injected %d", injected);
+	injected = -1;
 	if (evicted[0] && n < sizeof(got))
 		snprintf(got + n, sizeof(got) - n, " evicted%s", evicted);
 	evicted[0] = 0;

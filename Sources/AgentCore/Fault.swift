@@ -1,0 +1,71 @@
+// failslab around one op (Trace `fail N op`, issue 9). lib/fault-inject.c's should_fail_ex()
+// with probability 100, interval 1 and `times` N fails every allocation that passes its filters
+// until N are used up; task-filter lets through only tasks whose make-it-fail is set (the one
+// doing the op), and the stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER) only
+// allocations with a frame inside [require-start, require-end): the text of the one dmem.c
+// function that allocates the op's dmem objects. So the kernel fails exactly the allocations
+// the model counts (Model.allocates), and nothing of vgem's, TTM's or the VFS's.
+import Glibc
+import Trace
+
+struct FaultInjector {
+    static let dir = "/sys/kernel/debug/failslab"
+    /// [start, end) of each function asked for so far (`/proc/kallsyms`).
+    var ranges: [String: (UInt64, UInt64)] = [:]
+    var ready = false
+
+    /// The attributes that stay the same for every op; `times` 0 keeps failslab idle between.
+    mutating func setUp() -> String? {
+        if ready { return nil }
+        guard Sys.exists(Self.dir + "/require-start") else {
+            return "\(Self.dir)/require-start is missing: the kernel lacks CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
+        }
+        let settings = [("times", "0"), ("probability", "100"), ("interval", "1"), ("space", "0"), ("verbose", "0"),
+                        ("task-filter", "Y"), ("ignore-gfp-wait", "N"), ("cache-filter", "N"), ("stacktrace-depth", "32"),
+                        ("reject-start", "0"), ("reject-end", "0")]
+        for (f, v) in settings where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
+            return "writing \(v) to \(Self.dir)/\(f): errno \(errno)"
+        }
+        ready = true
+        return nil
+    }
+
+    /// The function's text: its address in /proc/kallsyms (sorted by address for the kernel
+    /// image) up to the next symbol's. A clone gcc suffixed (`.isra.0`, `.constprop.0`) counts.
+    mutating func range(of fn: String) -> (UInt64, UInt64)? {
+        if let r = ranges[fn] { return r }
+        guard let text = Sys.readText("/proc/kallsyms") else { return nil }
+        var start: UInt64?
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 3, let addr = UInt64(f[0], radix: 16) else { continue }
+            if let s = start {
+                if addr > s { ranges[fn] = (s, addr); return (s, addr) }
+                continue
+            }
+            let name = f[2]
+            if (f[1] == "t" || f[1] == "T"), name == fn || name.hasPrefix(fn + "."), addr != 0 { start = addr }
+        }
+        return nil
+    }
+
+    /// Arms `count` failures in `fn` for the task whose make-it-fail file is `task`.
+    mutating func arm(_ count: Int, in fn: String, task: String) -> String? {
+        if let e = setUp() { return e }
+        guard let (s, e) = range(of: fn) else { return "\(fn) is not in /proc/kallsyms (inlined in this build?)" }
+        for (f, v) in [("require-start", "0x" + String(s, radix: 16)), ("require-end", "0x" + String(e, radix: 16)), ("times", String(count))]
+        where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
+            return "writing \(v) to \(Self.dir)/\(f): errno \(errno)"
+        }
+        if Sys.writeFile(task, "1") != 0 { return "writing 1 to \(task): errno \(errno)" }
+        return nil
+    }
+
+    /// Disarms; how many of the `count` failures were injected.
+    func disarm(_ count: Int, task: String) -> Int {
+        _ = Sys.writeFile(task, "0")
+        let left = Sys.readText(Self.dir + "/times").flatMap { Int($0.split(separator: "\n").first ?? "") } ?? count
+        _ = Sys.writeFile(Self.dir + "/times", "0")
+        return count - left
+    }
+}

@@ -1,0 +1,113 @@
+import XCTest
+@testable import DmemModel
+
+/// Failed allocations of dmem objects (`fail N op`, issue 9; Model.faults). Every failure
+/// count follows from the kernel's allocation sequence in kernel/cgroup/dmem.c of 7.3:
+/// dmemcs_alloc() makes one kzalloc for a css; get_cg_pool_unlocked() finds an inited pool
+/// without allocating, or runs get_cg_pool_locked(), which walks up from the cgroup making one
+/// GFP_NOWAIT kzalloc per missing pool (alloc_pool_single()) until an inited one (the root's
+/// is inited when made); when one of those fails it makes one GFP_KERNEL preallocation and
+/// walks again, the first missing pool taking the preallocation. Region vgem/r is 16M.
+final class AllocationFailureTests: XCTestCase {
+    func p(_ s: String) -> CgroupPath { CgroupPath(parsing: Substring(s))! }
+    let M: UInt64 = 1 << 20
+
+    func model() -> Model {
+        var m = Model(profile: .v7_3)
+        _ = m.register("vgem/r", size: 16 * M)
+        return m
+    }
+
+    /// Runs `body` with `n` failures armed; returns how many it used.
+    func failing(_ m: inout Model, _ n: Int, _ body: (inout Model) -> Void) -> Int {
+        m.faults = n
+        body(&m)
+        defer { m.faults = 0 }
+        return n - m.faults
+    }
+
+    func testMkdirFailsAtTheCssAllocationAndLeavesNothing() {
+        var m = model()
+        var e: Errno?
+        XCTAssertEqual(failing(&m, 3) { e = $0.md("/a") }, 1)   // one kzalloc, then the error
+        XCTAssertEqual(e, .ENOMEM)
+        XCTAssertFalse(m.isLive(p("/a")))
+        XCTAssertEqual(try m.dying(.root).get(), 0)               // released: nothing pinned it
+        XCTAssertNil(m.md("/a"))
+        // Below a cgroup without dmem in its subtree_control there is no css to allocate.
+        XCTAssertEqual(failing(&m, 1) { e = $0.md("/a/x") }, 0)
+        XCTAssertNil(e)
+    }
+
+    func testOneFailureIsAbsorbedByThePreallocation() {
+        var m = model()
+        XCTAssertNil(m.md("/a"))
+        var r: FileResult?
+        // /a and the root miss pools: NOWAIT for /a fails (1), the preallocation succeeds,
+        // the second walk gives it to /a and makes the root's with NOWAIT.
+        XCTAssertEqual(failing(&m, 1) { r = $0.w("/a", "dmem.max", "vgem/r 1M") }, 1)
+        XCTAssertEqual(r, .ok)
+        XCTAssertEqual(m.r("/a", "dmem.max"), "vgem/r 1048576\n")
+        // Now inited: the fast path allocates nothing.
+        XCTAssertEqual(failing(&m, 4) { r = $0.w("/a", "dmem.max", "vgem/r 2M") }, 0)
+        XCTAssertEqual(r, .ok)
+    }
+
+    func testTwoFailuresFailTheWriteWithNothingChanged() {
+        var m = model()
+        XCTAssertNil(m.md("/a"))
+        var r: FileResult?
+        // NOWAIT for /a fails (1), the preallocation fails (2): -ENOMEM. Further failures are
+        // not reached; no pool was made, so a later write allocates both again.
+        XCTAssertEqual(failing(&m, 4) { r = $0.w("/a", "dmem.max", "vgem/r 1M") }, 2)
+        XCTAssertEqual(r, .error(.ENOMEM))
+        XCTAssertEqual(m.r("/a", "dmem.max"), "vgem/r max\n")
+        XCTAssertEqual(failing(&m, 1) { r = $0.w("/a", "dmem.max", "vgem/r 1M") }, 1)
+        XCTAssertEqual(r, .ok)
+        // A bad line fails before any pool is looked up.
+        XCTAssertEqual(failing(&m, 2) { r = $0.w("/a", "dmem.min", "nosuch 1M") }, 0)
+        XCTAssertEqual(r, .error(.EINVAL))
+    }
+
+    func testAChargeThatCannotMakeItsPoolIsENOMEMWithoutCharge() {
+        var m = model()
+        XCTAssertNil(m.md("/a"))
+        XCTAssertNil(m.spawn(1, p("/a")))
+        var res: (Errno?, [BufferID]) = (nil, [])
+        // ttm_resource_try_charge()'s -ENOMEM passes through ttm_bo_alloc_resource() and
+        // ttm_bo_validate() unchanged: the ioctl fails and nothing is charged or placed.
+        XCTAssertEqual(failing(&m, 2) { res = $0.alloc(1, region: "vgem/r", size: 4096, buffer: 1) }, 2)
+        XCTAssertEqual(res.0, .ENOMEM)
+        XCTAssertEqual(m.r("/a", "dmem.current"), "vgem/r 0\n")
+        XCTAssertEqual(m.r("/", "dmem.current"), "vgem/r 0\n")
+        XCTAssertNil(m.alloc(1, region: "vgem/r", size: 4096, buffer: 1).0)
+        XCTAssertEqual(m.r("/a", "dmem.current"), "vgem/r 4096\n")
+    }
+
+    func testAThreeLevelChainTakesThreeAllocationsAndTheSecondWalkLinksIt() {
+        var m = model()
+        for d in ["/a", "/a/b"] { XCTAssertNil(m.md(d)) }
+        XCTAssertEqual(m.w("/a", "cgroup.subtree_control", "+dmem"), .ok)
+        XCTAssertNil(m.spawn(1, p("/a/b")))
+        var res: (Errno?, [BufferID]) = (nil, [])
+        // NOWAIT /a/b fails (1); preallocation (ok); second walk: /a/b takes it, /a and the
+        // root by NOWAIT: 1 injected, and the charge reaches every level.
+        XCTAssertEqual(failing(&m, 1) { res = $0.alloc(1, region: "vgem/r", size: 8192, buffer: 1) }, 1)
+        XCTAssertNil(res.0)
+        for d in ["/a/b", "/a", "/"] { XCTAssertEqual(m.r(d, "dmem.current"), "vgem/r 8192\n", d) }
+    }
+
+    func testEnablingDmemForChildrenFailsAtTheFirstCssWithNoChange() {
+        var m = model()
+        for d in ["/g", "/g/h", "/g/i"] { XCTAssertNil(m.md(d)) }
+        var r: FileResult?
+        XCTAssertEqual(failing(&m, 2) { r = $0.w("/g", "cgroup.subtree_control", "+dmem") }, 1)
+        XCTAssertEqual(r, .error(.ENOMEM))
+        XCTAssertEqual(m.r("/g", "cgroup.subtree_control"), "")
+        XCTAssertNil(m.r("/g/h", "dmem.max"))                      // no dmem files below
+        // Without children there is nothing to allocate.
+        XCTAssertNil(m.md("/k"))
+        XCTAssertEqual(failing(&m, 2) { r = $0.w("/k", "cgroup.subtree_control", "+dmem") }, 0)
+        XCTAssertEqual(r, .ok)
+    }
+}
