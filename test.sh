@@ -15,4 +15,4 @@ echo "== corpus on the model" >&2
 echo "== swift test (boot tests use the real kernel and may not skip)" >&2
 DMEMFUZZ_KERNEL="$kernel" DMEMFUZZ_REQUIRE_KERNEL=1 swift test
 echo "== dmemfuzz check on $kernel" >&2
-.build/debug/dmemfuzz check --kernel "$kernel" --duration "${DMEMFUZZ_CHECK_DURATION:-3m}" --junit .build/check-junit.xml
+.build/debug/dmemfuzz check --kernel "$kernel" --duration "${DMEMFUZZ_CHECK_DURATION:-3m}" --junit .build/check-junit.xml --coverage-html .build/check-coverage.html

@@ -34,17 +34,21 @@ struct FaultInjector {
     /// image) up to the next symbol's. A clone gcc suffixed (`.isra.0`, `.constprop.0`) counts.
     mutating func range(of fn: String) -> (UInt64, UInt64)? {
         if let r = ranges[fn] { return r }
-        guard let text = Sys.readText("/proc/kallsyms") else { return nil }
+        guard let text = Sys.readText("/proc/kallsyms"), let r = Self.range(of: fn, kallsyms: text) else { return nil }
+        ranges[fn] = r
+        return r
+    }
+
+    static func range(of fn: String, kallsyms text: String) -> (UInt64, UInt64)? {
         var start: UInt64?
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ")
             guard f.count >= 3, let addr = UInt64(f[0], radix: 16) else { continue }
             if let s = start {
-                if addr > s { ranges[fn] = (s, addr); return (s, addr) }
+                if addr > s { return (s, addr) }
                 continue
             }
-            let name = f[2]
-            if (f[1] == "t" || f[1] == "T"), name == fn || name.hasPrefix(fn + "."), addr != 0 { start = addr }
+            if f[1] == "t" || f[1] == "T", f[2] == fn || f[2].hasPrefix(fn + "."), addr != 0 { start = addr }
         }
         return nil
     }

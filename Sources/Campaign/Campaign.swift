@@ -30,11 +30,11 @@ public struct CampaignConfig: Sendable {
 }
 
 public struct CampaignResult: Sendable {
-    /// "N signatures (K KCOV edges)": op signatures and dmem.c/page_counter.c edges together.
+    /// "N signatures (K KCOV edges and PCs)": op signatures and the counted files' KCOV edges and PCs together.
     public static func describe<S: Sequence>(_ signatures: S) -> String where S.Element == String {
         var n = 0, k = 0
         for s in signatures { n += 1; if s.hasPrefix("kcov ") { k += 1 } }
-        return "\(n) signatures (\(k) KCOV edges)"
+        return "\(n) signatures (\(k) KCOV edges and PCs)"
     }
 
     public var executed: Int

@@ -76,7 +76,7 @@ public final class SharedCampaign: @unchecked Sendable {  // every field is guar
     /// New findings of this run, all jobs together.
     var newFindings: Int { lock.lock(); defer { lock.unlock() }; return fresh }
 
-    /// "N signatures (K KCOV edges)" of all jobs together.
+    /// "N signatures (K KCOV edges and PCs)" of all jobs together.
     var coverage: String { lock.lock(); defer { lock.unlock() }; return CampaignResult.describe(known) }
 
     /// `body` with no other job inside (the finding store names its temporary directory by pid).

@@ -41,7 +41,7 @@ final class JobsTests: XCTestCase {
         XCTAssertEqual(s.claim(["mkdir ok", "rmdir EBUSY"], reclaiming: []), ["rmdir EBUSY"])
         XCTAssertEqual(s.claim(["rmdir EBUSY", "kcov 1f"], reclaiming: []), ["kcov 1f"])
         XCTAssertEqual(s.claim(["rmdir EBUSY", "kcov 1f"], reclaiming: ["kcov 1f"]), ["kcov 1f"])
-        XCTAssertEqual(s.coverage, "3 signatures (1 KCOV edges)")
+        XCTAssertEqual(s.coverage, "3 signatures (1 KCOV edges and PCs)")
         XCTAssertFalse(s.claimFinding("old finding"))
         XCTAssertTrue(s.claimFinding("new finding"))
         XCTAssertFalse(s.claimFinding("new finding"))
