@@ -15,12 +15,17 @@ struct CoverageCommand: AsyncParsableCommand {
     @Option(help: "Where the page goes.") var output: String = "coverage.html"
 
     func run() async throws {
-        let build: KernelBuild
-        do { build = try KernelBuild(dir: URL(fileURLWithPath: kernel)) } catch { throw BadInput("--kernel \(kernel): \(error)") }
         var signatures: [String] = []
         for c in campaigns {
-            do { signatures += try CampaignDriver.load(dir: c, seed: 0, resume: true).0.signatures } catch { throw BadInput("\(error)") }
+            let path = (c as NSString).appendingPathComponent("state.json")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw BadInput("\(c): no state.json (a campaign directory, as `dmemfuzz fuzz --campaign` writes it)")
+            }
+            do { signatures += try JSONDecoder().decode(CampaignState.self, from: data).signatures }
+            catch { throw BadInput("\(path): not a campaign state (\(error))") }
         }
+        let build: KernelBuild
+        do { build = try KernelBuild(dir: URL(fileURLWithPath: kernel)) } catch { throw BadInput("--kernel \(kernel): \(error)") }
         guard let cov = await CoverageReport.make(kernel: build, signatures: signatures) else {
             throw BadInput("\(kernel): no line map (no vmlinux, or a build from before the counted files were compiled with -g: rebuild with vm/build-kernel.sh)")
         }

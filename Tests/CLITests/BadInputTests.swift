@@ -188,6 +188,8 @@ final class BadInputTests: XCTestCase {
         try expect(["model", "--ops", "\u{1b}[2J\u{0}"], exit: 2,
                    first: "dmemfuzz: The value '\\x1b[2J' is invalid for '--ops <ops>': not a number (want 1...1000000000) (see dmemfuzz model --help)")
         try expect(["kernel", "build", "--bogus"], exit: 2, first: "dmemfuzz: Unknown option '--bogus' (see dmemfuzz kernel build --help)")
+        try expect(["coverage", "--kernel", "tree"], exit: 2, first: "dmemfuzz: Missing expected argument '<campaigns> ...' (see dmemfuzz coverage --help)")
+        try expect(["coverage", "traces", "--kernel", "tree"], exit: 2, first: "dmemfuzz: traces: no state.json (a campaign directory, as `dmemfuzz fuzz --campaign` writes it)")
         try expect(["model", "--help"], exit: 0, first: "OVERVIEW: Run the reference model alone on generated ops and print a summary.")
     }
 
