@@ -25,8 +25,11 @@ extension Generator {
                 ? .write(p, file: rng.pick(["dmem.max", "dmem.min", "dmem.low"])!, data: Array("\(r) \(rng.pick(["max", "0", "16M", "1G"])!)".utf8), nonblock: false)
                 : limitWrite(m, p)
         case 5..<8:
-            let actors = m.actors.keys.sorted()
-            guard let a = rng.pick(actors), m.buffers.count < config.maxBuffers, let r = rng.pick(regions) else { return nil }
+            // A first charge of the actor's cgroup on the region, most of the time.
+            guard m.buffers.count < config.maxBuffers else { return nil }
+            let pairs = m.actors.keys.sorted().flatMap { a in regions.map { (a, $0) } }
+            let first = pairs.filter { a, r in m.cgroupOf(actor: a).map { !m.hasPool($0, region: r) } ?? false }
+            guard let (a, r) = rng.pick(rng.chance(80) && !first.isEmpty ? first : pairs) else { return nil }
             inner = .alloc(a, region: r, size: UInt64(1 + rng.below(16)) * 4096, buffer: nextBuffer)
         case 8:
             guard let p = rng.pick(paths.filter { m.hasLiveChildren($0) }) else { return nil }

@@ -12,8 +12,8 @@ final class AllocationFailureTests: XCTestCase {
     func p(_ s: String) -> CgroupPath { CgroupPath(parsing: Substring(s))! }
     let M: UInt64 = 1 << 20
 
-    func model() -> Model {
-        var m = Model(profile: .v7_3)
+    func model(_ profile: KernelProfile = .v7_3) -> Model {
+        var m = Model(profile: profile)
         _ = m.register("vgem/r", size: 16 * M)
         return m
     }
@@ -109,5 +109,28 @@ final class AllocationFailureTests: XCTestCase {
         XCTAssertNil(m.md("/k"))
         XCTAssertEqual(failing(&m, 2) { r = $0.w("/k", "cgroup.subtree_control", "+dmem") }, 0)
         XCTAssertEqual(r, .ok)
+    }
+
+    /// 7.2.13 allocates the same way (its dmemcs_alloc, alloc_pool_single, get_cg_pool_locked
+    /// and get_cg_pool_unlocked are 7.3.4's, line for line). Its TTM maps -EAGAIN to -ENOSPC in
+    /// ttm_resource_alloc() and returns any other error from ttm_bo_alloc_resource(): ENOMEM.
+    /// Its limit writes go line by line, so a line whose pool cannot be made ends the write with
+    /// the lines before it applied.
+    func testOn72AChargeIsENOMEMAndAWriteKeepsItsEarlierLines() {
+        var m = model(.v7_2)
+        _ = m.register("vkms/k", size: 16 * M)
+        XCTAssertNil(m.md("/a"))
+        XCTAssertNil(m.spawn(1, p("/a")))
+        var res: (Errno?, [BufferID]) = (nil, [])
+        XCTAssertEqual(failing(&m, 2) { res = $0.alloc(1, region: "vgem/r", size: 4096, buffer: 1) }, 2)
+        XCTAssertEqual(res.0, .ENOMEM)
+        XCTAssertEqual(m.r("/a", "dmem.current"), "vgem/r 0\nvkms/k 0\n")
+        // The failed charge made no pool; this write makes /a's on vgem/r.
+        XCTAssertEqual(m.w("/a", "dmem.max", "vgem/r 1M"), .ok)
+        var r: FileResult?
+        // Line 1 (vgem/r, inited pool) applies; line 2 (vkms/k: /a and the root miss pools) fails.
+        XCTAssertEqual(failing(&m, 2) { r = $0.w("/a", "dmem.max", "vgem/r 2M\nvkms/k 3M") }, 2)
+        XCTAssertEqual(r, .error(.ENOMEM))
+        XCTAssertEqual(m.r("/a", "dmem.max"), "vgem/r 2097152\nvkms/k max\n")
     }
 }
