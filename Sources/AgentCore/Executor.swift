@@ -134,11 +134,7 @@ final class Executor {
     /// `inner` with failslab armed for the process doing it: the actor for what an actor does
     /// (a forked child: its pid is its only thread), else this thread of the agent.
     func withFaults(_ n: Int, _ inner: Op) -> Outcome {
-        var actor: ActorID?
-        switch inner {
-        case let .by(a, _), let .alloc(a, _, _, _), let .transfer(a, _, _): actor = a
-        default: actor = nil
-        }
+        let actor = inner.faultActor
         if let a = actor, actors.actors[a] == nil { var o = executeOnce(inner); o.injected = 0; return o }
         let task = actor.map { "/proc/\(actors.actors[$0]!.pid)/make-it-fail" } ?? "/proc/thread-self/make-it-fail"
         if let why = faults.arm(n, in: inner.faultFunction, task: task) {

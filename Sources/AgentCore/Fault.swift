@@ -5,11 +5,11 @@
 // allocations with a frame inside [require-start, require-end): the text of the one dmem.c
 // function that allocates the op's dmem objects. So the kernel fails exactly the allocations
 // the model counts (Model.allocates), and nothing of vgem's, TTM's or the VFS's.
+import AgentProtocol
 import Glibc
-import Trace
 
 struct FaultInjector {
-    static let dir = "/sys/kernel/debug/failslab"
+    static let dir = Failslab.dir
     /// [start, end) of each function asked for so far (`/proc/kallsyms`).
     var ranges: [String: (UInt64, UInt64)] = [:]
     var ready = false
@@ -20,10 +20,7 @@ struct FaultInjector {
         guard Sys.exists(Self.dir + "/require-start") else {
             return "\(Self.dir)/require-start is missing: the kernel lacks CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
         }
-        let settings = [("times", "0"), ("probability", "100"), ("interval", "1"), ("space", "0"), ("verbose", "0"),
-                        ("task-filter", "Y"), ("ignore-gfp-wait", "N"), ("cache-filter", "N"), ("stacktrace-depth", "32"),
-                        ("reject-start", "0"), ("reject-end", "0")]
-        for (f, v) in settings where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
+        for (f, v) in Failslab.settings where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
             return "writing \(v) to \(Self.dir)/\(f): errno \(errno)"
         }
         ready = true

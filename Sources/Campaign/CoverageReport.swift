@@ -15,20 +15,19 @@ public struct CoverageReport: Sendable {
         public var instrumented: Set<Int>, executed: Set<Int>
         /// Lines the series added or changed.
         public var series: Set<Int>
+        /// The lines the summary counts: the series' lines that have a callsite, or without a
+        /// series every instrumented line.
+        public var counted: Set<Int>
+        public var reached: Int { executed.intersection(counted).count }
     }
     public var files: [File]
     /// Series files with no KCOV callsite in vmlinux (headers, modules, Kconfig...).
     public var uncovered: [String]
     public var hasSeries: Bool
 
-    /// Reached and reachable lines: the series' lines that have a callsite (or, without a
-    /// series, every instrumented line of the counted files).
-    public var reached: Int {
-        files.reduce(0) { $0 + ($1.executed.intersection(hasSeries ? $1.series : $1.instrumented)).count }
-    }
-    public var total: Int {
-        files.reduce(0) { $0 + (hasSeries ? $1.series.intersection($1.instrumented) : $1.instrumented).count }
-    }
+    /// Reached and reachable lines over every file (`File.counted`).
+    public var reached: Int { files.reduce(0) { $0 + $1.reached } }
+    public var total: Int { files.reduce(0) { $0 + $1.counted.count } }
     /// `series lines reached: 41/57` (progress output, KTAP).
     public var summary: String { "\(hasSeries ? "series" : "dmem") lines reached: \(reached)/\(total)" }
 
@@ -58,8 +57,10 @@ public struct CoverageReport: Sendable {
         // The series' files where it has instrumented lines; without a series the counted files.
         let shown = series.isEmpty ? counted.filter { instrumented[$0] != nil } : Set(series.keys).filter { !(series[$0]!.intersection(instrumented[$0] ?? [])).isEmpty }
         let files = shown.sorted().map { p in
-            File(path: p, source: (source(p) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init),
-                 instrumented: instrumented[p] ?? [], executed: hit[p] ?? [], series: series[p] ?? [])
+            let lines = instrumented[p] ?? []
+            return File(path: p, source: (source(p) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init),
+                        instrumented: lines, executed: hit[p] ?? [], series: series[p] ?? [],
+                        counted: series.isEmpty ? lines : (series[p] ?? []).intersection(lines))
         }
         return CoverageReport(files: files, uncovered: series.keys.filter { !shown.contains($0) }.sorted(), hasSeries: !series.isEmpty)
     }
@@ -89,9 +90,7 @@ public struct CoverageReport: Sendable {
         """
         if !uncovered.isEmpty { h += "<p>Series files without KCOV callsites in vmlinux (headers, modules, build files): \(uncovered.map(Self.escape).joined(separator: ", "))</p>\n" }
         for f in files {
-            let reached = f.executed.intersection(hasSeries ? f.series : f.instrumented).count
-            let total = (hasSeries ? f.series.intersection(f.instrumented) : f.instrumented).count
-            h += "<h2 id=\"\(Self.escape(f.path))\">\(Self.escape(f.path)): \(reached)/\(total)</h2>\n<table>\n"
+            h += "<h2 id=\"\(Self.escape(f.path))\">\(Self.escape(f.path)): \(f.reached)/\(f.counted.count)</h2>\n<table>\n"
             for (i, text) in f.source.enumerated() {
                 let n = i + 1
                 let cls = f.executed.contains(n) ? " class=\"hit\"" : f.instrumented.contains(n) ? " class=\"miss\"" : ""

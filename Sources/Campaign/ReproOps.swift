@@ -128,10 +128,8 @@ public enum Repro {
                 call = "r = xvkms_destroy(\(cString(Array(r.dropFirst(5).utf8))))"
             case let .fail(n, inner):
                 guard let c = Self.call(inner) else { return nil }
-                var actor = -1
-                switch inner { case let .by(a, _), let .alloc(a, _, _, _), let .transfer(a, _, _): actor = a; default: break }
                 let fn = cString(Array(inner.faultFunction.utf8))
-                call = "if (!(r = fail_arm(\(n), \(fn), \(actor)))) { \(c); fail_disarm(\(n)); }"
+                call = "if (!(r = fail_arm(\(n), \(fn), \(inner.faultActor ?? -1)))) { \(c); fail_disarm(\(n)); }"
             case .register, .unregister, .evictQuery, .par:
                 // vgem and vkms/default are module loads the boot state has done.
                 return nil

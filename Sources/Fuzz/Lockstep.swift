@@ -67,12 +67,12 @@ public struct Lockstep<Subject: Executor> {
                 } else {
                     var m = start
                     let o = m.apply(op)
-                    next.append((o, m))
                     // A failing allocation that may have had to make a root pool an earlier round
                     // may have made already (Model.rootPoolUnknown): the op with the pool there too.
-                    if let r = m.model.rootPoolAsked {
-                        m.model.rootPoolAsked = nil
-                        next[next.count - 1].1 = m
+                    let asked = m.model.rootPoolAsked
+                    m.model.rootPoolAsked = nil
+                    next.append((o, m))
+                    if let r = asked {
                         var a = start
                         a.model.assumeRootPool(r)
                         let oa = a.apply(op)

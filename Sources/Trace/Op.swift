@@ -85,6 +85,15 @@ public indirect enum Op: Hashable, Sendable {
         }
     }
 
+    /// The actor whose process a `fail` arms failslab for: the one doing the op (an allocation,
+    /// a transfer, an `as` op); nil for what the agent does itself.
+    public var faultActor: ActorID? {
+        switch self {
+        case let .by(a, _), let .alloc(a, _, _, _), let .transfer(a, _, _): return a
+        default: return nil
+        }
+    }
+
     /// The largest failures one `fail` arms: enough for every pool of the deepest hierarchy
     /// plus the preallocation after a failed GFP_NOWAIT one.
     public static let maxFaults = 8

@@ -34,6 +34,18 @@ final class ReproTablesTests: XCTestCase {
         XCTAssertFalse(ReproTables.fixedC.contains("#define IOC("))
     }
 
+    /// failslab's fixed attributes are the agent's (Failslab), in its order, and the fixed C
+    /// names none of its own.
+    func testGeneratedFailslabSettingsAreTheAgents() {
+        let h = ReproTables.header
+        XCTAssertTrue(h.contains("#define FAILSLAB \"/sys/kernel/debug/failslab/\"\n"), h)
+        let rows = Failslab.settings.map { "\t{\"\($0.file)\", \"\($0.value)\"},\n" }
+        XCTAssertTrue(h.contains("static const char *const repro_failslab[][2] = {\n" + rows.joined() + "};\n"), h)
+        XCTAssertEqual(Failslab.settings.first?.file, "times")   // idle while the rest change
+        XCTAssertFalse(ReproTables.fixedC.contains("\"probability\""))
+        XCTAssertFalse(ReproTables.fixedC.contains("#define FAILSLAB"))
+    }
+
     /// What the package embeds is the file on disk (the one gcc and the quoting test read).
     func testEmbeddedFixedCIsTheFile() throws {
         XCTAssertEqual(ReproTables.fixedC, try String(contentsOf: Self.reproH, encoding: .utf8))

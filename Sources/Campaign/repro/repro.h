@@ -557,11 +557,11 @@ static size_t quote(char *dst, const unsigned char *s, size_t n)
 	return d - dst;
 }
 
-/* `fail N op` (Sources/AgentCore/Fault.swift does the same for the agent): failslab armed for
+/* `fail N op` (Sources/AgentCore/Fault.swift does the same for the agent, both from
+ * Sources/AgentProtocol/Failslab.swift): failslab armed for
  * the task doing the op (the actor's process, else this thread), with probability 100 for the
  * next N allocations that have a frame inside one dmem.c function (the stack filter of
  * CONFIG_FAULT_INJECTION_STACKTRACE_FILTER); the outcome line says how many were injected. */
-#define FAILSLAB "/sys/kernel/debug/failslab/"
 static int injected = -1;	/* the last fail op's count, printed by report(); -1: none */
 static char fail_task[64];
 
@@ -602,21 +602,15 @@ static int fail_range(const char *fn, unsigned long long *start, unsigned long l
 
 static __attribute__((unused)) int fail_arm(int count, const char *fn, int a)
 {
-	static const char *const fixed[][2] = {
-		{ "probability", "100" }, { "interval", "1" }, { "space", "0" }, { "verbose", "0" },
-		{ "task-filter", "Y" }, { "ignore-gfp-wait", "N" }, { "cache-filter", "N" },
-		{ "stacktrace-depth", "32" }, { "reject-start", "0" }, { "reject-end", "0" },
-	};
 	unsigned long long s, e;
 	char v[32];
 	int r;
 	fail_task[0] = 0;
 	if (a >= 0 && (!ACTOR_OK(a) || !actors[a].pid))
 		return 0;	/* no such actor: the op says ESRCH, nothing is armed */
-	if ((r = fail_set("times", "0")))
-		return r;
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if ((r = fail_set(fixed[i][0], fixed[i][1])))
+	/* the generated repro_failslab[] (ReproTables): `times` 0 first, then the fixed attributes */
+	for (size_t i = 0; i < sizeof(repro_failslab) / sizeof(repro_failslab[0]); i++)
+		if ((r = fail_set(repro_failslab[i][0], repro_failslab[i][1])))
 			return r;
 	if ((r = fail_range(fn, &s, &e)))
 		return r;
