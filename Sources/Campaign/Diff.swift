@@ -57,6 +57,13 @@ public enum BehaviourDiff {
         return nil
     }
 
+    /// Does a racing group run at or before `index`? Then the first difference may be only the
+    /// order the race took this time (a racing group's outcome, and the state after it, differ
+    /// from run to run on one kernel), and it counts as a change only when it stays over reruns.
+    public static func followsRace(_ ops: [Op], through index: Int) -> Bool {
+        ops.prefix(through: min(index, ops.count - 1)).contains { if case .par = $0 { return true }; return false }
+    }
+
     /// Interface changes: dmem files and controllers one kernel has and the other does not,
     /// from each kernel's listing (`Interfaces`, read by the agent at boot).
     public struct InterfaceChange: Equatable, Sendable {
@@ -100,8 +107,9 @@ public enum BehaviourDiff {
 
     /// The table for a cover letter or a review reply: one block per change, with the op and
     /// both outcomes, how many traces showed it, and the minimized trace's ops.
-    public static func table(_ groups: [Group], traces: Int) -> String {
-        guard !groups.isEmpty else { return "behaviour changes: none in \(traces) traces\n" }
+    public static func table(_ groups: [Group], traces: Int, racy: [String] = []) -> String {
+        let note = racy.isEmpty ? "" : "not counted: \(racy.count) trace\(racy.count == 1 ? "" : "s") whose first difference follows a racing group and did not stay over \(raceReruns) reruns (the order a race took, on either kernel), e.g. \(racy[0])\n"
+        guard !groups.isEmpty else { return "behaviour changes: none in \(traces) traces\n" + note }
         var s = "behaviour changes: \(groups.count) (first differing op of each trace, \(groups.map(\.sources.count).reduce(0, +)) of \(traces) traces)\n"
         for (n, g) in groups.enumerated() {
             s += "\(n + 1). \(g.kind)   [\(g.sources.count) trace\(g.sources.count == 1 ? "" : "s"), e.g. \(g.sources[0])]\n"
@@ -115,8 +123,11 @@ public enum BehaviourDiff {
             }
             if let note = g.note { s += "   \(note)\n" }
         }
-        return s
+        return s + note
     }
+
+    /// Reruns on each kernel that a change following a racing group must survive.
+    public static let raceReruns = 3
 }
 
 extension Guest {

@@ -62,7 +62,9 @@ struct DiffCommand: AsyncParsableCommand {
         }
         let corpusCount = set.count
         for k in 0..<generated {
-            var (gen, t) = CampaignRunner.generator(for: bs, seed: seed &+ UInt64(k), options: Set(options))
+            // No racing groups: only what a kernel does the same way every time can be compared
+            // with another kernel without a model (the corpus's racing traces are rerun instead).
+            var (gen, t) = CampaignRunner.generator(for: bs, seed: seed &+ UInt64(k), options: Set(options), racePercent: 0)
             var exec = bs.freshModel(options: t.options)
             t.steps += gen.steps(ops: ops, on: &exec).dropFirst(gen.prologue().count)
             set.append(("generated seed \(seed &+ UInt64(k))", t))
@@ -71,6 +73,7 @@ struct DiffCommand: AsyncParsableCommand {
 
         var changes: [(source: String, change: BehaviourDiff.Change)] = []
         var splats: [String] = []
+        var racy: [String] = []
         var opsRun = 0
         for (name, t) in set {
             let b = try await base.runKernelOnly(t), p = try await patched.runKernelOnly(t)
@@ -78,6 +81,11 @@ struct DiffCommand: AsyncParsableCommand {
             for s in b.splats { splats.append("base, \(name): \(s.title)") }
             for s in p.splats { splats.append("patched, \(name): \(s.title)") }
             if let c = BehaviourDiff.firstChange(ops: b.ops, base: b.outcomes, patched: p.outcomes) {
+                if BehaviourDiff.followsRace(b.ops, through: c.index), try await !Self.stays(c, in: t, base: base, patched: patched) {
+                    racy.append(name)
+                    say("race    \(name): op \(c.index + 1): \(c.kind) did not stay over \(BehaviourDiff.raceReruns) reruns: not counted")
+                    continue
+                }
                 changes.append((name, c))
                 say("change  \(name): op \(c.index + 1): \(c.kind)")
             }
@@ -120,7 +128,7 @@ struct DiffCommand: AsyncParsableCommand {
             ]).write(to: file, atomically: true, encoding: .utf8)
             groups[i].note = "trace: \(file.path)"
         }
-        let table = BehaviourDiff.table(groups, traces: set.count)
+        let table = BehaviourDiff.table(groups, traces: set.count, racy: racy)
             + (iface.isEmpty ? "" : "interfaces: " + (iface.added.map { "+" + $0 } + iface.removed.map { "-" + $0 }).joined(separator: " ") + "\n")
             + (splats.isEmpty ? "" : "splats:\n" + splats.map { "  " + $0 + "\n" }.joined())
         print(table, terminator: "")
@@ -133,6 +141,15 @@ struct DiffCommand: AsyncParsableCommand {
     static func change(in t: Trace, base: Guest, patched: Guest) async throws -> BehaviourDiff.Change? {
         let b = try await base.runKernelOnly(t), p = try await patched.runKernelOnly(t)
         return BehaviourDiff.firstChange(ops: b.ops, base: b.outcomes, patched: p.outcomes)
+    }
+
+    /// A change after a racing group is the series' only if every rerun on both kernels shows
+    /// it again at the same op: a race that went the other way once is the order, not the series.
+    static func stays(_ c: BehaviourDiff.Change, in t: Trace, base: Guest, patched: Guest) async throws -> Bool {
+        for _ in 0..<BehaviourDiff.raceReruns {
+            guard let again = try await change(in: t, base: base, patched: patched), again.index == c.index, again.kind == c.kind else { return false }
+        }
+        return true
     }
 
     func seriesLine(_ s: Session) -> String {
