@@ -36,7 +36,7 @@ final class Executor {
     static func subtreeWrites(_ op: Op) -> [CgroupPath] {
         switch op {
         case let .write(p, f, _, _) where f == "cgroup.subtree_control": return [p]
-        case let .by(_, inner), let .fail(_, inner): return subtreeWrites(inner)
+        case let .by(_, inner), let .fail(_, inner), let .failNth(_, inner): return subtreeWrites(inner)
         case let .par(ops): return ops.flatMap(subtreeWrites)
         default: return []
         }
@@ -50,7 +50,7 @@ final class Executor {
         switch op {
         case .rmdir: return o.isSuccess
         case let .write(_, f, _, _): return f == "cgroup.subtree_control" && o.isSuccess
-        case let .by(_, inner), let .fail(_, inner): return killsCss(inner, o)
+        case let .by(_, inner), let .fail(_, inner), let .failNth(_, inner): return killsCss(inner, o)
         case let .par(ops):
             guard let g = o.group else { return false }
             return zip(ops, g).contains { killsCss($0, $1) }
@@ -128,21 +128,24 @@ final class Executor {
         case .by(let a, let inner): return perform(by: a, inner)
         case .par(let ops): return race(ops)
         case .fail(let n, let inner): return withFaults(n, inner)
+        case .failNth(let n, let inner): return withFaults(n, inner, nth: true)
         }
     }
 
     /// `inner` with failslab armed for the process doing it: the actor for what an actor does
     /// (a forked child: its pid is its only thread), else this thread of the agent.
-    func withFaults(_ n: Int, _ inner: Op) -> Outcome {
+    /// `nth`: only the n-th allocation fails (the task's fail-nth instead of make-it-fail).
+    func withFaults(_ n: Int, _ inner: Op, nth: Bool = false) -> Outcome {
         let actor = inner.faultActor
         if let a = actor, actors.actors[a] == nil { var o = executeOnce(inner); o.injected = 0; return o }
-        let task = actor.map { "/proc/\(actors.actors[$0]!.pid)/make-it-fail" } ?? "/proc/thread-self/make-it-fail"
-        if let why = faults.arm(n, in: inner.faultFunction, task: task) {
+        let file = nth ? "fail-nth" : "make-it-fail"
+        let task = actor.map { "/proc/\(actors.actors[$0]!.pid)/\(file)" } ?? "/proc/thread-self/\(file)"
+        if let why = faults.arm(n, in: inner.faultFunction, task: task, nth: nth) {
             Sys.log("fail: \(why)")
             return .err(.EOPNOTSUPP)
         }
         var o = executeOnce(inner)
-        o.injected = faults.disarm(n, task: task)
+        o.injected = faults.disarm(n, task: task, nth: nth)
         return o
     }
 
@@ -316,6 +319,9 @@ enum VkmsConfig {
             if symlink(d + target, d + link) != 0 && errno != EEXIST { return errno }
         }
         r = Sys.writeFile(d + "/enabled", "1")
+        // A device vkms_create() refused (a failed registration, `fail N register`) is not left
+        // behind: the next register of the name starts from nothing, as the model does.
+        if r != 0 { remove(d) }
         return r
     }
     /// Disables the device (its region goes away) and removes the configfs tree.
@@ -323,12 +329,15 @@ enum VkmsConfig {
         let d = root + "/" + name
         let r = Sys.writeFile(d + "/enabled", "0")
         if r != 0 { return r }
+        remove(d)
+        return 0
+    }
+    static func remove(_ d: String) {
         _ = unlink(d + "/planes/plane0/possible_crtcs/crtc0")
         _ = unlink(d + "/encoders/encoder0/possible_crtcs/crtc0")
         _ = unlink(d + "/connectors/connector0/possible_encoders/encoder0")
         for sub in ["/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0", ""] {
             _ = Sys.rmdir(d + sub)
         }
-        return 0
     }
 }

@@ -50,20 +50,28 @@ struct FaultInjector {
         return nil
     }
 
-    /// Arms `count` failures in `fn` for the task whose make-it-fail file is `task`.
-    mutating func arm(_ count: Int, in fn: String, task: String) -> String? {
+    /// Arms `count` failures in `fn` for the task whose make-it-fail file is `task`; `nth`: the
+    /// count-th allocation in `fn` alone, `task` being its fail-nth file (should_fail_ex() takes
+    /// that path before probability, task-filter and times, after the stack filter; times stays 0).
+    mutating func arm(_ count: Int, in fn: String, task: String, nth: Bool = false) -> String? {
         if let e = setUp() { return e }
         guard let (s, e) = range(of: fn) else { return "\(fn) is not in /proc/kallsyms (inlined in this build?)" }
-        for (f, v) in [("require-start", "0x" + String(s, radix: 16)), ("require-end", "0x" + String(e, radix: 16)), ("times", String(count))]
+        for (f, v) in [("require-start", "0x" + String(s, radix: 16)), ("require-end", "0x" + String(e, radix: 16))] + (nth ? [] : [("times", String(count))])
         where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
             return "writing \(v) to \(Self.dir)/\(f): errno \(errno)"
         }
-        if Sys.writeFile(task, "1") != 0 { return "writing 1 to \(task): errno \(errno)" }
+        let v = nth ? String(count) : "1"
+        if Sys.writeFile(task, v) != 0 { return "writing \(v) to \(task): errno \(errno)" }
         return nil
     }
 
-    /// Disarms; how many of the `count` failures were injected.
-    func disarm(_ count: Int, task: String) -> Int {
+    /// Disarms; how many of the `count` failures were injected (`nth`: 1 when fail-nth reads 0).
+    func disarm(_ count: Int, task: String, nth: Bool = false) -> Int {
+        if nth {
+            let left = Sys.readText(task).flatMap { Int($0.split(separator: "\n").first ?? "") }
+            _ = Sys.writeFile(task, "0")
+            return left == 0 ? 1 : 0
+        }
         _ = Sys.writeFile(task, "0")
         let left = Sys.readText(Self.dir + "/times").flatMap { Int($0.split(separator: "\n").first ?? "") } ?? count
         _ = Sys.writeFile(Self.dir + "/times", "0")

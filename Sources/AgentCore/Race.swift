@@ -198,7 +198,7 @@ extension Executor {
                 return .actor(a, .fs, [kind.rawValue, Int64(payload.count), 0], payload: payload, withData: true,
                               finish: { r, bytes in kind == .read && r[0] == 0 ? .bytes(bytes) : e(Int32(r[0])) })
             }
-        case .spawn, .resident, .dying, .evictQuery, .delegate, .setuid, .dropCaps, .par, .fail:
+        case .spawn, .resident, .dying, .evictQuery, .delegate, .setuid, .dropCaps, .par, .fail, .failNth:
             return .done(.err(.EINVAL))  // the parser refuses these in a group (Op.racing)
         }
     }

@@ -26,7 +26,7 @@ extension Repro {
             case let .write(p, _, d, _): return ([], [], d.count, [p])
             case let .mkdir(p), let .rmdir(p), let .read(p, _), let .dying(p), let .delegate(p, _): return ([], [], 0, [p])
             case let .by(a, inner): let r = ids(inner); return ([a] + r.actors, r.buffers, r.data, r.paths)
-            case let .fail(_, inner): return ids(inner)
+            case let .fail(_, inner), let .failNth(_, inner): return ids(inner)
             case .register, .unregister: return ([], [], 0, [])
             case let .par(ops):
                 let rs = ops.map(ids)

@@ -34,6 +34,7 @@ public enum Repro {
         try check(t)
         var body = "", defs = ""
         var model = ModelExecutor(profile: t.profile, options: t.options)
+        let skip = skipped(t.steps)
         for (n, st) in t.steps.enumerated() {
             let label = cString(Array(TracePrinter.op(st.op).utf8))
             if case let .par(ops) = st.op {
@@ -65,8 +66,7 @@ public enum Repro {
             }
             _ = model.apply(st.op)
             let expect = cString(Array((st.expect.map(TracePrinter.outcome) ?? "?").utf8))
-            if skips(st.op) {
-                precondition(call(st.op) == nil)
+            if skip[n] {
                 body += "\tprintf(\"# skipped: %s\\n\", \(label));\n"
                 continue
             }
@@ -126,25 +126,35 @@ public enum Repro {
                 call = "r = xvkms_create(\(cString(Array(r.dropFirst(5).utf8))))"
             case let .unregister(r) where r.hasPrefix("vkms/") && r != "vkms/default":
                 call = "r = xvkms_destroy(\(cString(Array(r.dropFirst(5).utf8))))"
-            case let .fail(n, inner):
+            // The agent's module loads (AgentCore Executor.register): vgem/regionN loads vgem with
+            // N + 1 regions, vkms/default loads vkms.
+            case let .register(r, size) where r.hasPrefix("vgem/region") && UInt64(r.dropFirst(11)) != nil:
+                call = "r = xmodload(\"vgem\", \"dmem_regions=\(UInt64(r.dropFirst(11))! + 1) dmem_size=\(size)\")"
+            case let .register(r, size) where r == "vkms/default":
+                call = "r = xmodload(\"vkms\", \"dmem_size=\(size)\")"
+            case let .unregister(r) where r.hasPrefix("vgem/"): call = "r = xmodunload(\"vgem\")"
+            case let .unregister(r) where r == "vkms/default": call = "r = xmodunload(\"vkms\")"
+            case .register, .unregister: call = "r = EINVAL"
+            case let .fail(n, inner), let .failNth(n, inner):
                 guard let c = Self.call(inner) else { return nil }
                 let fn = cString(Array(inner.faultFunction.utf8))
-                call = "if (!(r = fail_arm(\(n), \(fn), \(inner.faultActor ?? -1)))) { \(c); fail_disarm(\(n)); }"
-            case .register, .unregister, .evictQuery, .par:
-                // vgem and vkms/default are module loads the boot state has done.
-                return nil
+                let nth = op.isFailNth ? 1 : 0
+                call = "if (!(r = fail_arm(\(n), \(nth), \(fn), \(inner.faultActor ?? -1)))) { \(c); fail_disarm(\(n), \(nth)); }"
+            case .evictQuery, .par: return nil
             }
             return call
     }
 
-    /// The ops the reproducer does not perform (it prints `# skipped: <op>`): the boot state's
-    /// module loads (vgem, vkms/default) and `evict?`, a question only the model answers.
-    public static func skips(_ op: Op) -> Bool {
-        switch op {
-        case .evictQuery: return true
-        case let .register(r, _), let .unregister(r):
-            return r != Model.selftestRegion && !(r.hasPrefix("vkms/") && r != "vkms/default")
-        default: return false
+    /// The steps the reproducer does not perform (it prints `# skipped: <op>`): `evict?`, a
+    /// question only the model answers, and the boot prologue's module loads (the leading
+    /// registers of vgem and vkms/default, which the guest's boot has done). A register or
+    /// unregister later in the trace is performed.
+    public static func skipped(_ steps: [Step]) -> [Bool] {
+        var prologue = true
+        return steps.map { st in
+            if case .evictQuery = st.op { return true }
+            guard case let .register(r, _) = st.op, prologue else { prologue = false; return false }
+            return r.hasPrefix("vgem/") || r == "vkms/default"
         }
     }
 }

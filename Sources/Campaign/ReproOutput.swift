@@ -30,13 +30,13 @@ public enum ReproOutput {
 
     /// The lines a reproducer of the trace must print for a lockstep run that executed `steps`.
     public static func expected(_ steps: [Step]) -> [String] {
-        steps.filter { !Repro.skips($0.op) }.map(TracePrinter.step)
+        zip(steps, Repro.skipped(steps)).filter { !$0.1 }.map { TracePrinter.step($0.0) }
     }
 
     /// Every line where the two differ, in order; empty when the reproducer saw what the
     /// lockstep run saw.
     public static func compare(output: String, lockstep steps: [Step]) -> [Mismatch] {
-        let performed = steps.filter { !Repro.skips($0.op) }
+        let performed = zip(steps, Repro.skipped(steps)).filter { !$0.1 }.map(\.0)
         let want = expected(steps), got = lines(output)
         var out: [Mismatch] = []
         for i in 0..<max(want.count, got.count) {

@@ -147,10 +147,11 @@ extension Model {
         // cgroup_vet_subtree_control_enable(): the no-internal-process rule (root is mixable).
         if enable != 0 && cgroups[cg].parent != nil && cgroups[cg].tasks > 0 { return .EBUSY }
         let live = cgroups[cg].children.filter { cgroups[$0].live }
-        // cgroup_apply_control_enable() creates the children's csses in order; when the first
-        // dmemcs_alloc() fails, cgroup_finalize_control() restores the old masks and kills the
-        // csses made so far (new, poolless, nothing visible): ENOMEM and no change.
-        if enable & dmemBit != 0 && !live.isEmpty && !allocates() { return .ENOMEM }
+        // cgroup_apply_control_enable() creates the children's csses in order, one dmemcs_alloc()
+        // each; when one fails, cgroup_finalize_control() restores the old masks and kills the
+        // csses made so far (new, poolless, nothing visible): ENOMEM and no change. (Which one
+        // fails matters to `fail nth K`: with two live children, K = 2 fails the second.)
+        if enable & dmemBit != 0 { for _ in live where !allocates() { return .ENOMEM } }
         cgroups[cg].subtree |= enable
         cgroups[cg].subtree &= ~disable
         if enable & dmemBit != 0 { for c in live { attachNewCss(c, uid: uid) } }

@@ -144,6 +144,9 @@ public struct Model: Sendable, Equatable {
     /// failslab failures still armed for the op being applied (`Op.fail`): while one is left,
     /// each allocation dmem.c makes for a css or a pool fails instead and uses it up.
     public var faults = 0
+    /// Allocations that succeed before the armed ones (`fail nth K`: K-1 of them, then one
+    /// failure): fail-nth counts every allocation that passes the stack filter.
+    public var faultsPassing = 0
 
     /// Regions whose root pool may exist or not: the boot regions of a guest that ran rounds
     /// before (the root css never dies, and a pool lives as long as its region), where nothing
@@ -167,6 +170,7 @@ public struct Model: Sendable, Equatable {
     /// One kzalloc() of a dmem object (dmemcs_alloc(), alloc_pool_single(), the preallocation of
     /// get_cg_pool_unlocked()): false when an armed failure makes it return NULL.
     mutating func allocates() -> Bool {
+        if faultsPassing > 0 { faultsPassing -= 1; return true }
         if faults > 0 { faults -= 1; return false }
         return true
     }

@@ -6,6 +6,11 @@ extension Model {
         // modprobe of a loaded module: the agent refuses, as it does for vgem and vkms.
         if selftest && liveRegion(named: name) != nil { return .EEXIST }
         if size == 0 { return nil }  // dmem_cgroup_register_region() returns NULL, registers nothing
+        // dmem_cgroup_register_region(): kvasprintf() of the name, then kzalloc_obj() of the
+        // region (kfree(region_name) when that fails). Either failing is ERR_PTR(-ENOMEM), which
+        // the driver's init returns (vgem_dmem_init() after vgem_dmem_fini(), vkms_create()), so
+        // the module load or the configfs `enabled` write fails with it and nothing is registered.
+        guard allocates(), allocates() else { return .ENOMEM }
         // vgem regions are TTM VRAM range managers (eviction; on 7.3 TTM reclaim behind dmem.max).
         liveRegions.append(regions.count)
         var r = Region(name: name, size: size, live: true)

@@ -74,6 +74,15 @@ public struct ModelExecutor: Executor, Sendable {
             o?.injected = n - model.faults
             model.faults = 0
             return o
+        case let .failNth(n, inner):
+            model.faultsPassing = n - 1
+            model.faults = 1
+            model.rootPoolAsked = nil
+            var o = apply(inner, by: creds)
+            o?.injected = 1 - model.faults
+            model.faults = 0
+            model.faultsPassing = 0
+            return o
         }
     }
 }

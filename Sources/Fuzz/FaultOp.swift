@@ -2,7 +2,7 @@ import DmemModel
 import Trace
 
 extension Generator {
-    /// A `fail N op` (issue 9): an op that allocates dmem objects, run with failslab armed for
+    /// A `fail N op` or `fail nth K op` (issue 9): an op that allocates dmem objects, run with failslab armed for
     /// the task doing it. Mostly where a pool is still missing (a cgroup no limit write or
     /// charge has touched on that region), so that get_cg_pool_unlocked() allocates at all, and
     /// with two or more failures as often as one, so that after a failed GFP_NOWAIT allocation
@@ -12,7 +12,7 @@ extension Generator {
         let paths = m.paths
         let regions = m.liveRegionNames
         var inner: Op?
-        switch rng.below(10) {
+        switch rng.below(11) {
         case 0..<2:
             guard let parent = rng.pick(paths.filter { $0.depth < config.maxDepth }) else { return nil }
             inner = .mkdir(parent.child("c\(rng.below(4))"))
@@ -34,6 +34,14 @@ extension Generator {
         case 8:
             guard let p = rng.pick(paths.filter { m.hasLiveChildren($0) }) else { return nil }
             inner = .write(p, file: "cgroup.subtree_control", data: Array("+dmem".utf8), nonblock: false)
+        case 10:
+            // A region registered now (a vkms device): dmem_cgroup_register_region()'s two
+            // allocations, the second alone with `fail nth 2` (vkms/default's module load is
+            // left out: vkms_init() keeps its configfs subsystem after a failed vkms_create(), and
+            // the next load hits a list corruption BUG in configfs_register_subsystem()).
+            guard let (name, size) = rng.pick(config.dynamicRegions.filter { $0.name.hasPrefix("vkms/") && !regions.contains($0.name) }),
+                  regions.contains("vkms/default") else { return nil }
+            inner = .register(region: name, size: size)
         default:
             // A transfer creates the receiver's pools (a plain one: no boundary write first).
             let actors = m.actors.keys.sorted()
@@ -46,6 +54,9 @@ extension Generator {
             }
         }
         guard let inner, inner.faultable else { return nil }
+        // One time in three the K-th allocation alone (fail-nth): a later one of a sequence
+        // fails while the ones before it succeed, which `fail N` (the next N) never does.
+        if rng.chance(33) { return .failNth(rng.pick([1, 2, 2, 3])!, inner) }
         return .fail(count: rng.pick([1, 2, 2, 3, 4])!, inner)
     }
 }

@@ -123,7 +123,7 @@ public struct Generator: Sendable {
     static func changed(by op: Op, in m: Model) -> CgroupPath? {
         switch op {
         case let .write(p, file: f, _, _) where f.hasPrefix("dmem."): return p
-        case let .by(_, inner), let .fail(_, inner): return changed(by: inner, in: m)
+        case let .by(_, inner), let .fail(_, inner), let .failNth(_, inner): return changed(by: inner, in: m)
         case let .par(ops): return ops.lazy.compactMap { changed(by: $0, in: m) }.first
         case let .alloc(a, _, _, _): return m.cgroupOf(actor: a).flatMap { $0.parent ?? $0 }
         // The sender's usage falls on success and must not on failure; the receiver's side shows

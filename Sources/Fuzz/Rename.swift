@@ -16,7 +16,7 @@ extension Op {
         case let .transfer(a, _, to): return [a, to]
         case let .by(a, inner): return [a] + inner.actors
         case let .par(ops): return ops.flatMap(\.actors)
-        case let .fail(_, inner): return inner.actors
+        case let .fail(_, inner), let .failNth(_, inner): return inner.actors
         }
     }
 
@@ -30,7 +30,7 @@ extension Op {
             return [p]
         case let .by(_, inner): return inner.paths
         case let .par(ops): return ops.flatMap(\.paths)
-        case let .fail(_, inner): return inner.paths
+        case let .fail(_, inner), let .failNth(_, inner): return inner.paths
         }
     }
 
@@ -43,7 +43,7 @@ extension Op {
         case let .alloc(_, _, _, b), let .free(b), let .resident(b), let .transfer(_, b, _): return [b]
         case let .by(_, inner): return inner.buffers
         case let .par(ops): return ops.flatMap(\.buffers)
-        case let .fail(_, inner): return inner.buffers
+        case let .fail(_, inner), let .failNth(_, inner): return inner.buffers
         }
     }
 
@@ -74,6 +74,7 @@ extension Op {
         case let .by(a, inner): return .by(actor(a), inner.renamed(actor: actor, path: path, bound: bound, used: used))
         case let .par(ops): return .par(ops.map { $0.renamed(actor: actor, path: path, bound: bound, used: used) })
         case let .fail(n, inner): return .fail(count: n, inner.renamed(actor: actor, path: path, bound: bound, used: used))
+        case let .failNth(n, inner): return .failNth(n, inner.renamed(actor: actor, path: path, bound: bound, used: used))
         }
     }
 
@@ -99,7 +100,7 @@ extension Op {
         switch self {
         case let .mkdir(p): return (p, nil)
         case let .spawn(a, _): return (nil, a)
-        case let .by(_, inner), let .fail(_, inner): return inner.creates
+        case let .by(_, inner), let .fail(_, inner), let .failNth(_, inner): return inner.creates
         default: return (nil, nil)
         }
     }

@@ -35,6 +35,10 @@ extension Shrinker {
             // No fault injection at all, then fewer failures, then the inner op simpler.
             return [inner] + (n > 1 ? [.fail(count: 1, inner), .fail(count: n - 1, inner)] : [])
                 + simpler(inner).filter(\.faultable).map { .fail(count: n, $0) }
+        case let .failNth(n, inner):
+            // No fault injection, an earlier allocation, the inner op simpler.
+            return [inner] + (n > 1 ? [.failNth(n - 1, inner)] : [])
+                + simpler(inner).filter(\.faultable).map { .failNth(n, $0) }
         default: return []
         }
     }

@@ -52,6 +52,14 @@ public indirect enum Op: Hashable, Sendable {
     /// pool (limit writes, charges, transfers). Failures left over when the op returns are
     /// dropped; the outcome says how many were injected (`= ENOMEM injected 2`).
     case fail(count: Int, Op)
+    /// syzkaller's fail-nth (Documentation/fault-injection/fault-injection.rst): the `nth`
+    /// allocation the op makes in its dmem.c function fails, only that one; the ones before it
+    /// succeed. So a later allocation of a sequence fails alone: the region struct after
+    /// dmem_cgroup_register_region() allocated the name (the `kfree(region_name)` path), a
+    /// parent's pool after the child's. The agent writes `nth` to the task's
+    /// /proc/<pid>/fail-nth (counted by should_fail_ex() after the same stack filter) and reads it
+    /// back: 0 is `injected 1`.
+    case failNth(Int, Op)
 
     /// Ops an actor can perform itself with `by`.
     public var actorPerformable: Bool {
@@ -66,6 +74,9 @@ public indirect enum Op: Hashable, Sendable {
     public var faultable: Bool {
         switch self {
         case .mkdir, .write, .alloc, .transfer: return true
+        // A driver's registration: vgem at module load, a vkms device when configfs enables it,
+        // both in the agent's thread (finit_module runs the module's init there).
+        case let .register(r, _): return r.hasPrefix("vgem/") || r.hasPrefix("vkms/")
         case let .by(_, inner): return inner.faultable
         default: return false
         }
@@ -80,7 +91,8 @@ public indirect enum Op: Hashable, Sendable {
         switch self {
         case .mkdir: return "dmemcs_alloc"
         case let .write(_, f, _, _) where f == "cgroup.subtree_control": return "dmemcs_alloc"
-        case let .by(_, inner), let .fail(_, inner): return inner.faultFunction
+        case .register: return "dmem_cgroup_register_region"
+        case let .by(_, inner), let .fail(_, inner), let .failNth(_, inner): return inner.faultFunction
         default: return "get_cg_pool_unlocked"
         }
     }
@@ -93,6 +105,9 @@ public indirect enum Op: Hashable, Sendable {
         default: return nil
         }
     }
+
+    /// `fail nth K op` rather than `fail N op`.
+    public var isFailNth: Bool { if case .failNth = self { return true }; return false }
 
     /// The largest failures one `fail` arms: enough for every pool of the deepest hierarchy
     /// plus the preallocation after a failed GFP_NOWAIT one.

@@ -270,19 +270,22 @@ public struct TraceParser {
             return Step(.by(a, inner.op), expect: inner.expect)
         case "par": op = try group(&c, line)
         case "fail":
+            // `fail N op`: the next N allocations fail; `fail nth K op`: the K-th one alone.
             c.skipBlanks()
-            let nAt = c.i
-            let t = try token(&c, line)
+            var nAt = c.i
+            var t = try token(&c, line)
+            let nth = t == "nth"
+            if nth { c.skipBlanks(); nAt = c.i; t = try token(&c, line) }
             guard let n = Int(t), (1...Op.maxFaults).contains(n) else {
-                throw err(line, nAt, "bad failure count '\(shown(t))' (want 1..\(Op.maxFaults))")
+                throw err(line, nAt, "bad \(nth ? "allocation number" : "failure count") '\(shown(t))' (want 1..\(Op.maxFaults))")
             }
             c.skipBlanks()
             let innerAt = c.i
             let inner = try step(&c, line)
             guard inner.op.faultable else {
-                throw err(line, innerAt, "'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, or as aN mkdir/write")
+                throw err(line, innerAt, "'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, register, or as aN mkdir/write")
             }
-            return Step(.fail(count: n, inner.op), expect: inner.expect)
+            return Step(nth ? .failNth(n, inner.op) : .fail(count: n, inner.op), expect: inner.expect)
         default: throw err(line, at, "unknown op '\(shown(verb))'")
         }
         c.skipBlanks()

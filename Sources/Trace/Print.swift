@@ -60,6 +60,7 @@ public enum TracePrinter {
         case let .by(a, inner): return "as \(actor(a)) " + TracePrinter.op(inner)
         case let .par(ops): return "par { " + ops.map { TracePrinter.op($0) }.joined(separator: " | ") + " }"
         case let .fail(n, inner): return "fail \(n) " + TracePrinter.op(inner)
+        case let .failNth(n, inner): return "fail nth \(n) " + TracePrinter.op(inner)
         }
     }
 
@@ -69,6 +70,7 @@ public enum TracePrinter {
         var op = op, byActor = false
         if case let .par(ops) = op { return ("par(" + ops.map { summary($0).verb }.joined(separator: "|") + ")", nil, nil, false) }
         if case let .fail(_, inner) = op { let s = summary(inner); return ("fail " + s.verb, s.file, s.path, s.byActor) }
+        if case let .failNth(_, inner) = op { let s = summary(inner); return ("fail nth " + s.verb, s.file, s.path, s.byActor) }
         if case let .by(_, inner) = op { op = inner; byActor = true }
         let verb = String(self.op(op).prefix { $0 != " " })
         switch op {

@@ -62,7 +62,7 @@ final class ReproOpsTests: XCTestCase {
             do { _ = try await ReproBinary.build(c) } catch { XCTFail("\(file.path): \(error)") }
             // One report line per op it performs, a group() per racing group, a skip comment for the rest.
             let groups = trace.steps.filter { if case .par = $0.op { return true }; return false }.count
-            XCTAssertEqual(c.components(separatedBy: "; report(").count - 1, trace.steps.filter { !Repro.skips($0.op) }.count - groups, file.path)
+            XCTAssertEqual(c.components(separatedBy: "; report(").count - 1, Repro.skipped(trace.steps).filter { !$0 }.count - groups, file.path)
             XCTAssertEqual(c.components(separatedBy: "\t  group(").count - 1, groups, file.path)
         }
     }
@@ -79,13 +79,18 @@ final class ReproOpsTests: XCTestCase {
         return out
     }
 
-    /// The ops the reproducer skips are the boot state's module loads and `evict?`.
+    /// The steps the reproducer skips are the boot prologue's module loads and `evict?`; a
+    /// module's unload and load later in the trace (corpora/regress/fault-register) it performs.
     func testSkips() {
-        XCTAssertTrue(Repro.skips(.register(region: "vgem/region0", size: 1)))
-        XCTAssertTrue(Repro.skips(.register(region: "vkms/default", size: 1)))
-        XCTAssertTrue(Repro.skips(.evictQuery(1, region: "vgem/region0", size: 4096)))
-        XCTAssertFalse(Repro.skips(.register(region: "vkms/dev1", size: 1)))
-        XCTAssertFalse(Repro.skips(.unregister(region: Model.selftestRegion)))
-        XCTAssertFalse(Repro.skips(.mkdir(CgroupPath(["g"]))))
+        func st(_ op: Op) -> Step { Step(op, expect: nil) }
+        let steps = [st(.register(region: "vgem/region0", size: 1)), st(.register(region: "vkms/default", size: 1)),
+                     st(.evictQuery(1, region: "vgem/region0", size: 4096)), st(.register(region: "vkms/dev1", size: 1)),
+                     st(.unregister(region: "vgem/region0")), st(.failNth(2, .register(region: "vgem/region0", size: 1))),
+                     st(.register(region: "vgem/region0", size: 1)), st(.unregister(region: Model.selftestRegion)),
+                     st(.mkdir(CgroupPath(["g"])))]
+        XCTAssertEqual(Repro.skipped(steps), [true, true, true, false, false, false, false, false, false])
+        let c = Repro.cOrError(Trace(profile: .v7_3, steps: steps))
+        XCTAssertTrue(c.contains("r = xmodunload(\"vgem\")"), c)
+        XCTAssertTrue(c.contains("if (!(r = fail_arm(2, 1, \"dmem_cgroup_register_region\", -1))) { r = xmodload(\"vgem\", \"dmem_regions=1 dmem_size=1\"); fail_disarm(2, 1); }"), c)
     }
 }

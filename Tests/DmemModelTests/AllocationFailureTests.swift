@@ -111,6 +111,63 @@ final class AllocationFailureTests: XCTestCase {
         XCTAssertEqual(r, .ok)
     }
 
+    /// Runs `body` with only the `nth` allocation failing (`fail nth K`: fail-nth); true when
+    /// it was injected (that many allocations were made).
+    func failingNth(_ m: inout Model, _ nth: Int, _ body: (inout Model) -> Void) -> Bool {
+        m.faultsPassing = nth - 1
+        m.faults = 1
+        body(&m)
+        defer { m.faults = 0; m.faultsPassing = 0 }
+        return m.faults == 0
+    }
+
+    /// dmem_cgroup_register_region(): kvasprintf() (1), kzalloc_obj() (2, freeing the name
+    /// when it fails), nothing more. Either failure registers nothing; a third allocation
+    /// does not exist, so `fail nth 3` registers it (kernel: corpora/regress/fault-register.trace).
+    func testRegistrationFailsAtTheNameOrTheRegionAndRegistersNothing() {
+        var m = Model(profile: .v7_3)
+        var e: Errno?
+        XCTAssertTrue(failingNth(&m, 1) { e = $0.register("vgem/region0", size: 16 * M) })
+        XCTAssertEqual(e, .ENOMEM)
+        XCTAssertTrue(failingNth(&m, 2) { e = $0.register("vgem/region0", size: 16 * M) })
+        XCTAssertEqual(e, .ENOMEM)
+        XCTAssertEqual(m.liveRegionNames, [])
+        XCTAssertFalse(failingNth(&m, 3) { e = $0.register("vgem/region0", size: 16 * M) })
+        XCTAssertNil(e)
+        XCTAssertEqual(m.liveRegionNames, ["vgem/region0"])
+        // A size of 0 returns NULL before allocating: nothing to fail.
+        XCTAssertFalse(failingNth(&m, 1) { e = $0.register("vkms/z", size: 0) })
+    }
+
+    /// `fail nth 2` on a first charge two levels down: NOWAIT /a/b (1) succeeds, NOWAIT /a (2)
+    /// fails; the preallocation (3) succeeds and the second walk gives it to /a (/a/b's pool
+    /// stays from the first walk), then the root's by NOWAIT (4). One injected, charge made:
+    /// what `fail 1` could not show, since it fails the first allocation.
+    func testTheSecondPoolOfAChainFailingAloneIsAbsorbed() {
+        var m = model()
+        for d in ["/a", "/a/b"] { XCTAssertNil(m.md(d)) }
+        XCTAssertEqual(m.w("/a", "cgroup.subtree_control", "+dmem"), .ok)
+        XCTAssertNil(m.spawn(1, p("/a/b")))
+        var res: (Errno?, [BufferID]) = (nil, [])
+        XCTAssertTrue(failingNth(&m, 2) { res = $0.alloc(1, region: "vgem/r", size: 8192, buffer: 1) })
+        XCTAssertNil(res.0)
+        for d in ["/a/b", "/a", "/"] { XCTAssertEqual(m.r(d, "dmem.current"), "vgem/r 8192\n", d) }
+    }
+
+    /// Enabling dmem for two children makes two csses, one dmemcs_alloc() each: `fail nth 2`
+    /// fails the second (ENOMEM, no change), `fail nth 3` is never reached.
+    func testEnablingDmemForTwoChildrenFailsAtTheSecondCss() {
+        var m = model()
+        for d in ["/g", "/g/h", "/g/i"] { XCTAssertNil(m.md(d)) }
+        var r: FileResult?
+        XCTAssertTrue(failingNth(&m, 2) { r = $0.w("/g", "cgroup.subtree_control", "+dmem") })
+        XCTAssertEqual(r, .error(.ENOMEM))
+        XCTAssertEqual(m.r("/g", "cgroup.subtree_control"), "")
+        XCTAssertFalse(failingNth(&m, 3) { r = $0.w("/g", "cgroup.subtree_control", "+dmem") })
+        XCTAssertEqual(r, .ok)
+        XCTAssertEqual(m.r("/g/i", "dmem.max"), "vgem/r max\n")
+    }
+
     /// 7.2.13 allocates the same way (its dmemcs_alloc, alloc_pool_single, get_cg_pool_locked
     /// and get_cg_pool_unlocked are 7.3.4's, line for line). Its TTM maps -EAGAIN to -ENOSPC in
     /// ttm_resource_alloc() and returns any other error from ttm_bo_alloc_resource(): ENOMEM.

@@ -94,22 +94,32 @@ final class FuzzTests: XCTestCase {
     /// injected 2), and ops that allocate nothing (injected 0); the model's state stays
     /// consistent (the usage invariants of testHierarchicalUsageInvariants hold in run()).
     func testFaultsReachBothSidesOfThePreallocation() {
-        var tally: [String: Int] = [:]
+        var tally: [String: Int] = [:], nth: [String: Int] = [:]
         var kinds = Set<String>()
         for seed in 1...4 as ClosedRange<UInt64> {
             _ = run(seed: seed, ops: 2000, profile: .v7_3, transfer: true, faults: true) { m, op, out in
-                guard case let .fail(_, inner) = op, let out else { return }
                 XCTAssertEqual(m.faults, 0)
+                XCTAssertEqual(m.faultsPassing, 0)
+                guard let out else { return }
+                if case let .failNth(_, inner) = op {
+                    nth["\(TracePrinter.summary(inner).verb) \(out.errno?.description ?? "ok") \(out.injected ?? -1)", default: 0] += 1
+                }
+                guard case let .fail(_, inner) = op else { return }
                 tally["\(out.errno?.description ?? "ok") \(out.injected ?? -1)", default: 0] += 1
                 kinds.insert(TracePrinter.summary(inner).verb)
             }
         }
+        // `fail nth K`: a registration failing at its name or its region (a vkms device), and
+        // one that is past both allocations; a pool allocation failing alone is absorbed.
+        XCTAssertGreaterThan(nth["register ENOMEM 1", default: 0], 0, "\(nth)")
+        XCTAssertGreaterThan(nth["register ok 0", default: 0], 0, "\(nth)")
+        XCTAssertGreaterThan(nth["alloc ok 1", default: 0], 0, "\(nth)")
         XCTAssertGreaterThan(tally["ok 1", default: 0], 5, "\(tally)")
         XCTAssertGreaterThan(tally["ENOMEM 2", default: 0], 5, "\(tally)")
         XCTAssertGreaterThan(tally["ENOMEM 1", default: 0], 0, "\(tally)")   // a css
         XCTAssertGreaterThan(tally["ok 0", default: 0], 5, "\(tally)")
-        XCTAssertEqual(kinds, ["mkdir", "write", "write-nonblock", "alloc", "transfer"], "\(kinds)")
-        XCTAssertFalse(run(seed: 1, ops: 2000, profile: .v7_3) { _, _, _ in }.steps.contains { if case .fail = $0.op { return true }; return false })
+        XCTAssertEqual(kinds, ["mkdir", "write", "write-nonblock", "alloc", "transfer", "register"], "\(kinds)")
+        XCTAssertFalse(run(seed: 1, ops: 2000, profile: .v7_3) { _, _, _ in }.steps.contains { switch $0.op { case .fail, .failNth: return true; default: return false } })
     }
 
     func testGeneratorIsDeterministicAndTracesRoundTrip() throws {

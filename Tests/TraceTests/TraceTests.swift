@@ -153,9 +153,16 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(TracePrinter.trace(t), text)
         XCTAssertEqual(message("fail 0 mkdir /a"), "x.trace:1:6: bad failure count '0' (want 1..8)")
         XCTAssertEqual(message("fail 9 mkdir /a"), "x.trace:1:6: bad failure count '9' (want 1..8)")
-        XCTAssertEqual(message("fail 1 rmdir /a"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, or as aN mkdir/write")
-        XCTAssertEqual(message("fail 1 fail 1 mkdir /a"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, or as aN mkdir/write")
+        XCTAssertEqual(message("fail 1 rmdir /a"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, register, or as aN mkdir/write")
+        XCTAssertEqual(message("fail 1 fail 1 mkdir /a"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, register, or as aN mkdir/write")
         XCTAssertEqual(message("mkdir /a = ok injected x"), "x.trace:1:24: bad injected count 'x'")
+        // `fail nth K`: the K-th allocation alone.
+        let nth = try TraceParser().parse("profile 7.3\nfail nth 2 register vgem/region0 268435456 = ENOMEM injected 1\n")
+        XCTAssertEqual(nth.steps[0].op, .failNth(2, .register(region: "vgem/region0", size: 268_435_456)))
+        XCTAssertEqual(TracePrinter.step(nth.steps[0]), "fail nth 2 register vgem/region0 268435456 = ENOMEM injected 1")
+        XCTAssertEqual(message("fail nth 0 mkdir /a"), "x.trace:1:10: bad allocation number '0' (want 1..8)")
+        XCTAssertEqual(message("fail nth mkdir /a"), "x.trace:1:10: bad allocation number 'mkdir' (want 1..8)")
+        XCTAssertEqual(message("fail 1 unregister vgem/region0"), "x.trace:1:8: 'fail' wraps an op that allocates dmem objects: mkdir, write, alloc, transfer, register, or as aN mkdir/write")
     }
 
     func testPrivilegeOpErrors() {

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -156,6 +157,51 @@ static int write_path(const char *p, const char *data, size_t len, int nonblock)
 /* A vkms configfs device (one primary plane, crtc, encoder, connector); enabling it registers
  * region vkms/<name>, disabling it unregisters it: what the agent's VkmsConfig does. */
 #define VKMS "/sys/kernel/config/vkms/"
+/* A test module's load and unload, as the agent's Kmod does them: finit_module(2) of
+ * /lib/modules/<release>/kernel/drivers/gpu/drm/<name>/<name>.ko in this thread (its init runs
+ * here, so a `fail` armed for this thread reaches dmem_cgroup_register_region()), EEXIST when
+ * it is loaded; delete_module(2) with O_NONBLOCK, as libkmod's kmod_module_remove_module(). Its
+ * dependencies (drm_shmem_helper, ttm, drm_kms_helper) stay loaded from the boot. */
+static __attribute__((unused)) int xmodload(const char *name, const char *params)
+{
+	char p[256];
+	struct utsname u;
+	snprintf(p, sizeof(p), "/sys/module/%s", name);
+	if (access(p, F_OK) == 0)
+		return EEXIST;
+	if (uname(&u))
+		return errno;
+	snprintf(p, sizeof(p), "/lib/modules/%s/kernel/drivers/gpu/drm/%s/%s.ko", u.release, name, name);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int r = syscall(SYS_finit_module, fd, params, 0) ? errno : 0;
+	close(fd);
+	return r;
+}
+
+static __attribute__((unused)) int xmodunload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? errno : 0;
+}
+
+/* The configfs tree of a device, links first (xvkms_destroy, and a device vkms_create() refused). */
+static __attribute__((unused)) void xvkms_remove(const char *name)
+{
+	static const char *links[] = { "/planes/plane0/possible_crtcs/crtc0", "/encoders/encoder0/possible_crtcs/crtc0",
+		"/connectors/connector0/possible_encoders/encoder0" };
+	static const char *dirs[] = { "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0", "" };
+	char p[512];
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), VKMS "%s%s", name, links[i]);
+		unlink(p);
+	}
+	for (int i = 0; i < 5; i++) {
+		snprintf(p, sizeof(p), VKMS "%s%s", name, dirs[i]);
+		rmdir(p);
+	}
+}
+
 static __attribute__((unused)) int xvkms_create(const char *name)
 {
 	static const char *subs[] = { "", "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0" };
@@ -180,27 +226,19 @@ static __attribute__((unused)) int xvkms_create(const char *name)
 			return errno;
 	}
 	snprintf(p, sizeof(p), VKMS "%s/enabled", name);
-	return write_path(p, "1", 1, 0);
+	if ((r = write_path(p, "1", 1, 0)))
+		xvkms_remove(name);	/* refused (a failed registration): nothing left behind */
+	return r;
 }
 
 static __attribute__((unused)) int xvkms_destroy(const char *name)
 {
-	static const char *links[] = { "/planes/plane0/possible_crtcs/crtc0", "/encoders/encoder0/possible_crtcs/crtc0",
-		"/connectors/connector0/possible_encoders/encoder0" };
-	static const char *dirs[] = { "/planes/plane0", "/crtcs/crtc0", "/encoders/encoder0", "/connectors/connector0", "" };
 	char p[512];
 	snprintf(p, sizeof(p), VKMS "%s/enabled", name);
 	int r = write_path(p, "0", 1, 0);
 	if (r)
 		return r;
-	for (int i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), VKMS "%s%s", name, links[i]);
-		unlink(p);
-	}
-	for (int i = 0; i < 5; i++) {
-		snprintf(p, sizeof(p), VKMS "%s%s", name, dirs[i]);
-		rmdir(p);
-	}
+	xvkms_remove(name);
 	return 0;
 }
 
@@ -600,7 +638,9 @@ static int fail_range(const char *fn, unsigned long long *start, unsigned long l
 	return ENOENT;
 }
 
-static __attribute__((unused)) int fail_arm(int count, const char *fn, int a)
+/* `fail N op`: the next `count` allocations in fn fail (times, task-filter, make-it-fail);
+ * `fail nth K op` (nth set): the count-th one alone (the task's fail-nth; times stays 0). */
+static __attribute__((unused)) int fail_arm(int count, int nth, const char *fn, int a)
 {
 	unsigned long long s, e;
 	char v[32];
@@ -621,22 +661,34 @@ static __attribute__((unused)) int fail_arm(int count, const char *fn, int a)
 	if ((r = fail_set("require-end", v)))
 		return r;
 	snprintf(v, sizeof(v), "%d", count);
-	if ((r = fail_set("times", v)))
+	if (!nth && (r = fail_set("times", v)))
 		return r;
 	if (a >= 0)
-		snprintf(fail_task, sizeof(fail_task), "/proc/%d/make-it-fail", actors[a].pid);
+		snprintf(fail_task, sizeof(fail_task), "/proc/%d/%s", actors[a].pid, nth ? "fail-nth" : "make-it-fail");
 	else
-		snprintf(fail_task, sizeof(fail_task), "/proc/thread-self/make-it-fail");
-	return write_path(fail_task, "1", 1, 0);
+		snprintf(fail_task, sizeof(fail_task), "/proc/thread-self/%s", nth ? "fail-nth" : "make-it-fail");
+	return nth ? write_path(fail_task, v, strlen(v), 0) : write_path(fail_task, "1", 1, 0);
 }
 
-static __attribute__((unused)) void fail_disarm(int count)
+static __attribute__((unused)) void fail_disarm(int count, int nth)
 {
 	char p[64], buf[32] = "";
 	int fd;
 	injected = 0;
 	if (!fail_task[0])
 		return;
+	if (nth) {
+		/* fail-nth reads 0 once the count-th allocation failed; then it is idle again */
+		fd = open(fail_task, O_RDONLY);
+		if (fd >= 0) {
+			if (read(fd, buf, sizeof(buf) - 1) < 0)
+				buf[0] = 'x';
+			close(fd);
+		}
+		injected = buf[0] == '0';
+		write_path(fail_task, "0", 1, 0);
+		return;
+	}
 	write_path(fail_task, "0", 1, 0);
 	snprintf(p, sizeof(p), FAILSLAB "times");
 	fd = open(p, O_RDONLY);
