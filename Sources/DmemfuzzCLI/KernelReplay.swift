@@ -64,7 +64,9 @@ enum KernelReplay {
                     detail = "\(line(m.index)): \(TracePrinter.op(trace.steps[m.index].op)): kernel \(TracePrinter.outcome(m.actual)), trace expects \(TracePrinter.outcome(m.expected))"
                 }
             } else {
-                status = .fail; detail = "guest stopped answering: \(run.failure.map { "\($0)" } ?? "?")"
+                // The first splat names the bug; the panic that stopped the guest follows from it.
+                let first = run.splats.first.map { "\($0.title); " } ?? ""
+                status = .fail; detail = "guest stopped answering: \(first)\(run.failure.map { "\($0)" } ?? "?")"
             }
             // After a failure the kernel may not be where the model thinks: boot afresh.
             if status == .fail { guest.markDirty() }
