@@ -56,7 +56,8 @@ struct FaultInjector {
     mutating func arm(_ count: Int, in fn: String, task: String, nth: Bool = false) -> String? {
         if let e = setUp() { return e }
         guard let (s, e) = range(of: fn) else { return "\(fn) is not in /proc/kallsyms (inlined in this build?)" }
-        for (f, v) in [("require-start", "0x" + String(s, radix: 16)), ("require-end", "0x" + String(e, radix: 16))] + (nth ? [] : [("times", String(count))])
+        let reject = range(of: Failslab.rejectFunction).map { [("reject-start", "0x" + String($0.0, radix: 16)), ("reject-end", "0x" + String($0.1, radix: 16))] } ?? []
+        for (f, v) in reject + [("require-start", "0x" + String(s, radix: 16)), ("require-end", "0x" + String(e, radix: 16))] + (nth ? [] : [("times", String(count))])
         where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
             return "writing \(v) to \(Self.dir)/\(f): errno \(errno)"
         }

@@ -15,6 +15,7 @@ public enum ReproTables {
         s += "};\n"
         for (name, value) in DrmIoctl.all { s += "#define \(name) 0x\(String(value, radix: 16))UL\n" }
         s += "#define FAILSLAB \"\(Failslab.dir)/\"\n"
+        s += "#define FAILSLAB_REJECT \"\(Failslab.rejectFunction)\"\n"
         s += "static const char *const repro_failslab[][2] = {\n"
         for (f, v) in Failslab.settings { s += "\t{\"\(f)\", \"\(v)\"},\n" }
         s += "};\n"

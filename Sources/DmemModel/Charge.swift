@@ -37,6 +37,37 @@ extension Model {
         regions[r].lru.append(buffer)
     }
 
+    /// Every state in which `buffers` (allocated at the same time, resident) joined their
+    /// regions' LRUs in another order, keeping where each was placed: ttm_range_man_alloc() adds
+    /// the resource at the LRU tail (ttm_resource_init(), under the device's lru_lock) before it
+    /// places the node (drm_mm_insert_node_in_range(), under the manager's own lock), so two
+    /// allocations at once may join the LRU in one order and be placed in the other. Seen on
+    /// 7.3.4: after `par { alloc b36 | alloc b37 }`, b37 placed first and b36 first on the LRU,
+    /// an eviction took b36 and then b37 to free the hole b37 blocked. The state itself first.
+    public func lruOrders(of buffers: [BufferID]) -> [Model] {
+        var byRegion: [Int: [BufferID]] = [:]
+        for b in buffers { if let x = self.buffers[b], x.pool != nil { byRegion[x.region, default: []].append(b) } }
+        var out = [self]
+        for (r, bs) in byRegion.sorted(by: { $0.key < $1.key }) where bs.count > 1 {
+            let slots = regions[r].lru.indices.filter { bs.contains(regions[r].lru[$0]) }
+            let order = slots.map { regions[r].lru[$0] }
+            out = out.flatMap { m in
+                Self.orders(order).map { perm in
+                    var v = m
+                    for (slot, b) in zip(slots, perm) { v.regions[r].lru[slot] = b }
+                    return v
+                }
+            }
+        }
+        return out
+    }
+
+    /// `xs` in every order, `xs` itself first.
+    static func orders(_ xs: [BufferID]) -> [[BufferID]] {
+        guard let last = xs.last else { return [[]] }
+        return orders(Array(xs.dropLast())).flatMap { rest in (0...rest.count).reversed().map { at in var p = rest; p.insert(last, at: at); return p } }
+    }
+
     /// ttm_range_man_alloc(): PFN_UP(size) pages, best fit; nil is its -ENOSPC.
     mutating func managerAlloc(region: Int, size: UInt64) -> UInt64? {
         regions[region].mm!.alloc(pages: (size &+ 4095) / 4096)

@@ -179,7 +179,7 @@ struct BenchCommand: AsyncParsableCommand {
         for _ in 0..<3 {
             let vm = try await up(snapshots: true)
             vm.poweroff()
-            guard vm.bootKind == .restored else { throw ValidationError("the snapshot was not restored (see \(vm.workDir.path))") }
+            guard vm.bootKind == .restored else { vm.keepWorkDir = true; throw ValidationError("the snapshot was not restored (see \(vm.workDir.path))") }
             restores.append(vm.readySeconds ?? -1)
         }
         let c = cold.readySeconds ?? -1, r = restores.sorted()[1]

@@ -134,6 +134,7 @@ struct BootCommand: AsyncParsableCommand {
 
     func run() async throws {
         let vm = try await guest.makeVM()
+        vm.keepWorkDir = true
         defer { vm.poweroff() }
         do { try vm.start() } catch let e as VMError {
             // Nothing booted (a bad setting): a setup error, one line, exit 2.

@@ -14,6 +14,7 @@ struct ShellCommand: AsyncParsableCommand {
 
     func run() async throws {
         let vm = try await guest.makeVM()
+        vm.keepWorkDir = true
         defer { vm.poweroff() }
         try vm.start()
         let hello = try vm.agent.hello()

@@ -82,11 +82,27 @@ extension ModelExecutor {
             for order in Self.permutations(ops.count) {
                 var m = self
                 let o = m.applyGroup(ops, order: order, busy: busy)
-                for v in Self.enodevVariants(ops, order: order, outcome: o) { add(Linearization(order: order, outcome: v, after: m)) }
+                for v in Self.enodevVariants(ops, order: order, outcome: o) {
+                    for lru in m.model.lruOrders(of: Self.allocated(ops, o)) {
+                        var after = m
+                        after.model = lru
+                        add(Linearization(order: order, outcome: v, after: after))
+                    }
+                }
             }
         }
         contentionVariants(ops).forEach(add)
         return out
+    }
+
+    /// The buffers the group's successful allocations made (Model.lruOrders: they may have joined
+    /// the LRU in another order than they were placed).
+    static func allocated(_ ops: [Op], _ outcome: Outcome?) -> [BufferID] {
+        guard let group = outcome?.group else { return [] }
+        return zip(ops, group).compactMap { op, o in
+            if case let .alloc(_, _, _, b) = op, o.isSuccess { return b }
+            return nil
+        }
     }
 
     /// An allocation racing another allocation of its region that evicts may fail ENOSPC with no

@@ -57,9 +57,11 @@ public struct KernelBuild: Sendable {
     }
 
     /// An already built kernel, without building: $DMEMFUZZ_KERNEL, vm/KERNEL_READY, then the newest
-    /// complete build in the cache whose release starts with `version` (if given).
-    public static func existing(root: URL = packageRoot(), version: String? = nil) -> KernelBuild? {
-        let env = ProcessInfo.processInfo.environment
+    /// complete build in the cache whose release starts with `version` (if given) and that carries
+    /// no user series: a mutant's or a posted series' build is the kernel of that run alone (a
+    /// test run after selftest once booted mutant 25's build as "the 7.3 kernel").
+    public static func existing(root: URL = packageRoot(), version: String? = nil,
+                                environment env: [String: String] = ProcessInfo.processInfo.environment) -> KernelBuild? {
         if let d = env["DMEMFUZZ_KERNEL"], let b = try? KernelBuild(dir: URL(fileURLWithPath: d)) { return b }
         if let text = try? String(contentsOf: root.appendingPathComponent("vm/KERNEL_READY"), encoding: .utf8) {
             let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -70,6 +72,7 @@ public struct KernelBuild: Sendable {
         let builds = dirs.filter { FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.json").path) }
             .compactMap { try? KernelBuild(dir: $0) }
             .filter { version == nil || $0.release.hasPrefix(version!) }
+            .filter { (try? $0.manifest())?.series.isEmpty ?? false }
         return builds.max { a, b in
             let da = (try? a.dir.appendingPathComponent("bzImage").resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
             let db = (try? b.dir.appendingPathComponent("bzImage").resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast

@@ -36,7 +36,14 @@ public final class QemuMachine: Machine {
         let base = URL(fileURLWithPath: "/tmp")
         self.workDir = base.appendingPathComponent("dmemfuzz-vm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     }
-    deinit { stop() }
+    /// Keep the work directory (console log, QEMU's stderr) when the machine goes away: for the
+    /// commands that print its path (`boot`, `shell`). Everything else removes it, else every
+    /// test and minimization guest left a directory in /tmp (182 after a day's runs).
+    public var keepWorkDir = false
+    deinit {
+        stop()
+        if !keepWorkDir { try? FileManager.default.removeItem(at: workDir) }
+    }
 
     public var kernel: KernelBuild { config.kernel }
     public var vgemParams: String? { config.vgemParams }

@@ -92,6 +92,7 @@ final class ModelPool: MachinePool {
         kernel = try KernelBuild(dir: dir)
         canRestore = restores
     }
+    deinit { try? FileManager.default.removeItem(at: kernel.dir) }
 
     func create() throws -> any Machine {
         lock.lock(); defer { lock.unlock() }

@@ -44,6 +44,9 @@ final class ReproTablesTests: XCTestCase {
         XCTAssertEqual(Failslab.settings.first?.file, "times")   // idle while the rest change
         XCTAssertFalse(ReproTables.fixedC.contains("\"probability\""))
         XCTAssertFalse(ReproTables.fixedC.contains("#define FAILSLAB"))
+        // The function the stack filter rejects, by the same name as the agent's.
+        XCTAssertTrue(h.contains("#define FAILSLAB_REJECT \"\(Failslab.rejectFunction)\"\n"), h)
+        XCTAssertFalse(ReproTables.fixedC.contains(Failslab.rejectFunction))
     }
 
     /// What the package embeds is the file on disk (the one gcc and the quoting test read).

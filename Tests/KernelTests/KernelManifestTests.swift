@@ -123,4 +123,26 @@ final class KernelManifestTests: XCTestCase {
         XCTAssertEqual(message(Self.sample.replacingOccurrences(of: "\"build_time_seconds\": 1480,", with: "")), "setup: \(file): no build_time_seconds")
         XCTAssertTrue(message(Self.sample.replacingOccurrences(of: "\"how\": \"exact\"", with: "\"how\": 3")).hasPrefix("setup: \(file): applied_patches[0].how: "))
     }
+
+    /// The cache fallback of `KernelBuild.existing` takes the newest build of the version that
+    /// carries no user series: a mutant's build, newer, is not "the 7.3 kernel" of later tests.
+    func testTheCachesKernelIsTheNewestBuildWithoutASeries() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("kb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        func build(_ key: String, series: Bool, age: TimeInterval) throws {
+            let d = cache.appendingPathComponent("build/\(key)")
+            try FileManager.default.createDirectory(at: d.appendingPathComponent("modroot/lib/modules/7.3.4"), withIntermediateDirectories: true)
+            var json = Self.sample.replacingOccurrences(of: "6ebbe86aec189c78acf5", with: key)
+            if !series { json = json.replacingOccurrences(of: #"[{"path": "/tmp/v2.mbox", "sha256": "ab12"}]"#, with: "[]") }
+            try Data(json.utf8).write(to: d.appendingPathComponent("manifest.json"))
+            let bz = d.appendingPathComponent("bzImage")
+            try Data().write(to: bz)
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -age)], ofItemAtPath: bz.path)
+        }
+        try build("base", series: false, age: 3600)
+        try build("mutant", series: true, age: 60)
+        let env = ["DMEMFUZZ_CACHE": cache.path]
+        XCTAssertEqual(KernelBuild.existing(root: cache, version: "7.3", environment: env)?.dir.lastPathComponent, "base")
+        XCTAssertNil(KernelBuild.existing(root: cache, version: "7.2", environment: env))
+    }
 }

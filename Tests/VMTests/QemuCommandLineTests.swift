@@ -6,15 +6,16 @@ import XCTest
 /// The exact qemu argv of a guest: what it sees (and a snapshot keys on), the host-side ends in
 /// its work directory, and the `-incoming` of a restore.
 final class QemuCommandLineTests: XCTestCase {
-    static func kernel() throws -> KernelBuild {
+    func kernel() throws -> KernelBuild {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-cmdline-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("modroot/lib/modules/7.3.4"), withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: dir.appendingPathComponent("bzImage").path, contents: Data())
         return try KernelBuild(dir: dir)
     }
 
     func testArgvOfABootAndOfARestore() throws {
-        let kb = try Self.kernel()
+        let kb = try kernel()
         var cfg = QemuConfig(kernel: kb, initramfs: URL(fileURLWithPath: "/c/initramfs.cpio.gz"))
         cfg.memoryMB = 2048
         cfg.cpus = 1
@@ -41,7 +42,7 @@ final class QemuCommandLineTests: XCTestCase {
     }
 
     func testDefaultsAndTheSnapshotKeyIgnoresHostPaths() throws {
-        let kb = try Self.kernel()
+        let kb = try kernel()
         let cfg = QemuConfig(kernel: kb, initramfs: URL(fileURLWithPath: "/c/i.cpio"))
         let a = QemuCommandLine(config: cfg, accel: .tcg, workDir: URL(fileURLWithPath: "/tmp/a"))
         let b = QemuCommandLine(config: cfg, accel: .tcg, workDir: URL(fileURLWithPath: "/tmp/b"))
@@ -58,7 +59,7 @@ final class QemuCommandLineTests: XCTestCase {
     }
 
     func testPoolMachinesShareTheConfigAndNotTheWorkDir() throws {
-        let kb = try Self.kernel()
+        let kb = try kernel()
         var cfg = QemuConfig(kernel: kb, initramfs: URL(fileURLWithPath: "/c/i.cpio"))
         cfg.snapshots = false
         let pool = QemuPool(config: cfg)

@@ -638,6 +638,20 @@ static int fail_range(const char *fn, unsigned long long *start, unsigned long l
 	return ENOENT;
 }
 
+/* The stack filter's <which>-start and <which>-end. */
+static int fail_set_range(const char *which, unsigned long long start, unsigned long long end)
+{
+	char f[32], v[32];
+	int r;
+	snprintf(f, sizeof(f), "%s-start", which);
+	snprintf(v, sizeof(v), "0x%llx", start);
+	if ((r = fail_set(f, v)))
+		return r;
+	snprintf(f, sizeof(f), "%s-end", which);
+	snprintf(v, sizeof(v), "0x%llx", end);
+	return fail_set(f, v);
+}
+
 /* `fail N op`: the next `count` allocations in fn fail (times, task-filter, make-it-fail);
  * `fail nth K op` (nth set): the count-th one alone (the task's fail-nth; times stays 0). */
 static __attribute__((unused)) int fail_arm(int count, int nth, const char *fn, int a)
@@ -652,13 +666,10 @@ static __attribute__((unused)) int fail_arm(int count, int nth, const char *fn, 
 	for (size_t i = 0; i < sizeof(repro_failslab) / sizeof(repro_failslab[0]); i++)
 		if ((r = fail_set(repro_failslab[i][0], repro_failslab[i][1])))
 			return r;
-	if ((r = fail_range(fn, &s, &e)))
+	/* SLUB's sheaf kmalloc inside fn's allocation is not one of fn's (Failslab.rejectFunction) */
+	if (!fail_range(FAILSLAB_REJECT, &s, &e) && (r = fail_set_range("reject", s, e)))
 		return r;
-	snprintf(v, sizeof(v), "0x%llx", s);
-	if ((r = fail_set("require-start", v)))
-		return r;
-	snprintf(v, sizeof(v), "0x%llx", e);
-	if ((r = fail_set("require-end", v)))
+	if ((r = fail_range(fn, &s, &e)) || (r = fail_set_range("require", s, e)))
 		return r;
 	snprintf(v, sizeof(v), "%d", count);
 	if (!nth && (r = fail_set("times", v)))
