@@ -37,8 +37,9 @@ public final class QemuMachine: Machine {
         self.workDir = base.appendingPathComponent("dmemfuzz-vm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     }
     /// Keep the work directory (console log, QEMU's stderr) when the machine goes away: for the
-    /// commands that print its path (`boot`, `shell`). Everything else removes it, else every
-    /// test and minimization guest left a directory in /tmp (182 after a day's runs).
+    /// commands that print its path (`boot`, `shell`) and after an error that names the console
+    /// log (QEMU exited, no `ready`). Otherwise it goes, else every test and minimization guest
+    /// left a directory in /tmp (182 after a day's runs).
     public var keepWorkDir = false
     deinit {
         stop()
@@ -126,6 +127,7 @@ public final class QemuMachine: Machine {
         let line: String
         do { line = try readLine(timeout: config.readyTimeout) } catch VMError.hung {
             stop()
+            keepWorkDir = true
             throw VMError.timeout("the agent did not say ready within \(Int(config.readyTimeout)) s; console log: \(consoleURL.path)")
         } catch { stop(); throw error }
         guard case let .ready(r, up)? = try? AgentReply.decode(line, answering: nil) else {
@@ -208,6 +210,7 @@ public final class QemuMachine: Machine {
     }
 
     func exitedError() -> VMError {
+        keepWorkDir = true   // the error names the console log
         let status = process.map { $0.isRunning ? -1 : $0.terminationStatus } ?? -1
         let c = console
         let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
