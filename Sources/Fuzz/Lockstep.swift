@@ -27,8 +27,13 @@ public struct Lockstep<Subject: Executor> {
     public private(set) var alternatives: [ModelExecutor] = []
     public var subject: Subject
     public private(set) var executed: [Step] = []
-    /// More states than this are not told apart (4! orders of one group, or two groups of 3).
-    public static var maxAlternatives: Int { 24 }
+    /// More states than this are not told apart. Racing allocations multiply them: a group of
+    /// three leaves up to 3! placements times 3! LRU orders (Model.lruOrders), 36 states that only
+    /// an eviction tells apart, so a second group before it makes hundreds. At 24 a control run
+    /// (`fuzz --race-percent 50`, 7.3.4) lost the state the kernel was in and reported `par {
+    /// alloc a3 … 32768 b20 | move a3 / }` evicting b2 as not linearizable; at 144 that trace
+    /// passes (a saturated op then costs about 7 ms more in a debug build).
+    public static var maxAlternatives: Int { 144 }
 
     /// A killed css's offline (its limit reset) has surely run after this many later ops: the
     /// agent waits for an RCU grace period after every op that kills one (AgentCore Executor).
