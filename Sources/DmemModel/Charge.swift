@@ -46,7 +46,9 @@ extension Model {
     /// an eviction took b36 and then b37 to free the hole b37 blocked. The state itself first.
     public func lruOrders(of buffers: [BufferID]) -> [Model] {
         var byRegion: [Int: [BufferID]] = [:]
-        for b in buffers { if let x = self.buffers[b], x.pool != nil { byRegion[x.region, default: []].append(b) } }
+        // Only an evicting region's LRU is ever walked (vkms's charge-only regions have none to
+        // tell apart: their orders would only multiply the states).
+        for b in buffers { if let x = self.buffers[b], x.pool != nil, regions[x.region].evicting { byRegion[x.region, default: []].append(b) } }
         var out = [self]
         for (r, bs) in byRegion.sorted(by: { $0.key < $1.key }) where bs.count > 1 {
             let slots = regions[r].lru.indices.filter { bs.contains(regions[r].lru[$0]) }
