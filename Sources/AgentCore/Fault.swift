@@ -10,8 +10,8 @@ import Glibc
 
 struct FaultInjector {
     static let dir = Failslab.dir
-    /// [start, end) of each function asked for so far (`/proc/kallsyms`).
-    var ranges: [String: (UInt64, UInt64)] = [:]
+    /// [start, end) of each function asked for so far (`/proc/kallsyms`); nil: not in it.
+    var ranges: [String: (UInt64, UInt64)?] = [:]
     var ready = false
 
     /// The attributes that stay the same for every op; `times` 0 keeps failslab idle between.
@@ -31,8 +31,9 @@ struct FaultInjector {
     /// image) up to the next symbol's. A clone gcc suffixed (`.isra.0`, `.constprop.0`) counts.
     mutating func range(of fn: String) -> (UInt64, UInt64)? {
         if let r = ranges[fn] { return r }
-        guard let text = Sys.readText("/proc/kallsyms"), let r = Self.range(of: fn, kallsyms: text) else { return nil }
-        ranges[fn] = r
+        guard let text = Sys.readText("/proc/kallsyms") else { return nil }
+        let r = Self.range(of: fn, kallsyms: text)
+        ranges[fn] = .some(r)
         return r
     }
 
@@ -56,14 +57,20 @@ struct FaultInjector {
     mutating func arm(_ count: Int, in fn: String, task: String, nth: Bool = false) -> String? {
         if let e = setUp() { return e }
         guard let (s, e) = range(of: fn) else { return "\(fn) is not in /proc/kallsyms (inlined in this build?)" }
-        let reject = range(of: Failslab.rejectFunction).map { [("reject-start", "0x" + String($0.0, radix: 16)), ("reject-end", "0x" + String($0.1, radix: 16))] } ?? []
-        for (f, v) in reject + [("require-start", "0x" + String(s, radix: 16)), ("require-end", "0x" + String(e, radix: 16))] + (nth ? [] : [("times", String(count))])
+        let reject = range(of: Failslab.rejectFunction).map { Self.bounds("reject", $0) } ?? []
+        for (f, v) in reject + Self.bounds("require", (s, e)) + (nth ? [] : [("times", String(count))])
         where Sys.writeFile(Self.dir + "/" + f, v) != 0 {
             return "writing \(v) to \(Self.dir)/\(f): errno \(errno)"
         }
         let v = nth ? String(count) : "1"
         if Sys.writeFile(task, v) != 0 { return "writing \(v) to \(task): errno \(errno)" }
         return nil
+    }
+
+    /// The `<kind>-start` and `<kind>-end` attributes of a stack filter range, in hex (repro.h's
+    /// fail_set_range).
+    static func bounds(_ kind: String, _ r: (UInt64, UInt64)) -> [(String, String)] {
+        [("\(kind)-start", "0x" + String(r.0, radix: 16)), ("\(kind)-end", "0x" + String(r.1, radix: 16))]
     }
 
     /// Disarms; how many of the `count` failures were injected (`nth`: 1 when fail-nth reads 0).

@@ -54,9 +54,9 @@ extension Model {
             let slots = regions[r].lru.indices.filter { bs.contains(regions[r].lru[$0]) }
             let order = slots.map { regions[r].lru[$0] }
             out = out.flatMap { m in
-                Self.orders(order).map { perm in
+                Self.permutations(order.count).map { perm in
                     var v = m
-                    for (slot, b) in zip(slots, perm) { v.regions[r].lru[slot] = b }
+                    for (slot, i) in zip(slots, perm) { v.regions[r].lru[slot] = order[i] }
                     return v
                 }
             }
@@ -64,10 +64,18 @@ extension Model {
         return out
     }
 
-    /// `xs` in every order, `xs` itself first.
-    static func orders(_ xs: [BufferID]) -> [[BufferID]] {
-        guard let last = xs.last else { return [[]] }
-        return orders(Array(xs.dropLast())).flatMap { rest in (0...rest.count).reversed().map { at in var p = rest; p.insert(last, at: at); return p } }
+    /// 0..<n in every order, the identity first: the orders of a racing group (Fuzz/Linearize.swift)
+    /// and of its allocations on the LRU (`lruOrders`) (Heap's algorithm would not keep it first).
+    public static func permutations(_ n: Int) -> [[Int]] {
+        guard n > 1 else { return [Array(0..<n)] }
+        var out: [[Int]] = []
+        for rest in permutations(n - 1) {
+            for at in 0...rest.count {
+                var p = rest; p.insert(n - 1, at: rest.count - at)
+                out.append(p)
+            }
+        }
+        return out
     }
 
     /// ttm_range_man_alloc(): PFN_UP(size) pages, best fit; nil is its -ENOSPC.

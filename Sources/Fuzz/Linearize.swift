@@ -79,11 +79,12 @@ extension ModelExecutor {
         let evicting = ops.contains { if case .alloc = $0 { return true }; if case .write = $0 { return true }; return false }
         let named = ops.contains { !$0.buffers.isEmpty }
         for busy in evicting && named ? [false, true] : [false] {
-            for order in Self.permutations(ops.count) {
+            for order in Model.permutations(ops.count) {
                 var m = self
                 let o = m.applyGroup(ops, order: order, busy: busy)
+                let lruOrders = m.model.lruOrders(of: Self.allocated(ops, o))
                 for v in Self.enodevVariants(ops, order: order, outcome: o) {
-                    for lru in m.model.lruOrders(of: Self.allocated(ops, o)) {
+                    for lru in lruOrders {
                         var after = m
                         after.model = lru
                         add(Linearization(order: order, outcome: v, after: after))
@@ -121,7 +122,7 @@ extension ModelExecutor {
         var out: [Linearization] = []
         for failing in allocs where allocs.contains(where: { $0 != failing && region($0) == region(failing) }) {
             let rest = ops.indices.filter { $0 != failing }
-            for perm in Self.permutations(rest.count) {
+            for perm in Model.permutations(rest.count) {
                 let order = perm.map { rest[$0] }
                 var m = self
                 let (o, evictors) = m.applyGroupTracked(ops, order: order, busy: false, contended: [failing])
@@ -162,19 +163,6 @@ extension ModelExecutor {
             for (k, i) in candidates.enumerated() where mask & (1 << k) != 0 { g[i] = .err(.ENODEV) }
             o.group = g
             out.append(o)
-        }
-        return out
-    }
-
-    /// 0..<n in every order, the identity first (Heap's algorithm would not keep it first).
-    static func permutations(_ n: Int) -> [[Int]] {
-        guard n > 1 else { return [Array(0..<n)] }
-        var out: [[Int]] = []
-        for rest in permutations(n - 1) {
-            for at in 0...rest.count {
-                var p = rest; p.insert(n - 1, at: rest.count - at)
-                out.append(p)
-            }
         }
         return out
     }

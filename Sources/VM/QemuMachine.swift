@@ -112,7 +112,7 @@ public final class QemuMachine: Machine {
         // Connect as soon as QEMU has created the socket (before the guest writes `ready`).
         do { sock = try Self.connect(cl.agentSocket, deadline: 10, while: { p.isRunning }) } catch let e as VMError {
             if case .timeout = e { stop(); throw e }
-            throw exitedError()
+            try failExited()
         }
         if snapshot != nil {
             // The restored agent sits in its request loop: its hello says it runs.
@@ -145,7 +145,7 @@ public final class QemuMachine: Machine {
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(sock, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw isRunning ? VMError.protocolError("send: errno \(errno)") : exitedError() }
+            if n < 0 { if errno == EINTR { continue }; if isRunning { throw VMError.protocolError("send: errno \(errno)") }; try failExited() }
             off += n
         }
     }
@@ -161,7 +161,7 @@ public final class QemuMachine: Machine {
             }
             let left = end.timeIntervalSinceNow
             if left <= 0 {
-                if !isRunning { throw exitedError() }
+                if !isRunning { try failExited() }
                 throw VMError.hung("no answer within \(timeout) s")
             }
             var pfd = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
@@ -174,10 +174,10 @@ public final class QemuMachine: Machine {
                 if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
                     // QEMU closed the socket: it is exiting.
                     QemuProcess.waitExit(process, timeout: 5)
-                    throw exitedError()
+                    try failExited()
                 }
             }
-            if r == 0 && !isRunning { throw exitedError() }
+            if r == 0 && !isRunning { try failExited() }
         }
     }
 
@@ -209,8 +209,13 @@ public final class QemuMachine: Machine {
         try saveSnapshot(entry, qmpPath: commandLine.qmpSocket)
     }
 
+    /// Throws `exitedError()` and keeps the work directory: the error names its console log.
+    func failExited() throws -> Never {
+        keepWorkDir = true
+        throw exitedError()
+    }
+
     func exitedError() -> VMError {
-        keepWorkDir = true   // the error names the console log
         let status = process.map { $0.isRunning ? -1 : $0.terminationStatus } ?? -1
         let c = console
         let qerr = (try? String(contentsOf: workDir.appendingPathComponent("qemu.stderr"), encoding: .utf8)) ?? ""
