@@ -9,7 +9,7 @@ import CKmod
 /// `coverage` replies with v1 bytes of KCOV edges (UInt64 each).
 /// The command word's low byte is the `ActorCmd`; `ActorWord.armed` makes the child wait at the
 /// racing group's barrier (pinned to CPU bits 16-23 minus one) before it runs the command.
-enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9, coverage = 10, transfer = 11 }
+enum ActorCmd: Int64 { case allocVgem = 1, allocDumb = 2, free = 3, info = 4, dropCaps = 5, setuid = 6, exit = 7, ping = 8, fs = 9, coverage = 10, transfer = 11, fork = 12, fdinfo = 13 }
 enum ActorFs: Int64 { case mkdir = 1, rmdir = 2, write = 3, writeNonblock = 4, read = 5 }
 
 struct ActorProc { var pid: pid_t; var cmdFd: Int32; var replyFd: Int32 }
@@ -72,7 +72,7 @@ final class ActorTable {
             }
         }
         if pid < 0 {
-            pid = fork()
+            pid = Glibc.fork()
             if pid < 0 { let e = errno; closeAll(); return e }
             if pid == 0 { child() }
             let e = Sys.writeFile(cgroupDir + "/cgroup.procs", Array(String(pid).utf8))
@@ -84,6 +84,36 @@ final class ActorTable {
         close(cmd[0]); close(rep[1])
         actors[id] = ActorProc(pid: pid, cmdFd: cmd[1], replyFd: rep[0])
         return 0
+    }
+
+    /// fork(2) of actor `id` into a new actor `child`, which shares its fds (so its DRM files).
+    /// The parent forks with CLONE_PARENT, so the child is the agent's to reap like every actor,
+    /// and gives it a command pipe pair of its own; the agent takes its ends of those through
+    /// /proc/<parent>/fd before the parent closes them (the ack).
+    func fork(_ id: Int, child: Int) -> Int32 {
+        guard let p = actors[id] else { return ESRCH }
+        if actors[child] != nil { return EEXIST }
+        guard let (r, _) = request(p, [ActorCmd.fork.rawValue, 0, 0, 0]) else { return ESRCH }
+        if r[0] != 0 { return Int32(r[0]) }
+        let cmdFd = open("/proc/\(p.pid)/fd/\(r[2])", O_WRONLY | O_CLOEXEC)
+        let replyFd = open("/proc/\(p.pid)/fd/\(r[3])", O_RDONLY | O_CLOEXEC)
+        let e = cmdFd < 0 || replyFd < 0 ? errno : 0
+        _ = request(p, [ActorCmd.ping.rawValue, 0, 0, 0])   // the ack: the parent closes its copies
+        let cp = ActorProc(pid: pid_t(r[1]), cmdFd: cmdFd, replyFd: replyFd)
+        if e != 0 {
+            kill(cp.pid, SIGKILL); var st: Int32 = 0; waitpid(cp.pid, &st, 0)
+            if cmdFd >= 0 { close(cmdFd) }; if replyFd >= 0 { close(replyFd) }
+            return e
+        }
+        actors[child] = cp
+        return 0
+    }
+
+    /// The actor's /proc/self/fdinfo of its file of `card` (opened now if it has none).
+    func fdinfo(_ id: Int, card: Int) -> (Int32, [UInt8]) {
+        guard let p = actors[id],
+              let (reply, bytes) = request(p, [ActorCmd.fdinfo.rawValue, Int64(card), 0, 0], withData: true) else { return (ESRCH, []) }
+        return (Int32(reply[0]), bytes)
     }
 
     func move(_ id: Int, cgroupDir: String) -> Int32 {
@@ -165,8 +195,8 @@ struct ActorChild {
     let kcov: Kcov?
     let race: UnsafeMutablePointer<Int32>
 
-    func loop() -> Never {
-        var cardFds: [Int64: Int32] = [:]
+    func loop(cards: [Int64: Int32] = [:]) -> Never {
+        var cardFds = cards
         func card(_ minor: Int64) -> (Int32, Int32) {
             if let fd = cardFds[minor] { return (fd, 0) }
             let fd = open("/dev/dri/card\(minor)", O_RDWR | O_CLOEXEC)
@@ -219,6 +249,31 @@ struct ActorChild {
                 if fd < 0 { reply[0] = Int64(e); break }
                 var req: (UInt32, UInt32) = (UInt32(truncatingIfNeeded: m[2]), UInt32(truncatingIfNeeded: m[3]))
                 reply[0] = Int64(Drm.ioctl(fd, Drm.VGEM_DMEM_TRANSFER, &req))
+            case .fdinfo:  // a = card
+                let (fd, e) = card(m[1])
+                if fd < 0 { reply[0] = Int64(e); break }
+                let (r, bytes) = Sys.readFile("/proc/self/fdinfo/\(fd)")
+                reply[0] = Int64(r)
+                kcov?.collect()
+                _ = send(reply, data: bytes)
+                continue
+            case .fork:
+                var cmd: [Int32] = [0, 0], rep: [Int32] = [0, 0]
+                guard dmemfuzz_pipe2(&cmd, O_CLOEXEC) == 0 else { reply[0] = Int64(errno); break }
+                guard dmemfuzz_pipe2(&rep, O_CLOEXEC) == 0 else { reply[0] = Int64(errno); close(cmd[0]); close(cmd[1]); break }
+                let pid = dmemfuzz_fork_parent()
+                if pid == 0 {
+                    // The new actor: KCOV is per task, so it opens its own; the DRM fds are shared.
+                    close(cmdFd); close(replyFd); close(cmd[1]); close(rep[0])
+                    ActorChild(cmdFd: cmd[0], replyFd: rep[1], kcov: kcov.flatMap { Kcov(filter: $0.filter) }, race: race).loop(cards: cardFds)
+                }
+                close(cmd[0]); close(rep[1])
+                if pid < 0 { reply[0] = Int64(-pid); close(cmd[1]); close(rep[0]); break }
+                _ = send([0, Int64(pid), Int64(cmd[1]), Int64(rep[0])])
+                // The agent opens its ends through /proc, then acks with a ping.
+                _ = Sys.readExact(cmdFd, 32)
+                close(cmd[1]); close(rep[0])
+                reply[1] = Int64(getpid())
             case .dropCaps:
                 if let caps = cap_init() {
                     reply[0] = cap_set_proc(caps) == 0 ? 0 : Int64(errno)

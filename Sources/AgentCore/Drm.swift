@@ -67,4 +67,15 @@ enum Drm {
         default: return nil
         }
     }
+
+    /// The `drm-` lines of a DRM fdinfo file, in order, without drm-client-id (a counter over
+    /// every file ever opened) and drm-pdev (no PCI here): what the model predicts.
+    static func fdinfoLines(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("drm-".utf8)) {
+            if line.starts(with: Array("drm-client-id:".utf8)) || line.starts(with: Array("drm-pdev:".utf8)) { continue }
+            out += line + [UInt8(ascii: "\n")]
+        }
+        return out
+    }
 }

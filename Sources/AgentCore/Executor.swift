@@ -18,6 +18,20 @@ final class Executor {
     static let selftestDir = "/sys/kernel/debug/dmem_selftest"
     var buffers: [BufferID: Buffer] = [:]
     var faults = FaultInjector()
+    /// The spawned actor whose DRM files each live actor holds: itself, or its ancestor before
+    /// `fork`s. A buffer's `actor` is a live holder of its file, who issues its ioctls.
+    var filesOf: [ActorID: ActorID] = [:]
+
+    func sharesFiles(_ a: ActorID, _ b: ActorID) -> Bool { filesOf[a] != nil && filesOf[a] == filesOf[b] }
+
+    /// The actor is gone: its buffers pass to another holder of its files, or are freed with them.
+    func exited(_ a: ActorID) {
+        let f = filesOf.removeValue(forKey: a)
+        let heir = filesOf.filter { $0.value == f }.keys.min()
+        for (id, b) in buffers where b.actor == a && !b.selftest {
+            if let heir { buffers[id]!.actor = heir } else { buffers[id] = nil }
+        }
+    }
 
     init(kmod: Kmod, moduleOptions: [String: String]) { self.kmod = kmod; self.moduleOptions = moduleOptions }
 
@@ -87,11 +101,26 @@ final class Executor {
         case .read(let p, let f):
             let (code, bytes) = Sys.readFile(Self.file(p, f))
             return code == 0 ? .bytes(bytes) : .err(Errno(code))
-        case .spawn(let a, let p): return e(actors.spawn(a, cgroupDir: Self.dir(p)))
+        case .spawn(let a, let p):
+            let r = actors.spawn(a, cgroupDir: Self.dir(p))
+            if r == 0 { filesOf[a] = a }
+            return e(r)
+        case .fork(let a, let child):
+            let r = actors.fork(a, child: child)
+            if r == 0 { filesOf[child] = filesOf[a] }
+            return e(r)
+        case .fdinfo(let a, let region):
+            guard actors.actors[a] != nil else { return .err(.ESRCH) }
+            guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
+            let card: Int
+            switch t { case .vgem(let c, _), .vkms(let c): card = c }
+            Sys.grantCardAccess(card)
+            let (r, bytes) = actors.fdinfo(a, card: card)
+            return r == 0 ? .bytes(Drm.fdinfoLines(bytes)) : .err(Errno(r))
         case .move(let a, let p): return e(actors.move(a, cgroupDir: Self.dir(p)))
         case .exit(let a):
             let r = actors.exit(a)
-            if r == 0 { buffers = buffers.filter { $0.value.actor != a || $0.value.selftest } }
+            if r == 0 { exited(a) }
             return e(r)
         case .alloc(let a, let region, let size, let id): return alloc(a, region: region, size: size, id: id)
         case .free(let id):
@@ -108,7 +137,7 @@ final class Executor {
             // The actor asks on its own vgem file: it needs the process, and the handle must be
             // a vgem object of that file. A receiver that is gone is pid 0, which vgem answers ESRCH.
             guard actors.actors[a] != nil else { return .err(.ESRCH) }
-            guard let b = buffers[id], b.actor == a, b.vgem else { return .err(.ENOENT) }
+            guard let b = buffers[id], sharesFiles(b.actor, a), b.vgem else { return .err(.ENOENT) }
             let pid = actors.actors[to].map { Int64($0.pid) } ?? 0
             return e(Int32(actors.call(a, .transfer, Int64(b.card), Int64(b.handle), pid)[0]))
         case .resident(let id):

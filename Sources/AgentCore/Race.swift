@@ -142,7 +142,7 @@ extension Executor {
             guard actors.actors[a] != nil else { return .done(.err(.ESRCH)) }
             return .actor(a, .exit, [], payload: [], withData: false, finish: { _, _ in
                 _ = self.actors.reap(a)
-                self.buffers = self.buffers.filter { $0.value.actor != a || $0.value.selftest }
+                self.exited(a)
                 return .ok
             })
         case .alloc(let a, let region, let size, let id):
@@ -186,7 +186,7 @@ extension Executor {
             })
         case .transfer(let a, let id, let to):
             guard actors.actors[a] != nil else { return .done(.err(.ESRCH)) }
-            guard let b = buffers[id], b.actor == a, b.vgem else { return .done(.err(.ENOENT)) }
+            guard let b = buffers[id], sharesFiles(b.actor, a), b.vgem else { return .done(.err(.ENOENT)) }
             let pid = actors.actors[to].map { Int64($0.pid) } ?? 0
             return .actor(a, .transfer, [Int64(b.card), Int64(b.handle), pid], payload: [], withData: false, finish: { r, _ in e(Int32(r[0])) })
         case .by(let a, let inner):
@@ -198,7 +198,7 @@ extension Executor {
                 return .actor(a, .fs, [kind.rawValue, Int64(payload.count), 0], payload: payload, withData: true,
                               finish: { r, bytes in kind == .read && r[0] == 0 ? .bytes(bytes) : e(Int32(r[0])) })
             }
-        case .spawn, .resident, .dying, .evictQuery, .delegate, .setuid, .dropCaps, .par, .fail, .failNth:
+        case .spawn, .fork, .fdinfo, .resident, .dying, .evictQuery, .delegate, .setuid, .dropCaps, .par, .fail, .failNth:
             return .done(.err(.EINVAL))  // the parser refuses these in a group (Op.racing)
         }
     }

@@ -45,6 +45,13 @@ static inline long dmemfuzz_clone3_into_cgroup(int cgroup_fd) {
 #endif
 }
 
+/* fork() whose child is the caller's sibling (CLONE_PARENT): a forked actor is the agent's child
+   like every actor, so the agent reaps it. Returns the pid, 0 in the child, -errno. */
+static inline long dmemfuzz_fork_parent(void) {
+    long r = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+    return r < 0 ? -errno : r;
+}
+
 /* The start barrier of a racing group (`par { ... }`), in MAP_SHARED memory every actor and
    runner inherits: w[0] is the go flag, w[1] counts the participants that arrived. Each one pins
    itself to its CPU (cpu < 0: stays where it is), arrives, and spins until go, so the ops leave

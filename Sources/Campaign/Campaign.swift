@@ -68,11 +68,14 @@ public enum CampaignRunner {
         // A kernel with failslab's stack filter gets `fail N op`s (7.2.13 and 7.3.4 have the same
         // dmemcs_alloc and pool allocation, and both TTMs pass the -ENOMEM up).
         genConfig.faults = session.modules.contains("failslab")
+        // The test drivers' show_fdinfo: `fork` and `fdinfo` ops.
+        genConfig.fdinfo = session.modules.contains("fdinfo")
         var trace = Trace(profile: session.profile, options: transfer ? options.union([.chargeTransfer]) : options,
                           steps: session.bootRegions.map { Step($0, expect: .ok) })
         if selftest { trace.requires = ["dmem_selftest"] }
         if transfer { trace.requires.append("transfer") }
         if genConfig.faults { trace.requires.append("failslab") }
+        if genConfig.fdinfo { trace.requires.append("fdinfo") }
         return (Generator(seed: seed, config: genConfig), trace)
     }
 

@@ -19,7 +19,8 @@ extension Repro {
         func ids(_ op: Op) -> (actors: [Int], buffers: [Int], data: Int, paths: [CgroupPath]) {
             switch op {
             case let .spawn(a, p), let .move(a, p): return ([a], [], 0, [p])
-            case let .exit(a), let .setuid(a, _), let .dropCaps(a), let .evictQuery(a, _, _): return ([a], [], 0, [])
+            case let .exit(a), let .setuid(a, _), let .dropCaps(a), let .evictQuery(a, _, _), let .fdinfo(a, _): return ([a], [], 0, [])
+            case let .fork(a, child): return ([a, child], [], 0, [])
             case let .alloc(a, _, _, b): return ([a], [b], 0, [])
             case let .free(b), let .resident(b): return ([], [b], 0, [])
             case let .transfer(a, b, to): return ([a, to], [b], 0, [])

@@ -101,6 +101,8 @@ public enum Repro {
             case let .spawn(a, p): call = "r = xspawn(\(a), \(cString(Array(p.description.utf8))))"
             case let .move(a, p): call = "r = xmove(\(a), \(cString(Array(p.description.utf8))))"
             case let .exit(a): call = "r = xexit(\(a))"
+            case let .fork(a, child): call = "r = xfork(\(a), \(child))"
+            case let .fdinfo(a, r): call = "r = xfdinfo(\(a), \(cString(Array(r.utf8))))"
             case let .alloc(a, r, size, b): call = "r = xalloc(\(a), \(cString(Array(r.utf8))), \(size)ULL, \(b))"
             case let .free(b): call = "r = xfree(\(b))"
             case let .transfer(a, b, to): call = "r = xtransfer(\(a), \(b), \(to))"

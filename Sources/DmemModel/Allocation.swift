@@ -13,7 +13,7 @@ extension Model {
         }
         guard let region = liveRegion(named: name) else { return (.ENODEV, []) }
         if size == 0 || size % 4096 != 0 { return (.EINVAL, []) }
-        buffers[buffer] = Buffer(actor: actor, region: region, size: size, pool: nil)
+        buffers[buffer] = Buffer(actor: actor, files: a.files, region: region, size: size, pool: nil)
         var alloc = Allocation(buffer: buffer, region: region, size: size, css: effectiveCss(a.cgroup))
         let err: Errno?
         if !regions[region].evicting {
@@ -27,7 +27,7 @@ extension Model {
         } else {
             err = memSpace(&alloc)
         }
-        if err != nil { buffers[buffer] = nil } else { actors[actor]!.buffers.append(buffer) }
+        if err != nil { buffers[buffer] = nil } else { files[a.files]!.buffers.append(buffer) }
         return (err, alloc.evicted)
     }
 

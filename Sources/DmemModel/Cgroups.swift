@@ -169,7 +169,9 @@ extension Model {
         guard actors[actor] == nil else { return .EEXIST }
         guard let cg = livePaths[path] else { return .ENOENT }
         if let e = vetDestination(cg) { return e }
-        actors[actor] = Actor(cgroup: cg)
+        actors[actor] = Actor(cgroup: cg, files: nextFiles)
+        files[nextFiles] = Files()
+        nextFiles += 1
         cgroups[cg].tasks += 1
         return nil
     }
@@ -192,7 +194,12 @@ extension Model {
     /// The actor closes its DRM fd (freeing its buffers in allocation order) and exits.
     public mutating func exit(_ actor: ActorID) -> Errno? {
         guard let a = actors[actor] else { return .ESRCH }
-        for b in a.buffers { _ = free(b) }
+        // The last close of a DRM file: drm_file_free() -> drm_gem_release() closes its handles.
+        files[a.files]!.holders -= 1
+        if files[a.files]!.holders == 0 {
+            for b in files[a.files]!.buffers { _ = free(b) }
+            files[a.files] = nil
+        }
         cgroups[a.cgroup].tasks -= 1
         actors[actor] = nil
         return nil

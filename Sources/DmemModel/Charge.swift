@@ -97,7 +97,7 @@ extension Model {
         guard let b = buffers[buffer] else { return .ENOENT }
         evict(buffer)
         buffers[buffer] = nil
-        actors[b.actor]?.buffers.removeAll { $0 == buffer }
+        files[b.files]?.buffers.removeAll { $0 == buffer }
         return nil
     }
 

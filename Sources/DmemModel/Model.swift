@@ -71,11 +71,14 @@ public struct Model: Sendable, Equatable {
     }
     public struct Actor: Sendable, Equatable {
         public var cgroup: Int
-        public var buffers: [BufferID] = []
+        /// The process's open DRM files (`files`): its own since spawn, its parent's after `fork`.
+        public var files: Int
         public var creds = Creds.root
     }
     public struct Buffer: Sendable, Equatable {
+        /// Who allocated it (whose cgroup was charged); the handle is in the files `files`.
         public var actor: ActorID
+        public var files: Int
         public var region: Int
         public var size: UInt64
         public var pool: Int?           // nil once evicted
@@ -91,6 +94,16 @@ public struct Model: Sendable, Equatable {
     var livePaths: [CgroupPath: Int] = [:]
     public internal(set) var actors: [ActorID: Actor] = [:]
     public internal(set) var buffers: [BufferID: Buffer] = [:]
+    /// Open DRM files shared by a process and the actors forked from it (one struct drm_file per
+    /// card, all opened by the first process): the buffers whose handles they hold, in handle
+    /// order, and how many live processes hold them. Keyed by the id of the spawned actor that
+    /// opened them, made unique by `nextFiles`.
+    public struct Files: Sendable, Equatable {
+        public var buffers: [BufferID] = []
+        public var holders = 1
+    }
+    public internal(set) var files: [Int: Files] = [:]
+    var nextFiles = 0
     /// Buffers the LRU walk skips, as ttm_lru_walk_for_evict() skips a BO whose reservation it
     /// cannot trylock: only inside a racing group, for the buffers its other ops are allocating
     /// or freeing at that moment (Fuzz/Linearize.swift); empty otherwise.
@@ -252,5 +265,7 @@ public struct Model: Sendable, Equatable {
         livePaths[path].map { cgroups[$0].subtree & dmemBit != 0 } ?? false
     }
     public func regionSize(_ name: String) -> UInt64? { liveRegion(named: name).map { regions[$0].size } }
+    /// The buffers whose handles the actor's DRM files hold, in handle order.
+    public func buffers(of actor: ActorID) -> [BufferID]? { actors[actor].flatMap { files[$0.files]?.buffers } }
     public var residentBuffers: [BufferID] { buffers.filter { $0.value.pool != nil }.map(\.key).sorted() }
 }

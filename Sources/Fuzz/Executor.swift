@@ -46,6 +46,9 @@ public struct ModelExecutor: Executor, Sendable {
         case let .spawn(a, p): return errOrOk(model.spawn(a, p))
         case let .move(a, p): return errOrOk(model.move(a, p, by: creds))
         case let .exit(a): return errOrOk(model.exit(a))
+        case let .fork(a, child): return errOrOk(model.fork(a, child: child))
+        case let .fdinfo(a, r):
+            switch model.fdinfo(a, region: r) { case .success(let d): return .bytes(d); case .failure(let e): return .err(e) }
         case let .alloc(a, r, size, b):
             let (e, ev) = model.alloc(a, region: r, size: size, buffer: b)
             return Outcome(errno: e, evicted: ev)

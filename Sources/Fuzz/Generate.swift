@@ -29,6 +29,10 @@ public struct GeneratorConfig: Sendable {
     /// `fail N op` (FaultOp.swift).
     public var faults = false
     public var faultPercent = 6
+    /// The test drivers print the drm fdinfo memory keys (`requires fdinfo`): this share of ops
+    /// are `fork` and `fdinfo` (FdinfoPlan.swift).
+    public var fdinfo = false
+    public var fdinfoPercent = 5
 
     public init(regions: [(name: String, size: UInt64)] = [("vgem/region0", 256 << 20), ("vkms/default", 64 << 20)],
                 dynamicRegions: [(name: String, size: UInt64)] = [("vkms/dev1", 64 << 20)],
@@ -81,7 +85,7 @@ public struct Generator: Sendable {
         switch op {
         // Saturating: a trace may name a9223372036854775807 (Int.max is then reused, and the
         // model answers EEXIST for it, as for any reused id).
-        case let .spawn(a, _): nextActor = max(nextActor, a == .max ? a : a + 1)
+        case let .spawn(a, _), let .fork(_, a): nextActor = max(nextActor, a == .max ? a : a + 1)
         case let .alloc(_, _, _, b): nextBuffer = max(nextBuffer, b == .max ? b : b + 1)
         default: break
         }
@@ -144,6 +148,7 @@ public struct Generator: Sendable {
         if rng.chance(config.privilegePercent) { return privileged(m) }
         if config.transfer && rng.chance(config.transferPercent) { return transferOp(m) }
         if config.faults && rng.chance(config.faultPercent) { return faultOp(m) }
+        if config.fdinfo && rng.chance(config.fdinfoPercent) { return fdinfoOp(m) }
         if config.racePercent > 0 && rng.chance(config.racePercent) { return raceGroup(m) }
         return plain(m)
     }

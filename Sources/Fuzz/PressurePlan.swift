@@ -186,7 +186,7 @@ extension Generator {
                 guard m.isLive(p) else { continue }
                 return .read(p, file: "dmem.current")
             case let .resident(role, index):
-                guard let a = plan.actor(role), let bs = m.actors[a]?.buffers, index < bs.count else { continue }
+                guard let a = plan.actor(role), let bs = m.buffers(of: a), index < bs.count else { continue }
                 return .resident(bs[index])
             }
         }

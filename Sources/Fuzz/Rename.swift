@@ -11,8 +11,9 @@ extension Op {
         case .register, .unregister, .mkdir, .rmdir, .write, .read, .free, .resident, .dying, .delegate:
             return []
         case let .spawn(a, _), let .move(a, _), let .exit(a), let .alloc(a, _, _, _), let .evictQuery(a, _, _),
-             let .setuid(a, _), let .dropCaps(a):
+             let .setuid(a, _), let .dropCaps(a), let .fdinfo(a, _):
             return [a]
+        case let .fork(a, child): return [a, child]
         case let .transfer(a, _, to): return [a, to]
         case let .by(a, inner): return [a] + inner.actors
         case let .par(ops): return ops.flatMap(\.actors)
@@ -23,7 +24,7 @@ extension Op {
     /// Cgroups the op names (not their ancestors).
     public var paths: [CgroupPath] {
         switch self {
-        case .register, .unregister, .exit, .alloc, .free, .resident, .evictQuery, .setuid, .dropCaps, .transfer:
+        case .register, .unregister, .exit, .alloc, .free, .resident, .evictQuery, .setuid, .dropCaps, .transfer, .fork, .fdinfo:
             return []
         case let .mkdir(p), let .rmdir(p), let .write(p, _, _, _), let .read(p, _), let .spawn(_, p), let .move(_, p),
              let .dying(p), let .delegate(p, _):
@@ -38,7 +39,7 @@ extension Op {
     public var buffers: [BufferID] {
         switch self {
         case .register, .unregister, .mkdir, .rmdir, .write, .read, .spawn, .move, .exit, .dying, .evictQuery,
-             .delegate, .setuid, .dropCaps:
+             .delegate, .setuid, .dropCaps, .fork, .fdinfo:
             return []
         case let .alloc(_, _, _, b), let .free(b), let .resident(b), let .transfer(_, b, _): return [b]
         case let .by(_, inner): return inner.buffers
@@ -62,6 +63,8 @@ extension Op {
         case let .spawn(a, p): return .spawn(actor(a), path(p))
         case let .move(a, p): return .move(actor(a), path(p))
         case let .exit(a): return .exit(actor(a))
+        case let .fork(a, child): return .fork(actor(a), child: actor(child))
+        case let .fdinfo(a, r): return .fdinfo(actor(a), region: r)
         case let .alloc(a, r, s, b): return .alloc(actor(a), region: r, size: s, buffer: bound(b))
         case let .free(b): return .free(used(b))
         case let .resident(b): return .resident(used(b))

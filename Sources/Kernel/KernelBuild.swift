@@ -31,6 +31,16 @@ public struct KernelBuild: Sendable {
         })
     }
 
+    /// The path of module `name` in the module tree (modules.dep), if the build has it.
+    func moduleFile(_ name: String) -> String? {
+        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return nil }
+        for line in dep.split(separator: "\n") {
+            let file = String(line.prefix { $0 != ":" })
+            if file.split(separator: "/").last.map({ $0 == "\(name).ko" }) == true { return modulesDir.appendingPathComponent(file).path }
+        }
+        return nil
+    }
+
     /// What `requires` lines can name beyond modules: `transfer` when the kernel has the charge
     /// transfer of the vgem test patch (System.map names dmem_cgroup_transfer_charge; a user
     /// series that brings its own vgem skips that test patch and so has none); `failslab` when
@@ -42,8 +52,18 @@ public struct KernelBuild: Sendable {
         let series = applied.compactMap(\.messageID).map { "series:" + $0.trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
         let config = (try? String(contentsOf: dir.appendingPathComponent("config"), encoding: .utf8)) ?? ""
         let failslab: Set<String> = config.contains("\nCONFIG_FAILSLAB=y\n") && config.contains("\nCONFIG_FAULT_INJECTION_STACKTRACE_FILTER=y\n") ? ["failslab"] : []
-        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return Set(series).union(failslab) }
-        return Set(series).union(failslab).union(map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : [])
+        let found = Set(series).union(failslab).union(fdinfo ? ["fdinfo"] : [])
+        guard let map = try? String(contentsOf: dir.appendingPathComponent("System.map"), encoding: .utf8) else { return found }
+        return found.union(map.contains(" dmem_cgroup_transfer_charge\n") ? ["transfer"] : [])
+    }
+
+    /// Both test drivers print the drm fdinfo memory keys: vgem.ko and vkms.ko carry the test
+    /// patches' show_fdinfo callbacks (their symbol names are in the modules' symbol tables).
+    var fdinfo: Bool {
+        ["vgem", "vkms"].allSatisfy { name in
+            guard let ko = moduleFile(name), let data = FileManager.default.contents(atPath: ko) else { return false }
+            return data.range(of: Data("\(name)_show_fdinfo".utf8)) != nil
+        }
     }
 
     /// The package root (where Package.swift and vm/ are), from a source file path.

@@ -15,8 +15,18 @@ public indirect enum Op: Hashable, Sendable {
     case read(CgroupPath, file: String)
     case spawn(ActorID, CgroupPath)
     case move(ActorID, CgroupPath)
-    /// The actor exits; its buffers are freed (fd close) first.
+    /// The actor exits; its fds close, and the buffers of its DRM files are freed when no forked
+    /// actor shares those files any more.
     case exit(ActorID)
+    /// fork(2) of the actor: the new actor `child` is in the same cgroup, with the same
+    /// credentials, and shares the parent's open DRM files (the same struct drm_file: its handles,
+    /// hence its buffers, live until the last process holding the file exits).
+    case fork(ActorID, child: ActorID)
+    /// The actor reads /proc/self/fdinfo of its DRM file of the card `region` is on (vgem: one
+    /// card for every vgem region): drm_show_fdinfo()'s `drm-` lines, drm-client-id left out (a
+    /// global counter), with the drm-*-memory keys of drm_show_memory_stats() that the test
+    /// patches' show_fdinfo prints (`requires fdinfo`).
+    case fdinfo(ActorID, region: String)
     /// The actor allocates `size` bytes on `region`; success binds buffer id `buffer`.
     case alloc(ActorID, region: String, size: UInt64, buffer: BufferID)
     case free(BufferID)

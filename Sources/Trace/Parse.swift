@@ -245,6 +245,8 @@ public struct TraceParser {
         case "spawn": op = .spawn(try id(&c, line, prefix: "a", what: "actor"), try path(&c, line))
         case "move": op = .move(try id(&c, line, prefix: "a", what: "actor"), try path(&c, line))
         case "exit": op = .exit(try id(&c, line, prefix: "a", what: "actor"))
+        case "fork": op = .fork(try id(&c, line, prefix: "a", what: "actor"), child: try id(&c, line, prefix: "a", what: "actor"))
+        case "fdinfo": op = .fdinfo(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line))
         case "alloc":
             op = .alloc(try id(&c, line, prefix: "a", what: "actor"), region: try token(&c, line),
                         size: try size(&c, line), buffer: try id(&c, line, prefix: "b", what: "buffer"))

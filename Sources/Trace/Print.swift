@@ -48,6 +48,8 @@ public enum TracePrinter {
         case let .spawn(a, p): return "spawn \(actor(a)) \(p)"
         case let .move(a, p): return "move \(actor(a)) \(p)"
         case let .exit(a): return "exit \(actor(a))"
+        case let .fork(a, child): return "fork \(actor(a)) \(actor(child))"
+        case let .fdinfo(a, r): return "fdinfo \(actor(a)) \(r)"
         case let .alloc(a, r, size, b): return "alloc \(actor(a)) \(r) \(size) \(buffer(b))"
         case let .free(b): return "free \(buffer(b))"
         case let .transfer(a, b, to): return "transfer \(actor(a)) \(buffer(b)) \(actor(to))"

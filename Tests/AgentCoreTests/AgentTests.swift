@@ -54,6 +54,14 @@ final class AgentTests: XCTestCase {
         }
     }
 
+    /// What the agent keeps of a DRM fdinfo file (bytes as a 7.3.4 guest printed them for a vgem
+    /// file with one 8 KiB dmem object): the drm- lines, without the file's own keys and the client id.
+    func testFdinfoKeepsTheDrmLinesWithoutTheClientId() {
+        let raw = "pos:\t0\nflags:\t02100002\nmnt_id:\t21\nino:\t601\ndrm-driver:\tvgem\ndrm-client-id:\t6\ndrm-total-memory:\t8 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t8 KiB\n"
+        XCTAssertEqual(String(decoding: Drm.fdinfoLines(Array(raw.utf8)), as: UTF8.self),
+                       "drm-driver:\tvgem\ndrm-total-memory:\t8 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t8 KiB\n")
+    }
+
     func testKernelCommandLineParameters() {
         XCTAssertEqual(Boot.cmdlineParams("console=ttyS0 dmemfuzz.vgem=\"dmem_regions=2 dmem_size=268435456\" dmemfuzz.noload rdinit=/init dmemfuzz.modules=dmem_selftest\n"),
                        ["vgem": "dmem_regions=2 dmem_size=268435456", "noload": "", "modules": "dmem_selftest"])

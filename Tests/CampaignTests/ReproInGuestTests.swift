@@ -13,7 +13,7 @@ final class ReproInGuestTests: XCTestCase {
     /// (ReproOutputTests checks that on the host).
     static let traces = [
         "regress/ttm-range-manager-contiguous", "regress/transfer-errnos-7.3", "regress/teardown-live-charges",
-        "regress/delegation", "regress/reclaim-7.3", "regress/fault-pools", "regress/fault-register",
+        "regress/delegation", "regress/reclaim-7.3", "regress/fault-pools", "regress/fault-register", "regress/fdinfo-fork",
     ]
 
     static func corpus(_ name: String) -> URL {

@@ -81,7 +81,7 @@ final class ReproOutputTests: XCTestCase {
         }
     }
 
-    /// The in-guest comparison's traces cover alloc, free, write, read, move, transfer and
+    /// The in-guest comparison's traces cover alloc, free, write, read, move, transfer, fork, fdinfo and
     /// eviction between them, and each has a reproducer.
     func testGuestComparisonTracesCoverTheOps() throws {
         var verbs = Set<String>(), evicts = false
@@ -95,7 +95,7 @@ final class ReproOutputTests: XCTestCase {
                 if !(st.expect?.evicted.isEmpty ?? true) { evicts = true }
             }
         }
-        XCTAssertTrue(verbs.isSuperset(of: ["alloc", "free", "write", "read", "move", "transfer"]), "\(verbs.sorted())")
+        XCTAssertTrue(verbs.isSuperset(of: ["alloc", "free", "write", "read", "move", "transfer", "fork", "fdinfo"]), "\(verbs.sorted())")
         XCTAssertTrue(evicts)
     }
 }

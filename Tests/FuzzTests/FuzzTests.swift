@@ -8,12 +8,13 @@ import Trace
 /// shrinker's contract.
 final class FuzzTests: XCTestCase {
     /// `transfer`: the generator makes `transfer` ops and the model speaks `option charge-transfer`.
-    func run(seed: UInt64, ops: Int, profile: KernelProfile, transfer: Bool = false, faults: Bool = false, check: (Model, Op, Outcome?) -> Void) -> Trace {
+    func run(seed: UInt64, ops: Int, profile: KernelProfile, transfer: Bool = false, faults: Bool = false, fdinfo: Bool = false, check: (Model, Op, Outcome?) -> Void) -> Trace {
         let options: ModelOptions = transfer ? [.chargeTransfer] : []
         var exec = ModelExecutor(profile: profile, options: options)
         var config = GeneratorConfig()
         config.transfer = transfer
         config.faults = faults
+        config.fdinfo = fdinfo
         var gen = Generator(seed: seed, config: config)
         return Trace(profile: profile, options: options, steps: gen.steps(ops: ops, on: &exec) { check($0, $1.op, $1.expect) })
     }
@@ -87,6 +88,36 @@ final class FuzzTests: XCTestCase {
         XCTAssertGreaterThan(tally["ENOMEM", default: 0], 20, "\(tally)")
         XCTAssertGreaterThan(tally["ENOENT", default: 0], 0, "\(tally)")
         XCTAssertGreaterThan(afterBoundaryWrite, 40, "\(tally)")
+    }
+
+    /// With `fdinfo`, forks and fdinfo reads come often enough to tell the shared file apart: a
+    /// buffer outlives its allocator's exit (the forked child holds the file), fdinfo shows memory
+    /// in KiB and MiB and with and without the resident line, and reads of actors that are gone
+    /// or of a region without a card fail as the agent does. Every file's buffers are live ones.
+    func testForksAndFdinfoReadsShowTheSharedFile() {
+        var tally: [String: Int] = [:]
+        var outlived = 0
+        for seed in 1...4 as ClosedRange<UInt64> {
+            _ = run(seed: seed, ops: 2000, profile: .v7_3, fdinfo: true) { m, op, out in
+                for (_, f) in m.files { XCTAssertTrue(f.buffers.allSatisfy { m.buffers[$0] != nil }); XCTAssertGreaterThan(f.holders, 0) }
+                if case .exit = op { outlived += m.buffers.values.filter { $0.files >= 0 && m.actors[$0.actor] == nil }.count > 0 ? 1 : 0 }
+                switch op {
+                case .fork: tally["fork \(out?.errno?.description ?? "ok")", default: 0] += 1
+                case .fdinfo:
+                    if let e = out?.errno { tally["fdinfo \(e)", default: 0] += 1; return }
+                    let text = String(decoding: out?.data ?? [], as: UTF8.self)
+                    if text.contains(" MiB\n") { tally["MiB", default: 0] += 1 }
+                    if text.contains(" KiB\n") { tally["KiB", default: 0] += 1 }
+                    tally[text.contains("drm-resident-memory") ? "resident" : "no resident", default: 0] += 1
+                default: break
+                }
+            }
+        }
+        for k in ["fork ok", "fdinfo ESRCH", "fdinfo ENODEV", "MiB", "KiB", "resident", "no resident"] {
+            XCTAssertGreaterThan(tally[k, default: 0], 5, "\(k): \(tally)")
+        }
+        XCTAssertGreaterThan(outlived, 5, "\(tally)")
+        XCTAssertFalse(run(seed: 1, ops: 2000, profile: .v7_3) { _, _, _ in }.steps.contains { switch $0.op { case .fork, .fdinfo: return true; default: return false } })
     }
 
     /// With failslab (`fail N op`), generated faults reach both sides of get_cg_pool_unlocked()'s

@@ -15,12 +15,12 @@ final class LinearizeTests: XCTestCase {
     }
 
     func testPermutationsKeepTheGroupsOwnOrderFirst() {
-        XCTAssertEqual(ModelExecutor.permutations(2), [[0, 1], [1, 0]])
-        let three = ModelExecutor.permutations(3)
+        XCTAssertEqual(Model.permutations(2), [[0, 1], [1, 0]])
+        let three = Model.permutations(3)
         XCTAssertEqual(three.count, 6)
         XCTAssertEqual(three.first, [0, 1, 2])
         XCTAssertEqual(Set(three.map { $0 }).count, 6)
-        XCTAssertEqual(ModelExecutor.permutations(4).count, 24)
+        XCTAssertEqual(Model.permutations(4).count, 24)
     }
 
     /// mkdir /g racing rmdir /g, /g absent before: mkdir first leaves nothing (both ok); rmdir

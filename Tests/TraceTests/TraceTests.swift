@@ -135,6 +135,26 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(message("transfer a1 b1 b2"), "x.trace:1:16: bad actor 'b2' (want aN)")
     }
 
+    func testForkAndFdinfoRoundTrip() throws {
+        let text = """
+        # dmemfuzz trace
+        profile 7.3 7.2
+        requires fdinfo
+        fork a1 a2 = ok
+        fdinfo a2 vgem/region0 = "drm-driver:\\tvgem\\ndrm-total-memory:\\t8 KiB\\ndrm-shared-memory:\\t0\\n"
+        fdinfo a9 vkms/gone = ENODEV
+
+        """
+        let t = try TraceParser().parse(text)
+        XCTAssertEqual(t.requires, ["fdinfo"])
+        XCTAssertEqual(t.steps[0].op, .fork(1, child: 2))
+        XCTAssertEqual(t.steps[1].op, .fdinfo(2, region: "vgem/region0"))
+        XCTAssertEqual(t.steps[1].expect, .bytes("drm-driver:\tvgem\ndrm-total-memory:\t8 KiB\ndrm-shared-memory:\t0\n"))
+        XCTAssertEqual(TracePrinter.trace(t), text)
+        XCTAssertEqual(message("fork a1 b2"), "x.trace:1:9: bad actor 'b2' (want aN)")
+        XCTAssertEqual(message("fdinfo a1"), "x.trace:1:10: missing argument")
+    }
+
     func testFailRoundTripsWithItsInjectedCount() throws {
         let text = """
         # dmemfuzz trace

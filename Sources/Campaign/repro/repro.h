@@ -89,7 +89,7 @@ static int in_group;	/* xalloc leaves the eviction scan to group() */
 #define NDATA 16384
 struct cmd { int op, card; uint32_t region, handle; uint64_t size; size_t len; char path[4096], data[NDATA]; };
 struct res { int err; uint32_t handle, resident; int len; };
-struct actor { pid_t pid; int cmd, res; } actors[NACTORS];
+struct actor { pid_t pid; int cmd, res, files; } actors[NACTORS];	/* files: the spawned actor whose fds it shares */
 struct buffer { int live, actor, card, vgem, selftest; uint32_t handle, resident; } buffers[NBUFFERS];
 #define ACTOR_OK(a) ((a) >= 0 && (a) < NACTORS)
 #define BUFFER_OK(b) ((b) >= 0 && (b) < NBUFFERS)
@@ -257,16 +257,38 @@ static int read_path(const char *p, int *len)
 	return r;
 }
 
-static void actor_loop(int cmdfd, int resfd)
+static void actor_loop(int cmdfd, int resfd, int *fds)
 {
-	int fds[64];
-	for (int i = 0; i < 64; i++)
-		fds[i] = -1;
 	static __thread struct cmd c;
 	while (readfull(cmdfd, &c, sizeof(c))) {
 		struct res r = { 0 };
 		if (c.op == 'x')
 			_exit(0);
+		if (c.op == 'F') {	/* fork: a sibling (CLONE_PARENT) sharing these fds, on new pipes */
+			int nc[2], nr[2];
+			if (pipe(nc) || pipe(nr)) {
+				r.err = errno;
+				write(resfd, &r, sizeof(r));
+				continue;
+			}
+			long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+			if (!pid) {	/* the new actor goes on with this loop, on its own pipes */
+				close(cmdfd); close(resfd); close(nc[1]); close(nr[0]);
+				cmdfd = nc[0];
+				resfd = nr[1];
+				continue;
+			}
+			close(nc[0]); close(nr[1]);
+			r.err = pid < 0 ? errno : 0;
+			r.handle = pid > 0 ? (uint32_t)pid : 0;
+			r.resident = (uint32_t)nc[1];
+			r.len = 0;
+			write(resfd, &r, sizeof(r));
+			write(resfd, &nr[0], sizeof(int));
+			readfull(cmdfd, &c, sizeof(c));	/* the ack: main opened its ends through /proc */
+			close(nc[1]); close(nr[0]);
+			continue;
+		}
 		if (c.op == 'u' || c.op == 'c' || strchr("mrwnR", c.op)) {
 			if (c.op == 'u') {
 				r.err = setuid(c.region) ? errno : 0;
@@ -313,6 +335,14 @@ static void actor_loop(int cmdfd, int resfd)
 			struct vgem_info a = { .handle = c.handle };
 			r.err = ioctl(fd, VGEM_INFO, &a) ? errno : 0;
 			r.resident = a.resident;
+		} else if (c.op == 'I') {	/* this file's fdinfo */
+			char p[64];
+			snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+			r.err = read_path(p, &r.len);
+			write(resfd, &r, sizeof(r));
+			if (r.len)
+				write(resfd, out, r.len);
+			continue;
 		} else if (c.op == 't') {	/* charge transfer to the task c.size */
 			struct vgem_transfer a = { .handle = c.handle, .pid = (uint32_t)c.size };
 			r.err = ioctl(fd, VGEM_TRANSFER, &a) ? errno : 0;
@@ -412,11 +442,14 @@ static int xspawn(int a, const char *cg)
 	pipe(c); pipe(r);
 	pid_t child = fork();
 	if (!child) {
+		static int fds[64];
+		for (int i = 0; i < 64; i++)
+			fds[i] = -1;
 		close(c[1]); close(r[0]);
-		actor_loop(c[0], r[1]);
+		actor_loop(c[0], r[1], fds);
 	}
 	close(c[0]); close(r[1]);
-	actors[a] = (struct actor){ child, c[1], r[0] };
+	actors[a] = (struct actor){ child, c[1], r[0], a };
 	int fd = open(p, O_WRONLY);
 	int e = fd < 0 ? errno : 0;
 	if (!e) {
@@ -455,10 +488,81 @@ static int xexit(int a)
 	waitpid(actors[a].pid, NULL, 0);
 	close(actors[a].cmd); close(actors[a].res);
 	actors[a].pid = 0;
+	int heir = -1;	/* another holder of its DRM files keeps their buffers */
+	for (int i = 0; i < NACTORS && heir < 0; i++)
+		if (actors[i].pid && actors[i].files == actors[a].files)
+			heir = i;
 	for (int i = 0; i < NBUFFERS; i++)
-		if (buffers[i].actor == a && !buffers[i].selftest)	/* the module holds those */
-			buffers[i].live = 0;
+		if (buffers[i].actor == a && !buffers[i].selftest) {	/* the module holds those */
+			if (heir >= 0)
+				buffers[i].actor = heir;
+			else
+				buffers[i].live = 0;
+		}
 	return 0;
+}
+
+/* fork(2) of actor a into actor child (the agent's ActorTable.fork). */
+static __attribute__((unused)) int xfork(int a, int child)
+{
+	if (!ACTOR_OK(a) || !actors[a].pid)
+		return ESRCH;
+	if (!ACTOR_OK(child) || actors[child].pid)
+		return EEXIST;
+	struct cmd c = { .op = 'F' };
+	struct res r;
+	int resfd = -1;
+	write(actors[a].cmd, &c, sizeof(c));
+	readfull(actors[a].res, &r, sizeof(r));
+	readfull(actors[a].res, &resfd, sizeof(resfd));
+	if (r.err)
+		return r.err;
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd/%u", actors[a].pid, r.resident);
+	int cmd = open(p, O_WRONLY);
+	snprintf(p, sizeof(p), "/proc/%d/fd/%d", actors[a].pid, resfd);
+	int res = open(p, O_RDONLY);
+	write(actors[a].cmd, &c, sizeof(c));	/* the ack */
+	actors[child] = (struct actor){ (pid_t)r.handle, cmd, res, actors[a].files };
+	return cmd < 0 || res < 0 ? EIO : 0;
+}
+
+static int same_files(int a, int b) { return ACTOR_OK(a) && ACTOR_OK(b) && actors[a].pid && actors[b].pid && actors[a].files == actors[b].files; }
+
+/* The actor's fdinfo of the card `region` is on: its drm- lines without drm-client-id and
+ * drm-pdev (the agent's Drm.fdinfoLines). */
+static __attribute__((unused)) int xfdinfo(int a, const char *region)
+{
+	int card;
+	if (!ACTOR_OK(a) || !actors[a].pid)
+		return ESRCH;
+	if (!strncmp(region, "vgem/", 5))
+		card = card_for("vgem", NULL);
+	else if (!strncmp(region, "vkms/", 5))
+		card = card_for("vkms", strcmp(region + 5, "default") ? region + 5 : "vkms");
+	else
+		return ENODEV;
+	if (card < 0)
+		return ENODEV;
+	char node[64];
+	snprintf(node, sizeof(node), "/dev/dri/card%d", card);
+	chmod(node, 0666);
+	struct res r = call(a, (struct cmd){ .op = 'I', .card = card });
+	if (r.err)
+		return r.err;
+	char all[sizeof(out)];
+	memcpy(all, out, out_len + 1);
+	int n = 0;
+	for (char *line = all, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (strncmp(line, "drm-", 4) || !strncmp(line, "drm-client-id:", 14) || !strncmp(line, "drm-pdev:", 9))
+			continue;
+		n += snprintf(out + n, sizeof(out) - n, "%s\n", line);
+	}
+	out_len = n;
+	return -1;	/* print the data */
 }
 
 static __thread char evicted[4096];
@@ -539,7 +643,7 @@ static __attribute__((unused)) int xtransfer(int a, int b, int to)
 {
 	if (!ACTOR_OK(a) || !actors[a].pid)
 		return ESRCH;
-	if (!BUFFER_OK(b) || !buffers[b].live || buffers[b].actor != a || !buffers[b].vgem)
+	if (!BUFFER_OK(b) || !buffers[b].live || !same_files(buffers[b].actor, a) || !buffers[b].vgem)
 		return ENOENT;
 	uint64_t pid = ACTOR_OK(to) ? (uint64_t)actors[to].pid : 0;
 	return call(a, (struct cmd){ .op = 't', .card = buffers[b].card, .handle = buffers[b].handle, .size = pid }).err;
