@@ -14,22 +14,35 @@ final class Executor {
         var actor: ActorID; var card: Int; var handle: UInt32; var region: String; var vgem: Bool; var resident: Bool
         /// A dmem_selftest charge: the module holds it, not the actor's fds.
         var selftest = false
+        /// The open DRM file its handle is in (`cardFiles`).
+        var file = -1
     }
     static let selftestDir = "/sys/kernel/debug/dmem_selftest"
     var buffers: [BufferID: Buffer] = [:]
     var faults = FaultInjector()
-    /// The spawned actor whose DRM files each live actor holds: itself, or its ancestor before
-    /// `fork`s. A buffer's `actor` is a live holder of its file, who issues its ioctls.
-    var filesOf: [ActorID: ActorID] = [:]
+    /// The DRM files each live actor has open, by card minor: an id per open file, given when
+    /// the actor first uses the card (the actor opens it then, ActorChild.card), and shared with
+    /// the actors forked from it afterwards. A buffer's `actor` is a live holder of its file, who
+    /// issues its ioctls.
+    var cardFiles: [ActorID: [Int: Int]] = [:]
+    var nextFile = 0
 
-    func sharesFiles(_ a: ActorID, _ b: ActorID) -> Bool { filesOf[a] != nil && filesOf[a] == filesOf[b] }
+    /// The actor's file of `card`, as the actor is about to open it if it has none.
+    func opened(_ a: ActorID, card: Int) -> Int {
+        if let f = cardFiles[a]?[card] { return f }
+        nextFile += 1
+        cardFiles[a, default: [:]][card] = nextFile
+        return nextFile
+    }
 
-    /// The actor is gone: its buffers pass to another holder of its files, or are freed with them.
+    /// Whether actor `a` holds the file buffer `b`'s handle is in.
+    func holds(_ a: ActorID, _ b: Buffer) -> Bool { cardFiles[a]?[b.card] == b.file }
+
+    /// The actor is gone: its buffers pass to another holder of their file, or are freed with it.
     func exited(_ a: ActorID) {
-        let f = filesOf.removeValue(forKey: a)
-        let heir = filesOf.filter { $0.value == f }.keys.min()
+        cardFiles[a] = nil
         for (id, b) in buffers where b.actor == a && !b.selftest {
-            if let heir { buffers[id]!.actor = heir } else { buffers[id] = nil }
+            if let heir = cardFiles.keys.sorted().first(where: { holds($0, b) }) { buffers[id]!.actor = heir } else { buffers[id] = nil }
         }
     }
 
@@ -103,11 +116,11 @@ final class Executor {
             return code == 0 ? .bytes(bytes) : .err(Errno(code))
         case .spawn(let a, let p):
             let r = actors.spawn(a, cgroupDir: Self.dir(p))
-            if r == 0 { filesOf[a] = a }
+            if r == 0 { cardFiles[a] = [:] }
             return e(r)
         case .fork(let a, let child):
             let r = actors.fork(a, child: child)
-            if r == 0 { filesOf[child] = filesOf[a] }
+            if r == 0 { cardFiles[child] = cardFiles[a] ?? [:] }
             return e(r)
         case .fdinfo(let a, let region):
             guard actors.actors[a] != nil else { return .err(.ESRCH) }
@@ -115,6 +128,7 @@ final class Executor {
             let card: Int
             switch t { case .vgem(let c, _), .vkms(let c): card = c }
             Sys.grantCardAccess(card)
+            _ = opened(a, card: card)
             let (r, bytes) = actors.fdinfo(a, card: card)
             return r == 0 ? .bytes(Drm.fdinfoLines(bytes)) : .err(Errno(r))
         case .move(let a, let p): return e(actors.move(a, cgroupDir: Self.dir(p)))
@@ -137,7 +151,7 @@ final class Executor {
             // The actor asks on its own vgem file: it needs the process, and the handle must be
             // a vgem object of that file. A receiver that is gone is pid 0, which vgem answers ESRCH.
             guard actors.actors[a] != nil else { return .err(.ESRCH) }
-            guard let b = buffers[id], sharesFiles(b.actor, a), b.vgem else { return .err(.ENOENT) }
+            guard let b = buffers[id], holds(a, b), b.vgem else { return .err(.ENOENT) }
             let pid = actors.actors[to].map { Int64($0.pid) } ?? 0
             return e(Int32(actors.call(a, .transfer, Int64(b.card), Int64(b.handle), pid)[0]))
         case .resident(let id):
@@ -245,19 +259,21 @@ final class Executor {
         switch t {
         case .vgem(let card, let idx):
             let before = buffers.filter { $0.value.vgem && $0.value.card == card && $0.value.resident }.keys.sorted()
+            let file = opened(a, card: card)
             let r = actors.call(a, .allocVgem, Int64(card), Int64(idx), Int64(bitPattern: size))
             // Evictions stay done even when the allocation fails: ask every buffer that was resident.
             let evicted = evictedNow(before)
             if r[0] != 0 { return Outcome(errno: Errno(Int32(r[0])), evicted: evicted) }
-            buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true)
+            buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true, file: file)
             return Outcome(evicted: evicted)
         case .vkms(let card):
             // A dumb buffer is whole 4096-byte rows (1024 px x 32 bpp); the op means "exactly
             // `size` bytes", so sizes a dumb buffer cannot have are the op's EINVAL, as on vgem.
             if size == 0 || size % 4096 != 0 { return .err(.EINVAL) }
+            let file = opened(a, card: card)
             let r = actors.call(a, .allocDumb, Int64(card), 0, Int64(bitPattern: size))
             if r[0] != 0 { return .err(Errno(Int32(r[0]))) }
-            buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: false, resident: true)
+            buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: false, resident: true, file: file)
             return .ok
         }
     }

@@ -159,16 +159,18 @@ extension Executor {
             switch t { case .vgem(let card, _), .vkms(let card): Sys.grantCardAccess(card) }
             switch t {
             case .vgem(let card, let idx):
+                let file = opened(a, card: card)
                 return .actor(a, .allocVgem, [Int64(card), Int64(idx), Int64(bitPattern: size)], payload: [], withData: false, finish: { r, _ in
                     if r[0] != 0 { return .err(Errno(Int32(r[0]))) }
-                    self.buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true)
+                    self.buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: true, resident: true, file: file)
                     return .ok
                 })
             case .vkms(let card):
                 if size == 0 || size % 4096 != 0 { return .done(.err(.EINVAL)) }
+                let file = opened(a, card: card)
                 return .actor(a, .allocDumb, [Int64(card), 0, Int64(bitPattern: size)], payload: [], withData: false, finish: { r, _ in
                     if r[0] != 0 { return .err(Errno(Int32(r[0]))) }
-                    self.buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: false, resident: true)
+                    self.buffers[id] = Buffer(actor: a, card: card, handle: UInt32(truncatingIfNeeded: r[1]), region: region, vgem: false, resident: true, file: file)
                     return .ok
                 })
             }
@@ -186,7 +188,7 @@ extension Executor {
             })
         case .transfer(let a, let id, let to):
             guard actors.actors[a] != nil else { return .done(.err(.ESRCH)) }
-            guard let b = buffers[id], sharesFiles(b.actor, a), b.vgem else { return .done(.err(.ENOENT)) }
+            guard let b = buffers[id], holds(a, b), b.vgem else { return .done(.err(.ENOENT)) }
             let pid = actors.actors[to].map { Int64($0.pid) } ?? 0
             return .actor(a, .transfer, [Int64(b.card), Int64(b.handle), pid], payload: [], withData: false, finish: { r, _ in e(Int32(r[0])) })
         case .by(let a, let inner):

@@ -12,8 +12,11 @@ extension Model {
             return (selftestCharge(actor, region: liveRegion(named: name), size: size, buffer: buffer), [])
         }
         guard let region = liveRegion(named: name) else { return (.ENODEV, []) }
+        // The actor opens the card first (vkms: once the size is whole rows, the agent's check).
+        if regions[region].evicting { _ = openFile(actor, region: region) }
         if size == 0 || size % 4096 != 0 { return (.EINVAL, []) }
-        buffers[buffer] = Buffer(actor: actor, files: a.files, region: region, size: size, pool: nil)
+        let file = openFile(actor, region: region)
+        buffers[buffer] = Buffer(actor: actor, files: file, region: region, size: size, pool: nil)
         var alloc = Allocation(buffer: buffer, region: region, size: size, css: effectiveCss(a.cgroup))
         let err: Errno?
         if !regions[region].evicting {
@@ -27,7 +30,7 @@ extension Model {
         } else {
             err = memSpace(&alloc)
         }
-        if err != nil { buffers[buffer] = nil } else { files[a.files]!.buffers.append(buffer) }
+        if err != nil { buffers[buffer] = nil } else { files[file]!.buffers.append(buffer) }
         return (err, alloc.evicted)
     }
 

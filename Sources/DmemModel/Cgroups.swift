@@ -169,9 +169,7 @@ extension Model {
         guard actors[actor] == nil else { return .EEXIST }
         guard let cg = livePaths[path] else { return .ENOENT }
         if let e = vetDestination(cg) { return e }
-        actors[actor] = Actor(cgroup: cg, files: nextFiles)
-        files[nextFiles] = Files()
-        nextFiles += 1
+        actors[actor] = Actor(cgroup: cg)
         cgroups[cg].tasks += 1
         return nil
     }
@@ -195,10 +193,12 @@ extension Model {
     public mutating func exit(_ actor: ActorID) -> Errno? {
         guard let a = actors[actor] else { return .ESRCH }
         // The last close of a DRM file: drm_file_free() -> drm_gem_release() closes its handles.
-        files[a.files]!.holders -= 1
-        if files[a.files]!.holders == 0 {
-            for b in files[a.files]!.buffers { _ = free(b) }
-            files[a.files] = nil
+        for f in a.files.values.sorted() {
+            files[f]!.holders -= 1
+            if files[f]!.holders == 0 {
+                for b in files[f]!.buffers { _ = free(b) }
+                files[f] = nil
+            }
         }
         cgroups[a.cgroup].tasks -= 1
         actors[actor] = nil

@@ -1,7 +1,9 @@
 /// Per-process attribution of GEM memory (issue 10: the GEM buffer memory tracking RFC, Stach
 /// 2022-09, became the drm fdinfo memory keys of Documentation/gpu/drm-usage-stats.rst), and the
-/// case raised in its review: a fork shares the parent's DRM files, so both processes show the
-/// same memory, and it stays allocated (and charged) until the last of them closes the file.
+/// case raised in its review: a fork shares the DRM files the parent has open, so both processes
+/// show the same memory, and it stays allocated (and charged) until the last of them closes the
+/// file. A card opened after the fork is each process's own (seen on 7.3.4: a buffer the parent
+/// allocated on a card it first opened after forking is not in the child's fdinfo).
 extension Model {
     /// fork(2): the child is in the parent's cgroup (cgroup_post_fork() puts it in the parent's
     /// css_set), has its credentials, and gets the parent's file table (dup of every fd: the same
@@ -10,7 +12,7 @@ extension Model {
         guard let a = actors[actor] else { return .ESRCH }
         guard actors[child] == nil else { return .EEXIST }
         actors[child] = a
-        files[a.files]!.holders += 1
+        for f in a.files.values { files[f]!.holders += 1 }
         cgroups[a.cgroup].tasks += 1
         return nil
     }
@@ -31,12 +33,10 @@ extension Model {
     /// vgem's regions share one card, so its file lists the buffers of every vgem region; a vkms
     /// region is one device. ENODEV: no live region of a test driver by that name (the agent finds
     /// no card for it); ESRCH: no such actor.
-    public func fdinfo(_ actor: ActorID, region name: String) -> Result<[UInt8], Errno> {
-        guard let a = actors[actor] else { return .failure(.ESRCH) }
+    public mutating func fdinfo(_ actor: ActorID, region name: String) -> Result<[UInt8], Errno> {
+        guard actors[actor] != nil else { return .failure(.ESRCH) }
         guard let r = liveRegion(named: name), let driver = Model.drmDriver(ofRegion: name) else { return .failure(.ENODEV) }
-        let held = (files[a.files]?.buffers ?? []).compactMap { buffers[$0] }.filter {
-            driver == "vgem" ? regions[$0.region].name.hasPrefix("vgem/") : $0.region == r
-        }
+        let held = files[openFile(actor, region: r)]!.buffers.compactMap { buffers[$0] }
         var out = "drm-driver:\t\(driver)\n"
         let total = held.reduce(UInt64(0)) { $0 + $1.size }
         out += Model.fdinfoSize("total", total) + Model.fdinfoSize("shared", 0)
@@ -44,6 +44,21 @@ extension Model {
         let resident = held.filter { regions[$0.region].evicting && $0.pool != nil }
         if !resident.isEmpty { out += Model.fdinfoSize("resident", resident.reduce(UInt64(0)) { $0 + $1.size }) }
         return .success(Array(out.utf8))
+    }
+
+    /// The card region `r` is on.
+    func card(ofRegion r: Int) -> Card { regions[r].name.hasPrefix("vgem/") ? .vgem : .vkms(region: r) }
+
+    /// The actor's file of the card `region` is on, opened now if it has none (a fork before
+    /// this does not share it).
+    mutating func openFile(_ actor: ActorID, region r: Int) -> Int {
+        let c = card(ofRegion: r)
+        if let f = actors[actor]!.files[c] { return f }
+        let f = nextFiles
+        nextFiles += 1
+        files[f] = Files()
+        actors[actor]!.files[c] = f
+        return f
     }
 
     /// The DRM driver whose card a test region is on: vgem's regions `vgem/regionN`, vkms's

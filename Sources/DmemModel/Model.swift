@@ -71,12 +71,15 @@ public struct Model: Sendable, Equatable {
     }
     public struct Actor: Sendable, Equatable {
         public var cgroup: Int
-        /// The process's open DRM files (`files`): its own since spawn, its parent's after `fork`.
-        public var files: Int
+        /// The process's open DRM files (`files`), by card (`Model.card(ofRegion:)`): each opened
+        /// by the first op that needed it (an allocation, an fdinfo read), inherited from the
+        /// parent for the cards it had open when it forked.
+        public var files: [Card: Int] = [:]
         public var creds = Creds.root
     }
     public struct Buffer: Sendable, Equatable {
-        /// Who allocated it (whose cgroup was charged); the handle is in the files `files`.
+        /// Who allocated it (whose cgroup was charged); the handle is in the file `files` (-1: a
+        /// dmem_selftest charge, which the module holds).
         public var actor: ActorID
         public var files: Int
         public var region: Int
@@ -94,10 +97,12 @@ public struct Model: Sendable, Equatable {
     var livePaths: [CgroupPath: Int] = [:]
     public internal(set) var actors: [ActorID: Actor] = [:]
     public internal(set) var buffers: [BufferID: Buffer] = [:]
-    /// Open DRM files shared by a process and the actors forked from it (one struct drm_file per
-    /// card, all opened by the first process): the buffers whose handles they hold, in handle
-    /// order, and how many live processes hold them. Keyed by the id of the spawned actor that
-    /// opened them, made unique by `nextFiles`.
+    /// A DRM device node: vgem's one card (every vgem region), or a vkms device (the region
+    /// instance: a device enabled again is a new device).
+    public enum Card: Hashable, Sendable { case vgem, vkms(region: Int) }
+    /// Open DRM files (struct drm_file), shared by a process and the actors forked from it
+    /// after it opened them: the buffers whose handles they hold, in handle order, and how many
+    /// live processes hold them. Ids are unique (`nextFiles`).
     public struct Files: Sendable, Equatable {
         public var buffers: [BufferID] = []
         public var holders = 1
@@ -266,6 +271,8 @@ public struct Model: Sendable, Equatable {
     }
     public func regionSize(_ name: String) -> UInt64? { liveRegion(named: name).map { regions[$0].size } }
     /// The buffers whose handles the actor's DRM files hold, in handle order.
-    public func buffers(of actor: ActorID) -> [BufferID]? { actors[actor].flatMap { files[$0.files]?.buffers } }
+    public func buffers(of actor: ActorID) -> [BufferID]? {
+        actors[actor].map { a in a.files.sorted { $0.value < $1.value }.flatMap { files[$0.value]?.buffers ?? [] } }
+    }
     public var residentBuffers: [BufferID] { buffers.filter { $0.value.pool != nil }.map(\.key).sorted() }
 }

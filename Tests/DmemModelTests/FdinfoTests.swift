@@ -18,15 +18,15 @@ final class FdinfoTests: XCTestCase {
         return m
     }
 
-    func fdinfo(_ m: Model, _ a: ActorID, _ r: String) -> String? {
+    func fdinfo(_ m: inout Model, _ a: ActorID, _ r: String) -> String? {
         (try? m.fdinfo(a, region: r).get()).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// A fresh file: both sums 0, and no status line, since no object said RESIDENT.
     func testAnEmptyFileShowsTotalAndSharedZero() {
-        let m = setup()
-        XCTAssertEqual(fdinfo(m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t0\ndrm-shared-memory:\t0\n")
-        XCTAssertEqual(fdinfo(m, 1, "vkms/default"), "drm-driver:\tvkms\ndrm-total-memory:\t0\ndrm-shared-memory:\t0\n")
+        var m = setup()
+        XCTAssertEqual(fdinfo(&m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t0\ndrm-shared-memory:\t0\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vkms/default"), "drm-driver:\tvkms\ndrm-total-memory:\t0\ndrm-shared-memory:\t0\n")
     }
 
     /// drm_fdinfo_print_size(): divide by 1024 while it divides exactly, at most twice.
@@ -47,17 +47,17 @@ final class FdinfoTests: XCTestCase {
         XCTAssertNil(m.alloc(1, region: "vgem/region1", size: 8192, buffer: 2).0)
         XCTAssertNil(m.alloc(1, region: "vkms/default", size: 3 * 4096, buffer: 3).0)
         // 512K + 8K = 520K; vkms dumb buffers have no status callback: no resident line.
-        XCTAssertEqual(fdinfo(m, 1, "vgem/region1"), "drm-driver:\tvgem\ndrm-total-memory:\t520 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t520 KiB\n")
-        XCTAssertEqual(fdinfo(m, 1, "vkms/default"), "drm-driver:\tvkms\ndrm-total-memory:\t12 KiB\ndrm-shared-memory:\t0\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vgem/region1"), "drm-driver:\tvgem\ndrm-total-memory:\t520 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t520 KiB\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vkms/default"), "drm-driver:\tvkms\ndrm-total-memory:\t12 KiB\ndrm-shared-memory:\t0\n")
         // A 768K allocation by actor 2 in the root does not fit next to b1 (512K of 1M): it evicts b1.
         XCTAssertNil(m.spawn(2, .root))
         let (e, evicted) = m.alloc(2, region: "vgem/region0", size: 768 * 1024, buffer: 4)
         XCTAssertNil(e); XCTAssertEqual(evicted, [1])
-        XCTAssertEqual(fdinfo(m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t520 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t8 KiB\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t520 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t8 KiB\n")
         XCTAssertNil(m.free(2))
         // Only the evicted b1 left: no object says RESIDENT, so the line goes.
-        XCTAssertEqual(fdinfo(m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t512 KiB\ndrm-shared-memory:\t0\n")
-        XCTAssertEqual(fdinfo(m, 2, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t768 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t768 KiB\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t512 KiB\ndrm-shared-memory:\t0\n")
+        XCTAssertEqual(fdinfo(&m, 2, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t768 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t768 KiB\n")
     }
 
     /// The GEM tracking RFC's review question: after a fork both processes show the same file, and
@@ -70,11 +70,11 @@ final class FdinfoTests: XCTestCase {
         XCTAssertEqual(m.fork(1, child: 2), .EEXIST)
         XCTAssertEqual(m.fork(9, child: 3), .ESRCH)
         let both = "drm-driver:\tvgem\ndrm-total-memory:\t8 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t8 KiB\n"
-        XCTAssertEqual(fdinfo(m, 1, "vgem/region0"), both)
-        XCTAssertEqual(fdinfo(m, 2, "vgem/region0"), both)
+        XCTAssertEqual(fdinfo(&m, 1, "vgem/region0"), both)
+        XCTAssertEqual(fdinfo(&m, 2, "vgem/region0"), both)
         // The child allocates on the shared file: the parent sees it too (one drm_file).
         XCTAssertNil(m.alloc(2, region: "vgem/region0", size: 4096, buffer: 2).0)
-        XCTAssertEqual(fdinfo(m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t12 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t12 KiB\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t12 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t12 KiB\n")
         XCTAssertNil(m.exit(1))
         XCTAssertEqual(m.r("/g", "dmem.current"), "vgem/region0 12288\nvgem/region1 0\nvkms/default 0\n")
         XCTAssertEqual(m.rmdir(p("/g")), .EBUSY)
@@ -85,6 +85,27 @@ final class FdinfoTests: XCTestCase {
         XCTAssertEqual(m.r("/g", "dmem.current"), "vgem/region0 0\nvgem/region1 0\nvkms/default 0\n")
         XCTAssertEqual(try? m.resident(2).get(), nil)
         XCTAssertNil(m.rmdir(p("/g")))
+    }
+
+    /// A fork shares the files open at that moment: a card the parent opens afterwards is its
+    /// own (the first generated campaign with fdinfo found this on 7.3.4: `spawn a1 /; fork a1 a2;
+    /// alloc a1 vkms/default 4096 b1; fdinfo a2 vkms/default` shows 0 in the child). The child's
+    /// fdinfo opens a file of its own, empty; the parent's exit frees b1.
+    func testACardOpenedAfterTheForkIsNotShared() {
+        var m = setup()
+        XCTAssertNil(m.fork(1, child: 2))
+        XCTAssertNil(m.alloc(1, region: "vkms/default", size: 4096, buffer: 1).0)
+        XCTAssertEqual(fdinfo(&m, 2, "vkms/default"), "drm-driver:\tvkms\ndrm-total-memory:\t0\ndrm-shared-memory:\t0\n")
+        XCTAssertEqual(fdinfo(&m, 1, "vkms/default"), "drm-driver:\tvkms\ndrm-total-memory:\t4 KiB\ndrm-shared-memory:\t0\n")
+        XCTAssertNil(m.exit(1))
+        XCTAssertEqual(try? m.resident(1).get(), nil)
+        XCTAssertEqual(m.r("/g", "dmem.current"), "vgem/region0 0\nvgem/region1 0\nvkms/default 0\n")
+        // A vgem allocation that fails (EINVAL: not whole pages) still opened the card first, as
+        // the actor opens it before the ioctl; the fork after it shares that file.
+        XCTAssertEqual(m.alloc(2, region: "vgem/region0", size: 100, buffer: 2).0, .EINVAL)
+        XCTAssertNil(m.fork(2, child: 3))
+        XCTAssertNil(m.alloc(3, region: "vgem/region0", size: 4096, buffer: 3).0)
+        XCTAssertEqual(fdinfo(&m, 2, "vgem/region0"), "drm-driver:\tvgem\ndrm-total-memory:\t4 KiB\ndrm-shared-memory:\t0\ndrm-resident-memory:\t4 KiB\n")
     }
 
     func testNoActorIsESRCHAndARegionWithoutACardIsENODEV() {

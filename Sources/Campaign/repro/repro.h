@@ -89,8 +89,9 @@ static int in_group;	/* xalloc leaves the eviction scan to group() */
 #define NDATA 16384
 struct cmd { int op, card; uint32_t region, handle; uint64_t size; size_t len; char path[4096], data[NDATA]; };
 struct res { int err; uint32_t handle, resident; int len; };
-struct actor { pid_t pid; int cmd, res, files; } actors[NACTORS];	/* files: the spawned actor whose fds it shares */
-struct buffer { int live, actor, card, vgem, selftest; uint32_t handle, resident; } buffers[NBUFFERS];
+struct actor { pid_t pid; int cmd, res, file[64]; } actors[NACTORS];	/* file: an id per open DRM file, by card (shared by a fork) */
+static int next_file;
+struct buffer { int live, actor, card, vgem, selftest; uint32_t handle, resident; int file; } buffers[NBUFFERS];
 #define ACTOR_OK(a) ((a) >= 0 && (a) < NACTORS)
 #define BUFFER_OK(b) ((b) >= 0 && (b) < NBUFFERS)
 #define SELFTEST "/sys/kernel/debug/dmem_selftest"
@@ -449,7 +450,7 @@ static int xspawn(int a, const char *cg)
 		actor_loop(c[0], r[1], fds);
 	}
 	close(c[0]); close(r[1]);
-	actors[a] = (struct actor){ child, c[1], r[0], a };
+	actors[a] = (struct actor){ child, c[1], r[0], { 0 } };
 	int fd = open(p, O_WRONLY);
 	int e = fd < 0 ? errno : 0;
 	if (!e) {
@@ -479,6 +480,22 @@ static int xmove(int a, const char *cg)
 	return e;
 }
 
+/* The actor's DRM file of `card`, which the actor opens on its first use of it (ids from 1). */
+static int opened(int a, int card)
+{
+	if (card < 0 || card >= 64)
+		return 0;
+	if (!actors[a].file[card])
+		actors[a].file[card] = ++next_file;
+	return actors[a].file[card];
+}
+
+/* Whether actor a holds the file buffer b's handle is in. */
+static int holds(int a, int b)
+{
+	return ACTOR_OK(a) && actors[a].pid && buffers[b].card >= 0 && buffers[b].card < 64 && buffers[b].file && actors[a].file[buffers[b].card] == buffers[b].file;
+}
+
 static int xexit(int a)
 {
 	if (!ACTOR_OK(a) || !actors[a].pid)
@@ -488,12 +505,12 @@ static int xexit(int a)
 	waitpid(actors[a].pid, NULL, 0);
 	close(actors[a].cmd); close(actors[a].res);
 	actors[a].pid = 0;
-	int heir = -1;	/* another holder of its DRM files keeps their buffers */
-	for (int i = 0; i < NACTORS && heir < 0; i++)
-		if (actors[i].pid && actors[i].files == actors[a].files)
-			heir = i;
 	for (int i = 0; i < NBUFFERS; i++)
-		if (buffers[i].actor == a && !buffers[i].selftest) {	/* the module holds those */
+		if (buffers[i].live && buffers[i].actor == a && !buffers[i].selftest) {	/* the module holds those */
+			int heir = -1;	/* another holder of its DRM file keeps it */
+			for (int k = 0; k < NACTORS && heir < 0; k++)
+				if (holds(k, i))
+					heir = k;
 			if (heir >= 0)
 				buffers[i].actor = heir;
 			else
@@ -523,11 +540,13 @@ static __attribute__((unused)) int xfork(int a, int child)
 	snprintf(p, sizeof(p), "/proc/%d/fd/%d", actors[a].pid, resfd);
 	int res = open(p, O_RDONLY);
 	write(actors[a].cmd, &c, sizeof(c));	/* the ack */
-	actors[child] = (struct actor){ (pid_t)r.handle, cmd, res, actors[a].files };
+	actors[child] = actors[a];
+	actors[child].pid = (pid_t)r.handle;
+	actors[child].cmd = cmd;
+	actors[child].res = res;
 	return cmd < 0 || res < 0 ? EIO : 0;
 }
 
-static int same_files(int a, int b) { return ACTOR_OK(a) && ACTOR_OK(b) && actors[a].pid && actors[b].pid && actors[a].files == actors[b].files; }
 
 /* The actor's fdinfo of the card `region` is on: its drm- lines without drm-client-id and
  * drm-pdev (the agent's Drm.fdinfoLines). */
@@ -547,6 +566,7 @@ static __attribute__((unused)) int xfdinfo(int a, const char *region)
 	char node[64];
 	snprintf(node, sizeof(node), "/dev/dri/card%d", card);
 	chmod(node, 0666);
+	opened(a, card);
 	struct res r = call(a, (struct cmd){ .op = 'I', .card = card });
 	if (r.err)
 		return r.err;
@@ -613,11 +633,12 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 	char node[64];	/* seat users may open DRM nodes, as udev's uaccess grants them */
 	snprintf(node, sizeof(node), "/dev/dri/card%d", c.card);
 	chmod(node, 0666);
+	int file = opened(a, c.card);
 	struct res r = call(a, c);
 	if (c.op == 'v' && !in_group)	/* which resident vgem buffers did this allocation evict? */
 		scan_evictions(evicted, sizeof(evicted));
 	if (!r.err)
-		buffers[b] = (struct buffer){ .live = 1, .actor = a, .card = c.card, .vgem = c.op == 'v', .handle = r.handle, .resident = 1 };
+		buffers[b] = (struct buffer){ .live = 1, .actor = a, .card = c.card, .vgem = c.op == 'v', .handle = r.handle, .resident = 1, .file = file };
 	return r.err;
 }
 
@@ -643,7 +664,7 @@ static __attribute__((unused)) int xtransfer(int a, int b, int to)
 {
 	if (!ACTOR_OK(a) || !actors[a].pid)
 		return ESRCH;
-	if (!BUFFER_OK(b) || !buffers[b].live || !same_files(buffers[b].actor, a) || !buffers[b].vgem)
+	if (!BUFFER_OK(b) || !buffers[b].live || !holds(a, b) || !buffers[b].vgem)
 		return ENOENT;
 	uint64_t pid = ACTOR_OK(to) ? (uint64_t)actors[to].pid : 0;
 	return call(a, (struct cmd){ .op = 't', .card = buffers[b].card, .handle = buffers[b].handle, .size = pid }).err;
