@@ -93,6 +93,12 @@ extension Model {
         uncharge(pool: pool, size: b.size)
     }
 
+    /// Evicts the buffers now, as an eviction already under way when a racing op ran
+    /// (Fuzz/Linearize.swift's contention variants).
+    public mutating func evictNow(_ buffers: [BufferID]) {
+        for b in buffers { evict(b) }
+    }
+
     public mutating func free(_ buffer: BufferID) -> Errno? {
         guard let b = buffers[buffer] else { return .ENOENT }
         evict(buffer)

@@ -32,14 +32,22 @@ extension ModelExecutor {
     }
 
     /// `applyGroup`, and the members that evicted a buffer themselves.
-    mutating func applyGroupTracked(_ ops: [Op], order: [Int], busy: Bool, contended: Set<Int>) -> (outcome: Outcome?, evictors: Set<Int>) {
+    ///
+    /// `held`: buffers busy for one member only (another member is evicting them while it runs);
+    /// `evictFirst`: buffers a member had begun to evict, evicted just before it runs.
+    mutating func applyGroupTracked(_ ops: [Op], order: [Int], busy: Bool, contended: Set<Int>, held: [Int: Set<BufferID>] = [:],
+                                    evictFirst: [Int: [BufferID]] = [:]) -> (outcome: Outcome?, evictors: Set<Int>) {
         let residentBefore = Set(model.buffers.filter { $0.value.pool != nil }.keys)
         var outcomes = [Outcome?](repeating: nil, count: ops.count)
         var evictors = Set<Int>()
         if busy { model.busy = Set(ops.flatMap { $0.buffers }) }
         for i in contended { outcomes[i] = .err(.ENOSPC) }
         for i in order where !contended.contains(i) {
+            let saved = model.busy
+            model.busy.formUnion(held[i] ?? [])
+            model.evictNow(evictFirst[i] ?? [])
             outcomes[i] = apply(ops[i])
+            model.busy = saved
             if outcomes[i]?.evicted.isEmpty == false { evictors.insert(i) }
         }
         model.busy = []
@@ -128,6 +136,27 @@ extension ModelExecutor {
                 let (o, evictors) = m.applyGroupTracked(ops, order: order, busy: false, contended: [failing])
                 if evictors.contains(where: { region($0) == region(failing) }) {
                     out.append(Linearization(order: order + [failing], outcome: o, after: m))
+                }
+            }
+        }
+        // The walk goes on past the skipped BO: the contended member evicts the next victims
+        // instead, while the other still holds the space of the ones it is evicting, and both
+        // may succeed, with more evicted than any order evicts. Seen on 7.3.4: `par { alloc a2
+        // vgem/region0 98304 b28 | alloc a8 vgem/region0 524288 b29 }` gave `{ ok | ok } evicted
+        // b25 b27` where one after the other evicts b25 alone. For each pair of allocations of a
+        // region where the other (`evictor`, run alone first) evicts: the contended one runs with
+        // those victims busy, then the evictor, its victims evicted (it had begun to), then the
+        // rest in every order.
+        for contended in allocs {
+            for evictor in allocs where evictor != contended && region(evictor) == region(contended) {
+                var probe = self
+                guard let victims = probe.apply(ops[evictor])?.evicted, !victims.isEmpty else { continue }
+                let rest = ops.indices.filter { $0 != contended && $0 != evictor }
+                for perm in Model.permutations(rest.count) {
+                    let order = [contended, evictor] + perm.map { rest[$0] }
+                    var m = self
+                    let (o, _) = m.applyGroupTracked(ops, order: order, busy: false, contended: [], held: [contended: Set(victims)], evictFirst: [evictor: victims])
+                    out.append(Linearization(order: order, outcome: o, after: m))
                 }
             }
         }
