@@ -47,7 +47,11 @@ enum Drm {
         return out.sorted { $0.minor < $1.minor }
     }
 
-    enum Target: Equatable { case vgem(card: Int, region: UInt32), vkms(card: Int) }
+    enum Target: Equatable {
+        case vgem(card: Int, region: UInt32), vkms(card: Int)
+        /// The card minor the target's ioctls go to.
+        var card: Int { switch self { case .vgem(let c, _), .vkms(let c): return c } }
+    }
 
     /// Maps a dmem region name to the card that charges it.
     static func target(region: String) -> Target? {

@@ -125,11 +125,9 @@ final class Executor {
         case .fdinfo(let a, let region):
             guard actors.actors[a] != nil else { return .err(.ESRCH) }
             guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
-            let card: Int
-            switch t { case .vgem(let c, _), .vkms(let c): card = c }
-            Sys.grantCardAccess(card)
-            _ = opened(a, card: card)
-            let (r, bytes) = actors.fdinfo(a, card: card)
+            Sys.grantCardAccess(t.card)
+            _ = opened(a, card: t.card)
+            let (r, bytes) = actors.fdinfo(a, card: t.card)
             return r == 0 ? .bytes(Drm.fdinfoLines(bytes)) : .err(Errno(r))
         case .move(let a, let p): return e(actors.move(a, cgroupDir: Self.dir(p)))
         case .exit(let a):
@@ -255,7 +253,7 @@ final class Executor {
         guard let t = Drm.target(region: region) else { return .err(.ENODEV) }
         // Seat users may open DRM nodes (udev's uaccess does it on desktops): an actor that gave up
         // root allocates like any other, so charges are the same whoever the actor runs as.
-        switch t { case .vgem(let card, _), .vkms(let card): Sys.grantCardAccess(card) }
+        Sys.grantCardAccess(t.card)
         switch t {
         case .vgem(let card, let idx):
             let before = buffers.filter { $0.value.vgem && $0.value.card == card && $0.value.resident }.keys.sorted()

@@ -156,7 +156,7 @@ extension Executor {
                 })
             }
             guard let t = Drm.target(region: region) else { return .done(.err(.ENODEV)) }
-            switch t { case .vgem(let card, _), .vkms(let card): Sys.grantCardAccess(card) }
+            Sys.grantCardAccess(t.card)
             switch t {
             case .vgem(let card, let idx):
                 let file = opened(a, card: card)

@@ -16,7 +16,7 @@ extension Model {
         if regions[region].evicting { _ = openFile(actor, region: region) }
         if size == 0 || size % 4096 != 0 { return (.EINVAL, []) }
         let file = openFile(actor, region: region)
-        buffers[buffer] = Buffer(actor: actor, files: file, region: region, size: size, pool: nil)
+        buffers[buffer] = Buffer(actor: actor, file: file, region: region, size: size, pool: nil)
         var alloc = Allocation(buffer: buffer, region: region, size: size, css: effectiveCss(a.cgroup))
         let err: Errno?
         if !regions[region].evicting {

@@ -189,7 +189,8 @@ extension Model {
         return nil
     }
 
-    /// The actor closes its DRM fd (freeing its buffers in allocation order) and exits.
+    /// The actor exits: it closes its DRM files, and the last holder of one frees its buffers (in
+    /// allocation order).
     public mutating func exit(_ actor: ActorID) -> Errno? {
         guard let a = actors[actor] else { return .ESRCH }
         // The last close of a DRM file: drm_file_free() -> drm_gem_release() closes its handles.

@@ -103,7 +103,7 @@ extension Model {
         guard let b = buffers[buffer] else { return .ENOENT }
         evict(buffer)
         buffers[buffer] = nil
-        files[b.files]?.buffers.removeAll { $0 == buffer }
+        files[b.file]?.buffers.removeAll { $0 == buffer }
         return nil
     }
 

@@ -54,9 +54,9 @@ extension Model {
     mutating func openFile(_ actor: ActorID, region r: Int) -> Int {
         let c = card(ofRegion: r)
         if let f = actors[actor]!.files[c] { return f }
-        let f = nextFiles
-        nextFiles += 1
-        files[f] = Files()
+        let f = nextFile
+        nextFile += 1
+        files[f] = DrmFile()
         actors[actor]!.files[c] = f
         return f
     }

@@ -78,10 +78,10 @@ public struct Model: Sendable, Equatable {
         public var creds = Creds.root
     }
     public struct Buffer: Sendable, Equatable {
-        /// Who allocated it (whose cgroup was charged); the handle is in the file `files` (-1: a
-        /// dmem_selftest charge, which the module holds).
+        /// Who allocated it (whose cgroup was charged); the handle is in the DRM file `file` of
+        /// `files` (-1: a dmem_selftest charge, which the module holds).
         public var actor: ActorID
-        public var files: Int
+        public var file: Int
         public var region: Int
         public var size: UInt64
         public var pool: Int?           // nil once evicted
@@ -102,13 +102,13 @@ public struct Model: Sendable, Equatable {
     public enum Card: Hashable, Sendable { case vgem, vkms(region: Int) }
     /// Open DRM files (struct drm_file), shared by a process and the actors forked from it
     /// after it opened them: the buffers whose handles they hold, in handle order, and how many
-    /// live processes hold them. Ids are unique (`nextFiles`).
-    public struct Files: Sendable, Equatable {
+    /// live processes hold them. Ids are unique (`nextFile`).
+    public struct DrmFile: Sendable, Equatable {
         public var buffers: [BufferID] = []
         public var holders = 1
     }
-    public internal(set) var files: [Int: Files] = [:]
-    var nextFiles = 0
+    public internal(set) var files: [Int: DrmFile] = [:]
+    var nextFile = 0
     /// Buffers the LRU walk skips, as ttm_lru_walk_for_evict() skips a BO whose reservation it
     /// cannot trylock: only inside a racing group, for the buffers its other ops are allocating
     /// or freeing at that moment (Fuzz/Linearize.swift); empty otherwise.

@@ -35,7 +35,7 @@ extension Model {
         guard let pool = getPool(css: effectiveCss(actors[actor]!.cgroup), region: region) else { return .ENOMEM }
         if tryCharge(pool: pool, size: size) != nil { return .EAGAIN }
         // The module holds the charge: the actor's exit leaves it, `free` writes uncharge.
-        buffers[buffer] = Buffer(actor: actor, files: -1, region: region, size: size, pool: nil)
+        buffers[buffer] = Buffer(actor: actor, file: -1, region: region, size: size, pool: nil)
         commit(buffer: buffer, pool: pool)
         return nil
     }

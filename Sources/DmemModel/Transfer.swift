@@ -20,7 +20,7 @@ extension Model {
     /// actor's file and its place on the LRU; its free or eviction uncharges the receiver.
     public mutating func transfer(_ actor: ActorID, buffer: BufferID, to receiver: ActorID) -> Errno? {
         guard let a = actors[actor] else { return .ESRCH }
-        guard let b = buffers[buffer], a.files.values.contains(b.files), regions[b.region].evicting else { return .ENOENT }
+        guard let b = buffers[buffer], a.files.values.contains(b.file), regions[b.region].evicting else { return .ENOENT }
         guard options.contains(.chargeTransfer) else { return .EINVAL }
         guard let to = actors[receiver] else { return .ESRCH }
         guard let pool = b.pool else { return .EINVAL }

@@ -147,10 +147,11 @@ extension ModelExecutor {
         // region where the other (`evictor`, run alone first) evicts: the contended one runs with
         // those victims busy, then the evictor, its victims evicted (it had begun to), then the
         // rest in every order.
+        var alone: [Int: [BufferID]] = [:]
+        for i in allocs { var probe = self; alone[i] = probe.apply(ops[i])?.evicted ?? [] }
         for contended in allocs {
             for evictor in allocs where evictor != contended && region(evictor) == region(contended) {
-                var probe = self
-                guard let victims = probe.apply(ops[evictor])?.evicted, !victims.isEmpty else { continue }
+                guard let victims = alone[evictor], !victims.isEmpty else { continue }
                 let rest = ops.indices.filter { $0 != contended && $0 != evictor }
                 for perm in Model.permutations(rest.count) {
                     let order = [contended, evictor] + perm.map { rest[$0] }

@@ -22,23 +22,17 @@ public struct KernelBuild: Sendable {
     }
 
     /// The modules the build has (modules.dep), by name: `dmem_selftest` for `.../dmem_selftest.ko[.xz]`.
-    public func moduleNames() -> Set<String> {
-        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return [] }
-        return Set(dep.split(separator: "\n").compactMap { line in
-            let file = line.prefix { $0 != ":" }.split(separator: "/").last ?? ""
-            guard let ko = file.range(of: ".ko") else { return nil }
-            return String(file[..<ko.lowerBound])
-        })
-    }
+    public func moduleNames() -> Set<String> { Set(modules().map(\.name)) }
 
-    /// The path of module `name` in the module tree (modules.dep), if the build has it.
-    func moduleFile(_ name: String) -> String? {
-        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return nil }
-        for line in dep.split(separator: "\n") {
-            let file = String(line.prefix { $0 != ":" })
-            if file.split(separator: "/").last.map({ $0 == "\(name).ko" }) == true { return modulesDir.appendingPathComponent(file).path }
+    /// Each module of modules.dep: its name and its path in the module tree.
+    func modules() -> [(name: String, path: String)] {
+        guard let dep = try? String(contentsOf: modulesDir.appendingPathComponent("modules.dep"), encoding: .utf8) else { return [] }
+        return dep.split(separator: "\n").compactMap { line in
+            let path = line.prefix { $0 != ":" }
+            let file = path.split(separator: "/").last ?? ""
+            guard let ko = file.range(of: ".ko") else { return nil }
+            return (String(file[..<ko.lowerBound]), modulesDir.appendingPathComponent(String(path)).path)
         }
-        return nil
     }
 
     /// What `requires` lines can name beyond modules: `transfer` when the kernel has the charge
@@ -60,8 +54,9 @@ public struct KernelBuild: Sendable {
     /// Both test drivers print the drm fdinfo memory keys: vgem.ko and vkms.ko carry the test
     /// patches' show_fdinfo callbacks (their symbol names are in the modules' symbol tables).
     var fdinfo: Bool {
-        ["vgem", "vkms"].allSatisfy { name in
-            guard let ko = moduleFile(name), let data = FileManager.default.contents(atPath: ko) else { return false }
+        let mods = modules()
+        return ["vgem", "vkms"].allSatisfy { name in
+            guard let ko = mods.first(where: { $0.name == name && $0.path.hasSuffix("/\(name).ko") })?.path, let data = FileManager.default.contents(atPath: ko) else { return false }
             return data.range(of: Data("\(name)_show_fdinfo".utf8)) != nil
         }
     }

@@ -100,7 +100,7 @@ final class FuzzTests: XCTestCase {
         for seed in 1...4 as ClosedRange<UInt64> {
             _ = run(seed: seed, ops: 2000, profile: .v7_3, fdinfo: true) { m, op, out in
                 for (_, f) in m.files { XCTAssertTrue(f.buffers.allSatisfy { m.buffers[$0] != nil }); XCTAssertGreaterThan(f.holders, 0) }
-                if case .exit = op { outlived += m.buffers.values.filter { $0.files >= 0 && m.actors[$0.actor] == nil }.count > 0 ? 1 : 0 }
+                if case .exit = op { outlived += m.buffers.values.filter { $0.file >= 0 && m.actors[$0.actor] == nil }.count > 0 ? 1 : 0 }
                 switch op {
                 case .fork: tally["fork \(out?.errno?.description ?? "ok")", default: 0] += 1
                 case .fdinfo:

@@ -480,6 +480,25 @@ static int xmove(int a, const char *cg)
 	return e;
 }
 
+/* The card a test region is on (the agent's Drm.target): vgem/regionN on vgem's card, vkms/NAME
+ * on vkms device NAME (vkms/default: the module's own device); -1 when there is none. */
+static int region_card(const char *region)
+{
+	if (!strncmp(region, "vgem/region", 11))
+		return card_for("vgem", NULL);
+	if (!strncmp(region, "vkms/", 5))
+		return card_for("vkms", strcmp(region + 5, "default") ? region + 5 : "vkms");
+	return -1;
+}
+
+/* Seat users may open DRM nodes, as udev's uaccess grants them (the agent's Sys.grantCardAccess). */
+static void grant_card(int card)
+{
+	char node[64];
+	snprintf(node, sizeof(node), "/dev/dri/card%d", card);
+	chmod(node, 0666);
+}
+
 /* The actor's DRM file of `card`, which the actor opens on its first use of it (ids from 1). */
 static int opened(int a, int card)
 {
@@ -552,20 +571,12 @@ static __attribute__((unused)) int xfork(int a, int child)
  * drm-pdev (the agent's Drm.fdinfoLines). */
 static __attribute__((unused)) int xfdinfo(int a, const char *region)
 {
-	int card;
 	if (!ACTOR_OK(a) || !actors[a].pid)
 		return ESRCH;
-	if (!strncmp(region, "vgem/", 5))
-		card = card_for("vgem", NULL);
-	else if (!strncmp(region, "vkms/", 5))
-		card = card_for("vkms", strcmp(region + 5, "default") ? region + 5 : "vkms");
-	else
-		return ENODEV;
+	int card = region_card(region);
 	if (card < 0)
 		return ENODEV;
-	char node[64];
-	snprintf(node, sizeof(node), "/dev/dri/card%d", card);
-	chmod(node, 0666);
+	grant_card(card);
 	opened(a, card);
 	struct res r = call(a, (struct cmd){ .op = 'I', .card = card });
 	if (r.err)
@@ -619,20 +630,17 @@ static int xalloc(int a, const char *region, unsigned long long size, int b)
 			buffers[b] = (struct buffer){ .live = 1, .actor = a, .selftest = 1, .resident = 1 };
 		return r.err;
 	}
-	if (!strncmp(region, "vgem/region", 11)) {
-		c.op = 'v'; c.card = card_for("vgem", NULL); c.region = atoi(region + 11);
-	} else if (!strncmp(region, "vkms/", 5)) {
-		if (size == 0 || size % 4096)	/* whole 4096-byte rows only, as the agent does */
-			return EINVAL;
-		c.op = 'd'; c.card = card_for("vkms", strcmp(region + 5, "default") ? region + 5 : "vkms");
-	} else {
-		return ENODEV;
-	}
+	c.card = region_card(region);
 	if (c.card < 0)
 		return ENODEV;
-	char node[64];	/* seat users may open DRM nodes, as udev's uaccess grants them */
-	snprintf(node, sizeof(node), "/dev/dri/card%d", c.card);
-	chmod(node, 0666);
+	if (!strncmp(region, "vgem/", 5)) {
+		c.op = 'v'; c.region = atoi(region + 11);
+	} else {
+		if (size == 0 || size % 4096)	/* whole 4096-byte rows only, as the agent does */
+			return EINVAL;
+		c.op = 'd';
+	}
+	grant_card(c.card);
 	int file = opened(a, c.card);
 	struct res r = call(a, c);
 	if (c.op == 'v' && !in_group)	/* which resident vgem buffers did this allocation evict? */
