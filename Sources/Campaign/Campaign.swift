@@ -40,6 +40,9 @@ public struct CampaignResult: Sendable {
     public var executed: Int
     public var seconds: Double
     public var finding: Finding?
+    /// The round ended at a divergence the oracle cannot stand behind (Divergence.inconclusive):
+    /// not a finding; the guest is in a state the model lost.
+    public var inconclusive: Divergence? = nil
     public var signatures: Set<String>
     /// What was executed, with the kernel's outcomes (boot prologue first).
     public var trace: Trace? = nil
@@ -92,8 +95,8 @@ public enum CampaignRunner {
         if session.kcov { _ = try? session.kernel.coverage() }
         var splatCount = session.vm.splats().count
         var lastReport = Date()
-        func done(_ finding: Finding?) -> CampaignResult {
-            CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start), finding: finding,
+        func done(_ finding: Finding?, inconclusive: Divergence? = nil) -> CampaignResult {
+            CampaignResult(executed: lockstep.executed.count, seconds: Date().timeIntervalSince(start), finding: finding, inconclusive: inconclusive,
                            signatures: signatures, trace: trace, model: lockstep.model.model, splatsSeen: splatCount)
         }
         while lockstep.executed.count < config.ops && !(config.stop?.isSet ?? false) {
@@ -143,6 +146,7 @@ public enum CampaignRunner {
                 for e in edges { signatures.insert("kcov " + String(e, radix: 16)) }
             }
             let splats = session.vm.splats()
+            if let d = divergence, d.inconclusive, splats.count == splatCount { return done(nil, inconclusive: d) }
             if splats.count > splatCount || divergence != nil {
                 let all = splats.count > splatCount ? session.vm.awaitSplats(moreThan: splatCount, timeout: 3) : splats
                 return done(finding(session, trace, index: divergence.map { session.bootRegions.count + $0.index } ?? trace.steps.count - 1,

@@ -15,6 +15,9 @@ public struct CampaignState: Codable, Sendable {
     public var seconds = 0.0
     public var signatures: [String] = []
     public var findings: [String] = []
+    /// Rounds that ended at an inconclusive divergence (Divergence.inconclusive); optional so an
+    /// older state.json still reads.
+    public var inconclusiveRounds: Int? = nil
     /// The round a stop request or the deadline cut short. `--resume` runs it again from its
     /// start in a fresh guest (same seed, same prefix, same size) to rebuild the kernel state,
     /// counts only the ops after the first `ops`, and goes on to `size`: an interrupted and
@@ -236,7 +239,7 @@ public final class CampaignDriver {
             cfg.stop = stopRequested
             cfg.prefix = prefix(seed: cfg.seed, session: session, round: global)
             var r = await CampaignRunner.run(session, config: cfg)
-            if r.finding == nil, let m = r.model {
+            if r.finding == nil, r.inconclusive == nil, let m = r.model {
                 // A splat while the round's state is torn down is the round's finding.
                 if let td = await guest.finish(after: m, splatsSeen: r.splatsSeen), let t = r.trace {
                     r.finding = Finding.duringTeardown(t, model: m, teardown: td, session: session)
@@ -255,7 +258,11 @@ public final class CampaignDriver {
                                      to: dir.appendingPathComponent("corpus/round-\(config.shard.globalRound(state.round)).trace"))
                 if let i = corpusRounds.firstIndex(of: global) { corpus[i] = t } else { corpus.append(t); corpusRounds.append(global) }
             }
-            let cut = r.finding == nil && r.executed < cfg.ops
+            if let d = r.inconclusive {
+                state.inconclusiveRounds = (state.inconclusiveRounds ?? 0) + 1
+                progress("round \(state.round): ended inconclusive, not a finding: the oracle had more states than it keeps (\(Lockstep<ModelExecutor>.maxAlternatives)) when op \(d.index + 1) diverged")
+            }
+            let cut = r.finding == nil && r.inconclusive == nil && r.executed < cfg.ops
             if let f = r.finding {
                 lastFinding = f
                 var minimized: Trace? = nil

@@ -190,7 +190,7 @@ public struct KernelMinimizer {
         let verdict: Bool
         if let r = run.result {
             verdict = splat ? run.splats.contains { $0.title == title }
-                : r.divergence.map { Finding.title(for: $0) == title || Finding.shrinkClass(for: $0) == title } ?? false
+                : r.divergence.map { !$0.inconclusive && (Finding.title(for: $0) == title || Finding.shrinkClass(for: $0) == title) } ?? false
         } else { verdict = title == "guest stopped answering" }
         trace?("candidate of \(t.steps.count) ops: \(verdict ? "reproduces" : "does not") in \(ContinuousClock.now - t0): \(guest.lastRun)"
                + (guest.boots > starts ? " (new guest: \(guest.lastStart))" : " (guest reset)"))

@@ -112,6 +112,10 @@ struct FuzzCommand: AsyncParsableCommand {
             print(String(format: "%d ops in %.1f s with %d jobs (%.0f ops/s this run), %d signatures, %d findings (%d new this run); job corpora in %@/job-*/corpus",
                          ops, wall, jobs, Double(drivers.reduce(0) { $0 + $1.opsThisRun }) / max(wall, 0.001), signatures, titles, found.count, campaign))
         }
+        let inconclusive = drivers.reduce(0) { $0 + ($1.state.inconclusiveRounds ?? 0) }
+        if inconclusive > 0 {
+            print("\(inconclusive) round\(inconclusive == 1 ? "" : "s") ended inconclusive (the oracle ran out of room for a racing group's states; not findings)")
+        }
         // Patch coverage: the series' lines (or dmem's) the campaign's KCOV PCs reached.
         if let cov = await CoverageReport.make(kernel: s.vm.kernel, signatures: drivers.flatMap(\.state.signatures)) {
             let page = URL(fileURLWithPath: campaign).appendingPathComponent("coverage.html")

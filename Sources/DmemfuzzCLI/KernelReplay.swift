@@ -59,6 +59,7 @@ enum KernelReplay {
                 if let d = r.divergence {
                     status = .fail
                     detail = "\(line(d.index)): \(TracePrinter.op(d.op)): kernel \(TracePrinter.outcome(d.actual)), model \(TracePrinter.outcome(d.expected))"
+                        + (d.inconclusive ? " (inconclusive: the oracle had dropped states of a racing group)" : "")
                 } else if let m = r.expectationMismatch {
                     status = .fail
                     detail = "\(line(m.index)): \(TracePrinter.op(trace.steps[m.index].op)): kernel \(TracePrinter.outcome(m.actual)), trace expects \(TracePrinter.outcome(m.expected))"

@@ -8,6 +8,10 @@ public struct Divergence: Sendable, CustomStringConvertible {
     public var expected: Outcome
     public var actual: Outcome
     public var modelTree: String
+    /// The lockstep had dropped states the kernel's outcomes still allowed (more than
+    /// `Lockstep.maxAlternatives`), so the kernel may be in one of those: this divergence is the
+    /// oracle's blind spot as much as a kernel's bug, and a campaign does not report it.
+    public var inconclusive = false
 
     public var description: String {
         "op \(index + 1): \(TracePrinter.op(op))\n  model:  \(TracePrinter.outcome(expected))\n  kernel: \(TracePrinter.outcome(actual))\n  model tree:\n"
@@ -27,6 +31,11 @@ public struct Lockstep<Subject: Executor> {
     public private(set) var alternatives: [ModelExecutor] = []
     public var subject: Subject
     public private(set) var executed: [Step] = []
+    /// Some state the kernel's outcomes allowed was dropped for want of room (`maxAlternatives`);
+    /// from then on a divergence is `inconclusive`. Seen offline (FuzzTests, a model that takes
+    /// random orders as the kernel): three racing groups of allocations, none of their LRU orders
+    /// told apart by an eviction yet, fill the room, and a later eviction diverges.
+    public private(set) var saturated = false
     /// More states than this are not told apart. Racing allocations multiply them: a group of
     /// three leaves up to 3! placements times 3! LRU orders (Model.lruOrders), 36 states that only
     /// an eviction tells apart, so a second group before it makes hundreds. At 24 a control run
@@ -90,12 +99,13 @@ public struct Lockstep<Subject: Executor> {
             executed.append(Step(op, expect: got ?? expected))
             let agreeing = next.filter { o, _ in o == nil || got == nil || o == got }
             guard let first = agreeing.first else {
-                return Divergence(index: executed.count - 1, op: op, expected: expected!, actual: got!, modelTree: before.describe())
+                return Divergence(index: executed.count - 1, op: op, expected: expected!, actual: got!, modelTree: before.describe(),
+                                  inconclusive: saturated)
             }
             model = first.1
             alternatives = []
-            for (_, m) in agreeing.dropFirst() where alternatives.count < Self.maxAlternatives {
-                if m.model != model.model && !alternatives.contains(where: { $0.model == m.model }) { alternatives.append(m) }
+            for (_, m) in agreeing.dropFirst() where m.model != model.model && !alternatives.contains(where: { $0.model == m.model }) {
+                if alternatives.count < Self.maxAlternatives { alternatives.append(m) } else { saturated = true }
             }
         }
         return nil
