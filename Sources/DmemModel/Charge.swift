@@ -64,6 +64,13 @@ extension Model {
         return out
     }
 
+    /// The resident buffers of a live evicting region, in LRU order (what an eviction walk there
+    /// reserves in turn); none for a charge-only region.
+    public func lruResident(region name: String) -> [BufferID] {
+        guard let r = liveRegion(named: name), regions[r].evicting else { return [] }
+        return regions[r].lru.filter { buffers[$0]?.pool != nil }
+    }
+
     /// 0..<n in every order, the identity first: the orders of a racing group (Fuzz/Linearize.swift)
     /// and of its allocations on the LRU (`lruOrders`) (Heap's algorithm would not keep it first).
     public static func permutations(_ n: Int) -> [[Int]] {

@@ -17,6 +17,9 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "How long to fuzz after the replay (0 to skip).", transform: CheckDuration.parse)
     var duration: CheckDuration = .fuzz(FuzzDuration(seconds: 120, text: "2m"))
     @Option(parsing: .unconditional, help: "Fuzzing seed.", transform: Seed.parse) var seed: UInt64 = 1
+    @Option(name: .customLong("race-percent"), parsing: .unconditional,
+            help: "Share of the fuzzing ops that are racing groups (0...100; default 0: a gate must not fail on the race oracle's known gaps, README \"Racing groups\"; the corpus's race traces still replay).",
+            transform: Count.parser(0...100)) var racePercent: Int = 0
     @Option(help: "Write JUnit XML here too.") var junit: String?
     @Option(help: "Write the coverage page (the series' lines, or dmem's, the campaign executed) here.") var coverageHtml: String?
     @Option(help: "Where findings go.") var findings: String = "findings"
@@ -39,7 +42,7 @@ struct CheckCommand: AsyncParsableCommand {
         let seconds = duration.seconds
         if seconds > 0 {
             var cfg = CampaignConfig()
-            cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max; cfg.options = Set(options)
+            cfg.seed = seed; cfg.duration = seconds; cfg.ops = .max; cfg.options = Set(options); cfg.racePercent = racePercent
             let g = try await guest.startGuest(profile: profile)
             defer { g.stop() }
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmemfuzz-check-\(getpid())").path
@@ -56,7 +59,7 @@ struct CheckCommand: AsyncParsableCommand {
                     try AtomicFile.write(Data(cov.html(title: "dmemfuzz check, kernel \(g.session.release)").utf8), to: URL(fileURLWithPath: coverageHtml))
                 }
             }
-            results.cases.append(CheckResults.Case(name: "fuzz \(duration) seed \(seed)", status: found.isEmpty ? .pass : .fail,
+            results.cases.append(CheckResults.Case(name: "fuzz \(duration) seed \(seed)" + (racePercent > 0 ? " races \(racePercent)%" : ""), status: found.isEmpty ? .pass : .fail,
                                                    detail: found.isEmpty ? "\(st.ops) ops, \(st.signatures.count) signatures" : "findings: " + found.joined(separator: ", "),
                                                    seconds: st.seconds))
         }

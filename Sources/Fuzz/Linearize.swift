@@ -161,6 +161,39 @@ extension ModelExecutor {
                 }
             }
         }
+        // A walking allocation reserves every BO it looks at, also the ones it does not evict:
+        // ttm_lru_walk_for_evict() trylocks each BO (ttm_bo_lru_for_each_reserved_guarded)
+        // before ttm_bo_evict_cb() asks dmem_cgroup_state_evict_valuable() whether it may take
+        // it. So an allocation that walks the LRU and takes nothing (run alone it fails ENOSPC
+        // and evicts nothing: no BO is valuable to it) can hold any one BO of the region just
+        // when another member's walk reaches it, and that member skips it: evicts the next
+        // victim instead, or fails. (A walker that evicts is the evictor above.) Seen
+        // in a fresh-clone `check` on 7.3.4: `par { alloc a5 vgem/region0 67125248 b41 | alloc
+        // a6 vgem/region0 0 b42 | alloc a6 vgem/region0 1572864 b43 }`, a6's cgroup at
+        // dmem.max 0 (its walk finds nothing valuable and fails), was not linearizable. For each
+        // such pair and each resident BO of the region: the skipping member first, that BO busy
+        // for it, then the rest in every order.
+        var walks: [Int] = []
+        for i in allocs {
+            var probe = self
+            let o = probe.apply(ops[i])
+            if o?.errno == .ENOSPC && o?.evicted.isEmpty == true { walks.append(i) }
+        }
+        for walker in walks {
+            guard let r = region(walker) else { continue }
+            let held = model.lruResident(region: r)
+            for skipping in allocs where skipping != walker && region(skipping) == r {
+                let rest = ops.indices.filter { $0 != skipping }
+                for bo in held {
+                    for perm in Model.permutations(rest.count) {
+                        let order = [skipping] + perm.map { rest[$0] }
+                        var m = self
+                        let (o, _) = m.applyGroupTracked(ops, order: order, busy: false, contended: [], held: [skipping: [bo]])
+                        out.append(Linearization(order: order, outcome: o, after: m))
+                    }
+                }
+            }
+        }
         return out
     }
 

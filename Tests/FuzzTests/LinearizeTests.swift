@@ -67,6 +67,23 @@ final class LinearizeTests: XCTestCase {
         XCTAssertEqual(Set(model(roomy).linearizations(group).compactMap { $0.outcome.map(TracePrinter.outcome) }), ["{ ok | ok }"])
     }
 
+    /// An allocation whose walk takes nothing still reserves each BO it looks at: a 64 KiB
+    /// region full with b1 (16 KiB, oldest) and b2 (48 KiB); a1 in /g at dmem.max 0 asks for
+    /// 4 KiB, its charge fails and its walk (limit pool /g) finds no BO valuable: ENOSPC alone.
+    /// a2 in the root asks for 16 KiB: alone it evicts b1. Racing, a2's walk may find b1
+    /// reserved by a1's and evict b2 instead: `{ ENOSPC | ok } evicted b2`, an outcome no order
+    /// gives (ttm_lru_walk_for_evict() trylocks before ttm_bo_evict_cb() asks evict_valuable).
+    func testAWalkThatTakesNothingMayMakeAnotherSkipABO() {
+        let setup: [Op] = [.register(region: "vgem/region0", size: 65536), .spawn(1, .root),
+                           .alloc(1, region: "vgem/region0", size: 16384, buffer: 1),
+                           .alloc(1, region: "vgem/region0", size: 49152, buffer: 2), .mkdir(g),
+                           .write(g, file: "dmem.max", data: Array("vgem/region0 0".utf8), nonblock: false),
+                           .spawn(2, g), .spawn(3, .root)]
+        let group: [Op] = [.alloc(2, region: "vgem/region0", size: 4096, buffer: 3), .alloc(3, region: "vgem/region0", size: 16384, buffer: 4)]
+        let outcomes = Set(model(setup).linearizations(group).compactMap { $0.outcome.map(TracePrinter.outcome) })
+        XCTAssertEqual(outcomes, ["{ ENOSPC | ok } evicted b1", "{ ENOSPC | ok } evicted b2"])
+    }
+
     /// Two allocations at once may join the LRU in one order and be placed in the other
     /// (Model.lruOrders: ttm_range_man_alloc() puts the resource on the LRU before drm_mm places
     /// it). A 4-page region, b1 at page 0; the group places b2 and b3 at pages 1 and 2, in either
