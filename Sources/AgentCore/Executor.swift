@@ -95,11 +95,14 @@ final class Executor {
     /// changes nothing but takes cgroup_kn_lock_live(..., drain_offline = true), and
     /// cgroup_lock_and_drain_offline() sleeps until every css killed below that cgroup is offline.
     /// (The 7.3.4 corpus trace eviction-after-offline failed on two vCPUs with the timed wait
-    /// alone.) A removed cgroup is no live descendant of anything, so an rmdir keeps the timed one.
+    /// alone.) A removed cgroup is no live descendant of anything, so an rmdir keeps the timed one:
+    /// 20 ms, since after 5 ms a replay on 7.3.4 (two vCPUs, TCG) still found the removed
+    /// cgroup's dmem.min in force, and a campaign saw the offline land inside the next
+    /// allocation's eviction walk (b2 skipped as protected, b3 of the same cgroup evicted).
     func settleOffline(after op: Op) {
         for p in Self.subtreeWrites(op) { _ = Sys.writeFile(Self.file(p, "cgroup.subtree_control"), "\n") }
         _ = dmemfuzz_membarrier_global()
-        Sys.sleepMillis(5)
+        Sys.sleepMillis(20)
     }
 
     func executeOnce(_ op: Op) -> Outcome {
