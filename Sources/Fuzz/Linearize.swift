@@ -147,11 +147,12 @@ extension ModelExecutor {
         // region where the other (`evictor`, run alone first) evicts: the contended one runs with
         // those victims busy, then the evictor, its victims evicted (it had begun to), then the
         // rest in every order.
-        var alone: [Int: [BufferID]] = [:]
-        for i in allocs { var probe = self; alone[i] = probe.apply(ops[i])?.evicted ?? [] }
+        // Each allocation run alone, once: its victims, and whether it walks and takes nothing.
+        var alone: [Int: Outcome?] = [:]
+        for i in allocs { var probe = self; alone[i] = probe.apply(ops[i]) }
         for contended in allocs {
             for evictor in allocs where evictor != contended && region(evictor) == region(contended) {
-                guard let victims = alone[evictor], !victims.isEmpty else { continue }
+                guard let victims = alone[evictor]??.evicted, !victims.isEmpty else { continue }
                 let rest = ops.indices.filter { $0 != contended && $0 != evictor }
                 for perm in Model.permutations(rest.count) {
                     let order = [contended, evictor] + perm.map { rest[$0] }
@@ -173,12 +174,7 @@ extension ModelExecutor {
         // dmem.max 0 (its walk finds nothing valuable and fails), was not linearizable. For each
         // such pair and each resident BO of the region: the skipping member first, that BO busy
         // for it, then the rest in every order.
-        var walks: [Int] = []
-        for i in allocs {
-            var probe = self
-            let o = probe.apply(ops[i])
-            if o?.errno == .ENOSPC && o?.evicted.isEmpty == true { walks.append(i) }
-        }
+        let walks = allocs.filter { alone[$0]??.errno == .ENOSPC && alone[$0]??.evicted.isEmpty == true }
         for walker in walks {
             guard let r = region(walker) else { continue }
             let held = model.lruResident(region: r)
